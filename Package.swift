@@ -1,0 +1,79 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+/// Settings every first-party Swift target shares (HOUSE-STYLE.md: Swift 6 mode,
+/// ExistentialAny, MemberImportVisibility, warnings as errors).
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .treatAllWarnings(as: .error),
+]
+
+let package = Package(
+    name: "vfioctl",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "vfioctl", targets: ["vfioctl"]),
+        .executable(name: "vfioctl-hostgen", targets: ["vfioctl-hostgen"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        // MARK: - System libraries (Debian -dev packages)
+        .systemLibrary(name: "CPCI", pkgConfig: "libpci", providers: [.apt(["libpci-dev"])]),
+        .systemLibrary(name: "CUdev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
+        .systemLibrary(name: "CVirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
+        /// libpci reports errors through a callback that must not return; this C target turns
+        /// them into return codes with setjmp/longjmp that never cross a Swift frame.
+        .target(name: "CPCIGuard", dependencies: ["CPCI"]),
+
+        // MARK: - Libraries
+        .target(name: "PCIModel", swiftSettings: strictSettings),
+        .target(
+            name: "HostAccess",
+            dependencies: [
+                "PCIModel", "CPCI", "CPCIGuard",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(name: "Analysis", dependencies: ["PCIModel"], swiftSettings: strictSettings),
+        /// libvirt connections for the daemon (never linked into the CLI or the hook, which
+        /// must not call libvirt and should stay small).
+        .target(name: "LibvirtBridge", dependencies: ["CVirt"], swiftSettings: strictSettings),
+        /// libudev: device enumeration now, uevent monitoring for the AER daemon later.
+        .target(name: "DeviceEvents", dependencies: ["CUdev", "PCIModel"], swiftSettings: strictSettings),
+        .target(
+            name: "VFIOCtlCommands",
+            dependencies: [
+                "PCIModel", "HostAccess", "Analysis",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: - Executables
+        .executableTarget(name: "vfioctl", dependencies: ["VFIOCtlCommands"], swiftSettings: strictSettings),
+        .executableTarget(
+            name: "vfioctl-hostgen",
+            dependencies: [
+                "PCIModel", "HostAccess", "Analysis",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: - Tests
+        .testTarget(name: "PCIModelTests", dependencies: ["PCIModel", "HostAccess"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "AnalysisTests", dependencies: ["PCIModel", "HostAccess", "Analysis"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "CLITests", dependencies: ["PCIModel", "HostAccess", "Analysis"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "SystemLibraryTests", dependencies: ["LibvirtBridge", "DeviceEvents", "HostAccess", "PCIModel"],
+            swiftSettings: strictSettings),
+    ]
+)

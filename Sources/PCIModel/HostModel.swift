@@ -1,0 +1,167 @@
+/// The one model of a host that every analysis reads: its PCI functions, the kernel's
+/// IOMMU groups where known, and the host facts the verdicts depend on.
+public struct HostModel: Sendable {
+    /// Where the model came from, for reports ("live host", "snapshot seed.tar.gz", …).
+    public var source: String
+    /// Every function, sorted by address.
+    public private(set) var devices: [PCIDevice]
+    private var index: [PCIAddress: Int]
+    private var slotIndex: [PCISlot: [Int]]
+    private var childIndex: [PCIAddress: [Int]]
+    /// Kernel IOMMU groups (`kernel/iommu_groups`): nil when the source cannot tell (an lspci
+    /// dump); empty when the kernel has none (IOMMU off).
+    public var kernelGroups: [Int: [PCIAddress]]?
+    public var facts: HostFacts
+    /// Problems met while reading the source that did not stop it (a broken symlink, a file
+    /// that could not be parsed), each naming what and where.
+    public var anomalies: [String]
+    /// Raw config bytes per function, kept only when a reader was asked to (for writing
+    /// snapshots); empty otherwise, so inspecting a large host stays small.
+    public var configBytes: [PCIAddress: [UInt8]]
+
+    public init(
+        source: String, devices: [PCIDevice], kernelGroups: [Int: [PCIAddress]]?, facts: HostFacts,
+        anomalies: [String] = [], configBytes: [PCIAddress: [UInt8]] = [:]
+    ) {
+        self.configBytes = configBytes
+        self.source = source
+        let sorted = devices.sorted { $0.address < $1.address }
+        self.devices = sorted
+        self.index = Dictionary(sorted.enumerated().map { ($1.address, $0) }, uniquingKeysWith: { a, _ in a })
+        self.slotIndex = Dictionary(grouping: sorted.indices, by: { sorted[$0].address.slot })
+        var children: [PCIAddress: [Int]] = [:]
+        for (position, device) in sorted.enumerated() {
+            if let parent = device.parent { children[parent, default: []].append(position) }
+        }
+        self.childIndex = children
+        self.kernelGroups = kernelGroups
+        self.facts = facts
+        self.anomalies = anomalies
+    }
+
+    public subscript(address: PCIAddress) -> PCIDevice? {
+        index[address].map { devices[$0] }
+    }
+
+    /// The function's upstream bridges, nearest first.
+    public func upstreamBridges(of address: PCIAddress) -> [PCIDevice] {
+        var chain: [PCIDevice] = []
+        var seen = Set<PCIAddress>()
+        var current = self[address]?.parent
+        while let next = current, seen.insert(next).inserted, let bridge = self[next] {
+            chain.append(bridge)
+            current = bridge.parent
+        }
+        return chain
+    }
+
+    /// Functions on the same bus and slot (the multifunction package), excluding `address`.
+    public func slotSiblings(of address: PCIAddress) -> [PCIDevice] {
+        (slotIndex[address.slot] ?? []).map { devices[$0] }.filter { $0.address != address }
+    }
+
+    /// Functions whose upstream bridge is `address`.
+    public func children(of address: PCIAddress) -> [PCIDevice] {
+        (childIndex[address] ?? []).map { devices[$0] }
+    }
+
+    /// Derives each function's upstream bridge from bridge bus ranges, for sources without a
+    /// sysfs path (lspci dumps): the bridge with the highest secondary bus whose
+    /// secondary…subordinate range holds the function's bus. A function no bridge claims is
+    /// on a root bus.
+    public static func assignParentsFromBusRanges(_ devices: inout [PCIDevice]) {
+        let bridges = devices.compactMap { device -> (PCIAddress, UInt8, UInt8)? in
+            guard let secondary = device.config.secondaryBus, let subordinate = device.config.subordinateBus,
+                secondary != 0, secondary <= subordinate
+            else { return nil }
+            return (device.address, secondary, subordinate)
+        }
+        for i in devices.indices {
+            let address = devices[i].address
+            let claim =
+                bridges
+                .filter { $0.0.domain == address.domain && $0.0 != address && $0.1 <= address.bus && address.bus <= $0.2 }
+                .max { $0.1 < $1.1 }
+            devices[i].parent = claim?.0
+        }
+    }
+}
+
+/// Host-wide facts, read from /proc and /sys (or a snapshot of them).
+public struct HostFacts: Sendable {
+    /// `/proc/cmdline`, nil when not available.
+    public var kernelCommandLine: String?
+    /// IOMMU units under `class/iommu/`.
+    public var iommuUnits: [IOMMUUnit]
+    /// `firmware/acpi/tables/DMAR` (Intel) or `IVRS` (AMD) present; nil when unknown.
+    public var acpiDMARTable: Bool?
+    public var acpiIVRSTable: Bool?
+    /// Whether vfio-pci can be had: loaded (`module/vfio_pci`), built in, or a module file.
+    public var vfioPCIAvailability: ModuleAvailability
+    /// Devices the host itself runs on (root file system, default-route NIC, boot console).
+    public var hostDependencies: [HostDependency]
+
+    public init(
+        kernelCommandLine: String? = nil, iommuUnits: [IOMMUUnit] = [], acpiDMARTable: Bool? = nil,
+        acpiIVRSTable: Bool? = nil, vfioPCIAvailability: ModuleAvailability = .unknown,
+        hostDependencies: [HostDependency] = []
+    ) {
+        self.kernelCommandLine = kernelCommandLine
+        self.iommuUnits = iommuUnits
+        self.acpiDMARTable = acpiDMARTable
+        self.acpiIVRSTable = acpiIVRSTable
+        self.vfioPCIAvailability = vfioPCIAvailability
+        self.hostDependencies = hostDependencies
+    }
+
+    /// Kernel command-line words (`intel_iommu=on`, `iommu=pt`, …).
+    public var commandLineWords: [String] {
+        kernelCommandLine?.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }).map(String.init) ?? []
+    }
+}
+
+/// One hardware IOMMU as sysfs lists it under `class/iommu/`.
+public struct IOMMUUnit: Sendable, Equatable {
+    public enum Kind: String, Sendable { case intel, amd, other }
+    public var name: String
+    public var kind: Kind
+    /// Intel `intel-iommu/cap` and `ecap` (hex text in sysfs); AMD `amd-iommu/cap`, `features`.
+    public var capability: UInt64?
+    public var extendedCapability: UInt64?
+
+    public init(name: String, kind: Kind, capability: UInt64? = nil, extendedCapability: UInt64? = nil) {
+        self.name = name
+        self.kind = kind
+        self.capability = capability
+        self.extendedCapability = extendedCapability
+    }
+
+    /// Intel ECAP bit 3: interrupt remapping supported.
+    public var supportsInterruptRemapping: Bool? {
+        guard kind == .intel, let ecap = extendedCapability else { return nil }
+        return ecap & (1 << 3) != 0
+    }
+}
+
+public enum ModuleAvailability: String, Sendable {
+    case loaded, builtin, available, missing, unknown
+}
+
+/// A PCI function the running host depends on; giving it to a guest takes it from the host.
+public struct HostDependency: Sendable, Equatable {
+    public enum Kind: String, Sendable {
+        case rootFilesystem = "root-filesystem"
+        case defaultRoute = "default-route"
+        case bootVGA = "boot-vga"
+    }
+    public var address: PCIAddress
+    public var kind: Kind
+    /// What ties the host to it: "/ on /dev/nvme0n1p2", "default route via eth0".
+    public var detail: String
+
+    public init(address: PCIAddress, kind: Kind, detail: String) {
+        self.address = address
+        self.kind = kind
+        self.detail = detail
+    }
+}

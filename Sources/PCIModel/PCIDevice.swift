@@ -1,0 +1,49 @@
+/// One PCI function as vfioctl knows it: decoded config space plus what sysfs says about it.
+public struct PCIDevice: Sendable {
+    public var address: PCIAddress
+    public var config: DecodedConfig
+    /// `vendor`/`device` from sysfs where they differ from config space (a VF reads 0xffff there).
+    public var vendorID: UInt16
+    public var deviceID: UInt16
+    /// Vendor and device name from pci.ids (libpci), nil when unknown.
+    public var name: String?
+    /// The driver bound now: the last component of the `driver` symlink; nil when unbound.
+    public var driver: String?
+    /// The kernel's group: the last component of the `iommu_group` symlink; nil when none.
+    public var iommuGroup: Int?
+    /// The bridge whose secondary bus this function sits on; nil on a root bus.
+    public var parent: PCIAddress?
+    /// `numa_node`; nil when unknown or -1.
+    public var numaNode: Int?
+    /// `boot_vga` reads 1: firmware's console display device.
+    public var isBootVGA: Bool
+    /// `reset_method` (kernel ≥ 5.15), in the kernel's order; nil when the file is absent.
+    public var resetMethods: [String]?
+    /// `physfn` of an SR-IOV virtual function.
+    public var physicalFunction: PCIAddress?
+
+    public init(
+        address: PCIAddress, config: DecodedConfig, vendorID: UInt16? = nil, deviceID: UInt16? = nil,
+        name: String? = nil, driver: String? = nil, iommuGroup: Int? = nil, parent: PCIAddress? = nil,
+        numaNode: Int? = nil, isBootVGA: Bool = false, resetMethods: [String]? = nil,
+        physicalFunction: PCIAddress? = nil
+    ) {
+        self.address = address
+        self.config = config
+        self.vendorID = vendorID ?? config.vendorID
+        self.deviceID = deviceID ?? config.deviceID
+        self.name = name
+        self.driver = driver
+        self.iommuGroup = iommuGroup
+        self.parent = parent
+        self.numaNode = numaNode
+        self.isBootVGA = isBootVGA
+        self.resetMethods = resetMethods
+        self.physicalFunction = physicalFunction
+    }
+
+    /// `vvvv:dddd`, as lspci -n prints ids.
+    public var ids: String { hex(vendorID, width: 4) + ":" + hex(deviceID, width: 4) }
+    public var isBridge: Bool { config.isBridge }
+    public var portType: PCIExpressCapability.PortType? { config.express?.portType }
+}

@@ -1,0 +1,29 @@
+import Dispatch
+
+extension Array where Element: Sendable {
+    /// `map` spread over up to `workers` threads in interleaved slices; order is kept.
+    /// Used where a host has thousands of functions and each needs independent work
+    /// (sysfs attribute reads, assessments). Small inputs run inline.
+    public func parallelMap<Result>(workers: Int = 2, minimumPerWorker: Int = 128, _ transform: @Sendable (Element) -> Result)
+        -> [Result]
+    {
+        let count = self.count
+        let threads = Swift.min(workers, Swift.max(1, count / minimumPerWorker))
+        if threads <= 1 { return map(transform) }
+        return [Result](unsafeUninitializedCapacity: count) { buffer, initialized in
+            // Each index is written by exactly one worker, so the slots never overlap.
+            nonisolated(unsafe) let output = buffer
+            withUnsafeBufferPointer { input in
+                nonisolated(unsafe) let source = input
+                DispatchQueue.concurrentPerform(iterations: threads) { worker in
+                    var index = worker
+                    while index < count {
+                        (output.baseAddress! + index).initialize(to: transform(source[index]))
+                        index += threads
+                    }
+                }
+            }
+            initialized = count
+        }
+    }
+}
