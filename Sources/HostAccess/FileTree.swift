@@ -1,0 +1,72 @@
+import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Small write helpers for building trees on disk (snapshots, generated hosts). They only
+/// ever write below a directory the caller created; nothing here touches the live host.
+enum FileTree {
+    static func makeDirectories(_ path: FilePath) throws(HostAccessError) {
+        var current = FilePath(root: path.root)
+        for component in path.components {
+            current.append(component)
+            if current.withPlatformString({ mkdir($0, 0o755) }) != 0 {
+                let error = Errno(rawValue: errno)
+                if error != .fileExists { throw .system(error, "mkdir", path: current.string) }
+            }
+        }
+    }
+
+    static func writeFile(_ path: FilePath, _ bytes: [UInt8]) throws(HostAccessError) {
+        if let parent = path.removingLastComponent() as FilePath?, !parent.isEmpty { try makeDirectories(parent) }
+        let fd = path.withPlatformString { open($0, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
+        guard fd >= 0 else { throw .system(Errno(rawValue: errno), "open", path: path.string) }
+        defer { close(fd) }
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, bytes.count - written) }
+            if n < 0 {
+                let error = Errno(rawValue: errno)
+                if error == .interrupted { continue }
+                throw .system(error, "write", path: path.string)
+            }
+            written += n
+        }
+    }
+
+    static func writeText(_ path: FilePath, _ text: String) throws(HostAccessError) {
+        try writeFile(path, Array(text.utf8))
+    }
+
+    /// Creates a symbolic link at `path` holding `target`, replacing nothing that exists.
+    static func makeLink(_ path: FilePath, to target: String) throws(HostAccessError) {
+        try makeDirectories(path.removingLastComponent())
+        if path.withPlatformString({ link in target.withCString { text in symlink(text, link) } }) != 0 {
+            let error = Errno(rawValue: errno)
+            if error != .fileExists { throw .system(error, "symlink", path: path.string) }
+        }
+    }
+
+    enum Kind { case missing, file, directory, link, other }
+
+    static func kind(of path: FilePath) -> Kind {
+        var info = stat()
+        guard path.withPlatformString({ lstat($0, &info) }) == 0 else { return .missing }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: return .file
+        case S_IFDIR: return .directory
+        case S_IFLNK: return .link
+        default: return .other
+        }
+    }
+
+    /// The relative link text that leads from directory `from` to `to` (both root-relative
+    /// component lists), as sysfs writes its links (`../../../devices/pci0000:00/…`).
+    static func relativeLink(from: [String], to: [String]) -> String {
+        var common = 0
+        while common < from.count, common < to.count, from[common] == to[common] { common += 1 }
+        let ups = Array(repeating: "..", count: from.count - common)
+        return (ups + to[common...]).joined(separator: "/")
+    }
+}

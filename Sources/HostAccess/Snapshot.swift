@@ -1,0 +1,144 @@
+import PCIModel
+import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Snapshots: the subset of /sys and /proc that the analyses read, as a directory tree
+/// with a manifest, packed as `.tar.gz`. Replaying one gives the exact same analysis.
+public enum Snapshot {
+    /// The manifest at the top of every snapshot.
+    public static let manifestName = "vfioctl-snapshot.json"
+    public static let formatVersion = 1
+
+    /// Reads `roots` while recording every path, then copies exactly those paths (and the
+    /// files lspci needs to replay the tree) into `staging`, which must be an empty directory.
+    /// Paths that could not be copied are returned in `skipped` (each with the reason).
+    public static func capture(from roots: HostRoots, into staging: FilePath, tool: String) throws(HostAccessError)
+        -> (model: HostModel, skipped: [String])
+    {
+        let recorder = AccessRecorder()
+        let model = try SysfsHostReader(roots: roots, recorder: recorder).read(source: "snapshot capture")
+        let sys = roots.sys
+        // lspci (the reference decoder) reads these too; capturing them lets anyone run
+        // `lspci -A linux-sysfs -O sysfs.path=SNAPSHOT/sys/bus/pci` on a snapshot.
+        for device in model.devices {
+            for name in ["resource", "irq", "vendor", "device", "class"] {
+                recorder.record(try sys.resolve("bus/pci/devices/\(device.address)/\(name)").string)
+            }
+        }
+        let copier = TreeCopier(source: roots.base, destination: staging)
+        var skipped: [String] = []
+        for path in recorder.recorded {
+            do {
+                try copier.copy(absolute: path)
+            } catch {
+                skipped.append(error.message)
+            }
+        }
+        let uid = getuid()
+        let configNote = uid == 0 ? "full" : "first 64 bytes only (captured without root)"
+        try FileTree.writeText(
+            staging.appending(manifestName),
+            """
+            {"format": "vfioctl-snapshot", "version": \(formatVersion), "createdBy": "\(tool)", \
+            "devices": \(model.devices.count), "configSpace": "\(configNote)"}
+
+            """)
+        return (model, skipped)
+    }
+
+    /// Writes the manifest of a snapshot built from something other than a live host.
+    public static func writeManifest(in directory: FilePath, tool: String, origin: String, devices: Int)
+        throws(HostAccessError)
+    {
+        try FileTree.writeText(
+            directory.appending(manifestName),
+            """
+            {"format": "vfioctl-snapshot", "version": \(formatVersion), "createdBy": "\(tool)", \
+            "origin": "\(origin.replacingAll("\"", with: "'"))", "devices": \(devices), "configSpace": "full"}
+
+            """)
+    }
+
+    /// Packs `directory` into a reproducible `.tar.gz` at `output`.
+    public static func archive(_ directory: FilePath, to output: String) throws(HostAccessError) {
+        let result = try ChildProcess.run([
+            "tar", "--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@0",
+            "-I", "gzip -n", "-cf", output, "-C", directory.string, ".",
+        ])
+        guard result.status == 0 else {
+            throw HostAccessError(.ioError, "could not write \(output): tar: \(result.standardError)", path: output)
+        }
+    }
+
+    /// Opens a snapshot for reading: a directory is used in place, a `.tar.gz` is unpacked
+    /// into a private temporary directory that is removed when the returned value goes away.
+    public static func open(_ path: String) throws(HostAccessError) -> OpenedSnapshot {
+        switch FileTree.kind(of: FilePath(path)) {
+        case .missing:
+            throw HostAccessError(.notFound, "no snapshot at \(path)", path: path)
+        case .directory:
+            try checkManifest(in: FilePath(path), named: path)
+            return OpenedSnapshot(roots: HostRoots(base: FilePath(path)), temporary: nil)
+        default:
+            var template = Array("/tmp/vfioctl-snapshot-XXXXXX".utf8CString)
+            guard let made = mkdtemp(&template) else {
+                throw HostAccessError(.ioError, "mkdtemp failed: errno \(errno)")
+            }
+            let directory = FilePath(String(cString: made))
+            let opened = OpenedSnapshot(roots: HostRoots(base: directory), temporary: directory)
+            let result = try ChildProcess.run([
+                "tar", "--no-same-owner", "--no-same-permissions", "-xzf", path, "-C", directory.string,
+            ])
+            guard result.status == 0 else {
+                let said = result.standardError.split(separator: "\n").first.map(String.init) ?? "exit \(result.status)"
+                throw HostAccessError(
+                    .invalidInput,
+                    "snapshot \(path) cannot be unpacked (\(said)): it is truncated or not a .tar.gz; capture it again with `vfioctl snapshot create`",
+                    path: path)
+            }
+            try checkManifest(in: directory, named: path)
+            return opened
+        }
+    }
+
+    private static func checkManifest(in directory: FilePath, named: String) throws(HostAccessError) {
+        let top = RootedFileSystem(root: directory)
+        guard let manifest = try top.readText(manifestName) else {
+            throw HostAccessError(
+                .invalidInput, "\(named) is not a vfioctl snapshot: it has no \(manifestName)", path: named)
+        }
+        guard manifest.contains("\"format\": \"vfioctl-snapshot\"") else {
+            throw HostAccessError(.invalidInput, "\(named): \(manifestName) is not a vfioctl snapshot manifest", path: named)
+        }
+        guard top.exists("sys/bus/pci/devices") else {
+            throw HostAccessError(
+                .invalidInput, "\(named) is incomplete: it has no sys/bus/pci/devices (truncated archive?)", path: named)
+        }
+    }
+}
+
+/// An open snapshot; removes its unpacked copy on deinit.
+public final class OpenedSnapshot: Sendable {
+    public let roots: HostRoots
+    private let temporary: FilePath?
+
+    init(roots: HostRoots, temporary: FilePath?) {
+        self.roots = roots
+        self.temporary = temporary
+    }
+
+    deinit {
+        if let temporary { _ = try? ChildProcess.run(["rm", "-rf", "--one-file-system", temporary.string]) }
+    }
+}
+
+extension String {
+    func replacingAll(_ target: Character, with replacement: String) -> String {
+        var result = ""
+        for character in self { if character == target { result += replacement } else { result.append(character) } }
+        return result
+    }
+}

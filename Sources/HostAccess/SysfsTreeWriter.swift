@@ -1,0 +1,111 @@
+import PCIModel
+import SystemPackage
+
+/// Writes a `HostModel` as a sysfs/procfs tree with the kernel's layout: device directories
+/// nested under their bridges in `sys/devices/pciDDDD:BB/`, `bus/pci/devices/*` links,
+/// `driver`, `iommu_group` and `physfn` links, and the files lspci itself reads (`resource`,
+/// `irq`, `vendor`, `device`, `class`), so `lspci -A linux-sysfs` can replay it too.
+/// Used to turn lspci dumps into snapshots and by the host generator; never on a live root.
+public struct SysfsTreeWriter {
+    public let base: FilePath
+
+    public init(base: FilePath) { self.base = base }
+
+    /// Writes `model`; config bytes come from `model.configBytes` (readers keep them on request).
+    public func write(_ model: HostModel) throws(HostAccessError) {
+        let sys = base.appending("sys")
+        try FileTree.makeDirectories(sys.appending("bus/pci/drivers"))
+        if model.kernelGroups != nil { try FileTree.makeDirectories(sys.appending("kernel/iommu_groups")) }
+        for device in model.devices {
+            let path = devicePath(of: device.address, in: model)
+            let directory = sys.appending(path)
+            let config = model.configBytes[device.address] ?? []
+            try FileTree.writeFile(directory.appending("config"), config)
+            let c = device.config
+            try FileTree.writeText(directory.appending("vendor"), "0x\(hex(device.vendorID, width: 4))\n")
+            try FileTree.writeText(directory.appending("device"), "0x\(hex(device.deviceID, width: 4))\n")
+            try FileTree.writeText(directory.appending("class"), "0x\(hex(c.classCode, width: 6))\n")
+            try FileTree.writeText(directory.appending("revision"), "0x\(hex(c.revision, width: 2))\n")
+            try FileTree.writeText(directory.appending("subsystem_vendor"), "0x\(hex(c.subsystemVendorID ?? 0, width: 4))\n")
+            try FileTree.writeText(directory.appending("subsystem_device"), "0x\(hex(c.subsystemID ?? 0, width: 4))\n")
+            try FileTree.writeText(directory.appending("irq"), "0\n")
+            try FileTree.writeText(
+                directory.appending("resource"),
+                String(repeating: "0x0000000000000000 0x0000000000000000 0x0000000000000000\n", count: 13))
+            try FileTree.writeText(directory.appending("numa_node"), "\(device.numaNode ?? -1)\n")
+            if let methods = device.resetMethods {
+                try FileTree.writeText(directory.appending("reset_method"), methods.joined(separator: " ") + "\n")
+            }
+            if c.baseClass == 0x03 {
+                try FileTree.writeText(directory.appending("boot_vga"), device.isBootVGA ? "1\n" : "0\n")
+            }
+            let deviceComponents = ["devices"] + path.split(separator: "/").dropFirst().map(String.init)
+            try FileTree.makeLink(
+                sys.appending("bus/pci/devices/\(device.address)"),
+                to: FileTree.relativeLink(from: ["bus", "pci", "devices"], to: deviceComponents))
+            if let driver = device.driver {
+                try FileTree.makeDirectories(sys.appending("bus/pci/drivers/\(driver)"))
+                try FileTree.makeLink(
+                    directory.appending("driver"),
+                    to: FileTree.relativeLink(from: deviceComponents, to: ["bus", "pci", "drivers", driver]))
+            }
+            if let group = device.iommuGroup {
+                let groupComponents = ["kernel", "iommu_groups", String(group)]
+                try FileTree.makeLink(
+                    directory.appending("iommu_group"), to: FileTree.relativeLink(from: deviceComponents, to: groupComponents))
+                try FileTree.makeLink(
+                    sys.appending("kernel/iommu_groups/\(group)/devices/\(device.address)"),
+                    to: FileTree.relativeLink(from: groupComponents + ["devices"], to: deviceComponents))
+            }
+            if let pf = device.physicalFunction {
+                try FileTree.makeLink(
+                    directory.appending("physfn"),
+                    to: FileTree.relativeLink(
+                        from: deviceComponents,
+                        to: ["devices"] + devicePath(of: pf, in: model).split(separator: "/").dropFirst().map(String.init)))
+            }
+        }
+        try writeFacts(model.facts)
+    }
+
+    /// `devices/pciDDDD:BB/<bridge>/…/<address>` (relative to sys/), the kernel's nesting.
+    public func devicePath(of address: PCIAddress, in model: HostModel) -> String {
+        let chain = model.upstreamBridges(of: address).reversed().map(\.address) + [address]
+        let rootBus = chain.first ?? address
+        return "devices/pci\(hex(rootBus.domain, width: 4)):\(hex(rootBus.bus, width: 2))/"
+            + chain.map(\.description).joined(separator: "/")
+    }
+
+    private func writeFacts(_ facts: HostFacts) throws(HostAccessError) {
+        if let cmdline = facts.kernelCommandLine {
+            try FileTree.writeText(base.appending("proc/cmdline"), cmdline + "\n")
+        }
+        for unit in facts.iommuUnits {
+            let directory = base.appending("sys/class/iommu/\(unit.name)")
+            switch unit.kind {
+            case .intel:
+                try FileTree.makeDirectories(directory.appending("intel-iommu"))
+                if let cap = unit.capability { try FileTree.writeText(directory.appending("intel-iommu/cap"), hex(cap, width: 1) + "\n") }
+                if let ecap = unit.extendedCapability {
+                    try FileTree.writeText(directory.appending("intel-iommu/ecap"), hex(ecap, width: 1) + "\n")
+                }
+            case .amd:
+                try FileTree.makeDirectories(directory.appending("amd-iommu"))
+                if let cap = unit.capability { try FileTree.writeText(directory.appending("amd-iommu/cap"), "0x" + hex(cap, width: 8) + "\n") }
+                if let features = unit.extendedCapability {
+                    try FileTree.writeText(directory.appending("amd-iommu/features"), hex(features, width: 1) + "\n")
+                }
+            case .other:
+                try FileTree.makeDirectories(directory)
+            }
+        }
+        if facts.acpiDMARTable != nil || facts.acpiIVRSTable != nil {
+            try FileTree.makeDirectories(base.appending("sys/firmware/acpi/tables"))
+            if facts.acpiDMARTable == true { try FileTree.writeText(base.appending("sys/firmware/acpi/tables/DMAR"), "") }
+            if facts.acpiIVRSTable == true { try FileTree.writeText(base.appending("sys/firmware/acpi/tables/IVRS"), "") }
+        }
+        if facts.vfioPCIAvailability == .loaded {
+            try FileTree.makeDirectories(base.appending("sys/module/vfio_pci"))
+        }
+    }
+}
