@@ -1,0 +1,47 @@
+import CVirt
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The one owner of a `virConnectPtr`; closed in deinit. Not Sendable: share it through an
+/// actor. The daemon uses it to find and stop the guest that owns a failing device.
+public final class LibvirtConnection {
+    private let connection: virConnectPtr
+
+    /// `virConnectOpen(uri)`: `qemu:///system` on a host, `test:///default` in tests.
+    public init(uri: String) throws(LibvirtError) {
+        guard let connection = virConnectOpen(uri) else { throw .last("virConnectOpen(\(uri))") }
+        self.connection = connection
+    }
+
+    deinit {
+        virConnectClose(connection)
+    }
+
+    /// Names of the running domains (`virConnectListAllDomains` with ACTIVE).
+    public func activeDomainNames() throws(LibvirtError) -> [String] {
+        var domains: UnsafeMutablePointer<virDomainPtr?>?
+        let count = virConnectListAllDomains(connection, &domains, UInt32(VIR_CONNECT_LIST_DOMAINS_ACTIVE.rawValue))
+        guard count >= 0, let domains else { throw .last("virConnectListAllDomains") }
+        defer { free(domains) }
+        var names: [String] = []
+        for index in 0..<Int(count) {
+            guard let domain = domains[index] else { continue }
+            if let name = virDomainGetName(domain) {
+                names.append(String(decoding: UnsafeRawBufferPointer(start: name, count: strlen(name)), as: UTF8.self))
+            }
+            virDomainFree(domain)
+        }
+        return names.sorted()
+    }
+
+    /// The live XML of a domain (`virDomainGetXMLDesc`), which names its `<hostdev>`s.
+    public func domainXML(name: String) throws(LibvirtError) -> String {
+        guard let domain = virDomainLookupByName(connection, name) else { throw .last("virDomainLookupByName(\(name))") }
+        defer { virDomainFree(domain) }
+        guard let xml = virDomainGetXMLDesc(domain, 0) else { throw .last("virDomainGetXMLDesc(\(name))") }
+        defer { free(xml) }
+        return String(decoding: UnsafeRawBufferPointer(start: xml, count: strlen(xml)), as: UTF8.self)
+    }
+}

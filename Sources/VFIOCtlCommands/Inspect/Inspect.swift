@@ -1,0 +1,53 @@
+import Analysis
+import ArgumentParser
+import PCIModel
+
+extension VFIOCtl {
+    /// `vfioctl inspect`: every device's assignability, with reasons.
+    struct Inspect: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Say for every PCI device whether it can be assigned to a VM, and why.",
+            discussion: """
+                Verdicts: assignable, caveats (possible, read the reasons), unknown (not enough
+                information, e.g. config space read without root), blocked.
+
+                Examples:
+                  vfioctl inspect
+                  vfioctl inspect 0000:03:00.0 --tree
+                  vfioctl inspect --snapshot seed-host.tar.gz --json | jq '.devices[].verdict'
+                  vfioctl inspect --lspci-dump forum-post.txt
+                """)
+
+        @OptionGroup var source: SourceOptions
+        @OptionGroup var output: OutputOptions
+
+        @Flag(name: .long, help: "Show the PCI hierarchy with ACS state and groups.")
+        var tree = false
+
+        @Argument(help: ArgumentHelp("Only these functions (DDDD:BB:DD.F or BB:DD.F).", valueName: "address"))
+        var addresses: [PCIAddress] = []
+
+        func run() async throws {
+            let (model, snapshot) = try source.load()
+            defer { withExtendedLifetime(snapshot) {} }
+            for address in addresses where model[address] == nil {
+                throw CLIError("no PCI function \(address) in \(model.source); `vfioctl inspect` without an address lists them all")
+            }
+            let report = InspectReport(model: model)
+            let selected = addresses.isEmpty ? nil : addresses
+            if output.json {
+                InspectJSON.write(report, selected: selected)
+            } else if tree {
+                print(InspectText(report: report, style: .standardOutput).renderTree(selected: selected), terminator: "")
+            } else {
+                print(InspectText(report: report, style: .standardOutput).render(selected: selected), terminator: "")
+            }
+        }
+    }
+}
+
+/// A user-facing error: printed as `Error: message`, exit status 1.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,44 @@
+import Analysis
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Text output helpers: wrapping to 100 columns, and colour only on a terminal.
+struct TextStyle {
+    let colour: Bool
+    let width = 100
+
+    static var standardOutput: TextStyle { TextStyle(colour: isatty(1) == 1 && getenv("NO_COLOR") == nil) }
+
+    func verdict(_ verdict: Verdict) -> String {
+        let text = verdict.rawValue.uppercased()
+        guard colour else { return text }
+        let code =
+            switch verdict {
+            case .assignable: "32"
+            case .caveats: "33"
+            case .unknown: "35"
+            case .blocked: "31"
+            }
+        return "\u{1b}[\(code)m\(text)\u{1b}[0m"
+    }
+
+    /// Word-wraps `text` to the width, every line after the first indented by `hanging`.
+    func wrap(_ text: String, indent: Int, hanging: Int) -> String {
+        var lines: [String] = []
+        var line = String(repeating: " ", count: indent)
+        var lineHasWord = false
+        for word in text.split(separator: " ") {
+            if lineHasWord && line.count + 1 + word.count > width {
+                lines.append(line)
+                line = String(repeating: " ", count: hanging)
+                lineHasWord = false
+            }
+            line += (lineHasWord ? " " : "") + word
+            lineHasWord = true
+        }
+        lines.append(line)
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,32 @@
+import ArgumentParser
+
+/// The `vfioctl` command: device assignment for KVM hosts under libvirt.
+public struct VFIOCtl: AsyncParsableCommand {
+    public static let version = "0.1.0"
+
+    public static let configuration = CommandConfiguration(
+        commandName: "vfioctl",
+        abstract: "Tell which PCI devices can be given to a VM safely, and why.",
+        discussion: """
+            vfioctl reads a host (live, a --root tree, a snapshot, or an lspci dump), models its
+            PCI topology, IOMMU groups and ACS capabilities, and explains for every device whether
+            it can be assigned to a guest.
+
+            Examples:
+              vfioctl inspect                        # this host
+              vfioctl inspect --tree 0000:03:00.0    # one device, with its upstream path
+              vfioctl inspect --snapshot host.tar.gz --json
+              lspci -nnvvvxxxx > dump.txt; vfioctl inspect --lspci-dump dump.txt
+              vfioctl snapshot create -o host.tar.gz # attach this to a bug report
+            """,
+        version: version,
+        subcommands: [Inspect.self, SnapshotCommand.self]
+    )
+
+    public init() {}
+
+    /// Entry point for the `vfioctl` executable: parse, run, exit with the right status.
+    public static func runFromCommandLine() async {
+        await main()
+    }
+}

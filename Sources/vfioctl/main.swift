@@ -1,0 +1,3 @@
+import VFIOCtlCommands
+
+await VFIOCtl.runFromCommandLine()
