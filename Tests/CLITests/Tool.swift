@@ -1,0 +1,58 @@
+import Foundation
+
+/// Runs built executables (vfioctl, lspci) the way a user would, and captures their output.
+enum Tool {
+    struct Result {
+        var status: Int32
+        var standardOutput: String
+        var standardError: String
+    }
+
+    /// The package's build directory for this configuration (`swift test` builds debug).
+    static let buildDirectory: String = {
+        if let override = ProcessInfo.processInfo.environment["VFIOCTL_BUILD_DIR"] { return override }
+        var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
+        parts.removeLast(3)
+        return parts.joined(separator: "/") + "/.build/debug"
+    }()
+
+    static func vfioctl(_ arguments: [String]) throws -> Result {
+        try run(buildDirectory + "/vfioctl", arguments)
+    }
+
+    static func hostgen(_ arguments: [String]) throws -> Result {
+        try run(buildDirectory + "/vfioctl-hostgen", arguments)
+    }
+
+    static func run(_ executable: String, _ arguments: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let output = Pipe()
+        let error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        // Read both pipes to the end before waiting, so a large report cannot block the child.
+        let group = DispatchGroup()
+        nonisolated(unsafe) var errorData = Data()
+        group.enter()
+        DispatchQueue.global().async {
+            errorData = error.fileHandleForReading.readDataToEndOfFile()
+            group.leave()
+        }
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        process.waitUntilExit()
+        return Result(
+            status: process.terminationStatus, standardOutput: String(decoding: outputData, as: UTF8.self),
+            standardError: String(decoding: errorData, as: UTF8.self))
+    }
+
+    /// A fresh directory under /tmp for one test.
+    static func temporaryDirectory() throws -> String {
+        let path = NSTemporaryDirectory() + "vfioctl-test-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+}
