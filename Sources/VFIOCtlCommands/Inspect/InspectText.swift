@@ -46,8 +46,8 @@ struct InspectText {
     }
 
     private func deviceLine(_ device: PCIDevice) -> String {
-        var line = "  \(device.address)  \(device.ids)  \(device.name ?? "(unknown device)")"
-        if let driver = device.driver { line += "  [\(driver)]" }
+        let driver = device.driver.map { "[\($0)]" } ?? "[no driver]"
+        let line = "  \(device.address)  \(device.ids)  \(driver)  \(device.name ?? "(unknown device)")"
         return line.count > style.width ? String(line.prefix(style.width - 1)) + "…" : line
     }
 
