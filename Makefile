@@ -2,8 +2,7 @@
 # `make demo` and `make test` install what they need (apt) on a fresh machine.
 
 SWIFT       ?= swift
-APT_PACKAGES = libpci-dev libudev-dev libvirt-dev libkmod-dev pciutils pci.ids pkg-config time \
-               libvirt-daemon libvirt-clients
+APT_PACKAGES = libpci-dev libudev-dev libvirt-dev libkmod-dev pciutils pci.ids pkg-config time
 DEBUG_BIN    = .build/debug
 RELEASE_BIN  = .build/release
 DUMPS        = Tests/Fixtures/pciutils
