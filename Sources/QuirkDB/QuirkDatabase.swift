@@ -1,0 +1,40 @@
+import PCIModel
+
+/// The quirk database: the entries shipped inside vfioctl (`Quirks/*.toml`, embedded at
+/// build time), extended or overridden by files from `/etc/vfioctl/quirks.d`.
+public struct QuirkDatabase: Sendable {
+    public private(set) var quirks: [Quirk]
+
+    public init(quirks: [Quirk]) { self.quirks = quirks }
+
+    /// Parses files given as (name, text), in order; a repeated id is an error.
+    public static func parse(_ files: [(name: String, text: String)]) throws(QuirkFileError) -> QuirkDatabase {
+        var quirks: [Quirk] = []
+        var seen: [String: String] = [:]
+        for file in files {
+            for quirk in try QuirkDecoder(file: file.name).decode(file.text) {
+                if let first = seen[quirk.id] {
+                    let line = Int(quirk.source.split(separator: ":").last ?? "0") ?? 0
+                    throw QuirkFileError(file: file.name, line: line, message: "id \(quirk.id) is already defined at \(first)")
+                }
+                seen[quirk.id] = quirk.source
+                quirks.append(quirk)
+            }
+        }
+        return QuirkDatabase(quirks: quirks)
+    }
+
+    /// The entries built into this vfioctl.
+    public static func bundled() throws(QuirkFileError) -> QuirkDatabase {
+        try parse(BundledQuirks.files.map { (name: "Quirks/" + $0.name, text: $0.text) })
+    }
+
+    /// This database with `local` entries added; a local entry with an existing id replaces it
+    /// (that is how a site turns a shipped quirk off or changes its advice).
+    public func extended(with local: QuirkDatabase) -> QuirkDatabase {
+        let replaced = Set(local.quirks.map(\.id))
+        return QuirkDatabase(quirks: quirks.filter { !replaced.contains($0.id) } + local.quirks)
+    }
+
+    public func quirk(id: String) -> Quirk? { quirks.first { $0.id == id } }
+}
