@@ -40,6 +40,12 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(name: "Analysis", dependencies: ["PCIModel"], swiftSettings: strictSettings),
+        /// The quirk database: Quirks/*.toml embedded at build time, its TOML reader and matcher.
+        .target(
+            name: "QuirkDB", dependencies: ["PCIModel", "Analysis"], swiftSettings: strictSettings,
+            plugins: ["EmbedQuirks"]),
+        .executableTarget(name: "quirk-embedder", path: "Sources/quirk-embedder"),
+        .plugin(name: "EmbedQuirks", capability: .buildTool(), dependencies: ["quirk-embedder"]),
         /// libvirt connections for the daemon (never linked into the CLI or the hook, which
         /// must not call libvirt and should stay small).
         .target(name: "LibvirtBridge", dependencies: ["CVirt"], swiftSettings: strictSettings),
@@ -48,7 +54,7 @@ let package = Package(
         .target(
             name: "VFIOCtlCommands",
             dependencies: [
-                "PCIModel", "HostAccess", "Analysis",
+                "PCIModel", "HostAccess", "Analysis", "QuirkDB",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
@@ -67,11 +73,17 @@ let package = Package(
         ),
 
         // MARK: - Tests
-        .testTarget(name: "PCIModelTests", dependencies: ["PCIModel", "HostAccess"], swiftSettings: strictSettings),
+        .target(
+            name: "TestSupport", dependencies: ["PCIModel", "HostAccess", "Analysis", "QuirkDB"], path: "Tests/TestSupport",
+            swiftSettings: strictSettings),
+        .testTarget(name: "PCIModelTests", dependencies: ["PCIModel", "HostAccess", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(
-            name: "AnalysisTests", dependencies: ["PCIModel", "HostAccess", "Analysis"], swiftSettings: strictSettings),
+            name: "AnalysisTests", dependencies: ["PCIModel", "HostAccess", "Analysis", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(
-            name: "CLITests", dependencies: ["PCIModel", "HostAccess", "Analysis"], swiftSettings: strictSettings),
+            name: "CLITests", dependencies: ["PCIModel", "HostAccess", "Analysis", "TestSupport"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "QuirkDBTests", dependencies: ["PCIModel", "HostAccess", "Analysis", "QuirkDB", "TestSupport"],
+            swiftSettings: strictSettings),
         .testTarget(
             name: "SystemLibraryTests", dependencies: ["LibvirtBridge", "DeviceEvents", "HostAccess", "PCIModel"],
             swiftSettings: strictSettings),

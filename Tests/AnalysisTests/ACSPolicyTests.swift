@@ -1,6 +1,7 @@
 import Analysis
 import PCIModel
 import Testing
+import TestSupport
 
 @Suite("pci_acs_enabled() rules")
 struct ACSPolicyTests {

@@ -1,6 +1,7 @@
 import Analysis
 import PCIModel
 import Testing
+import TestSupport
 
 @Suite("Assignability verdicts and their evidence")
 struct AssignabilityTests {

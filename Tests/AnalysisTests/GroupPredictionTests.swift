@@ -2,6 +2,7 @@ import Analysis
 import HostAccess
 import PCIModel
 import Testing
+import TestSupport
 
 @Suite("IOMMU group prediction by the kernel's rules")
 struct GroupPredictionTests {
@@ -95,13 +96,5 @@ struct GroupPredictionTests {
             model: model, policy: ACSPolicy(controlOverrides: [PCIAddress("00:03.0")!: .requiredForIsolation]))
         #expect(onAtPort.members(of: "0000:04:00.0") == ["0000:03:02.0", "0000:04:00.0", "0000:04:00.1"])
         #expect(onAtPort.members(of: "0000:05:00.0") == ["0000:03:04.0", "0000:05:00.0", "0000:05:00.1"])
-    }
-}
-
-/// The bundled seed-host snapshot (Tests/Fixtures/snapshots/seed-host.tar.gz).
-enum SeedHost {
-    static func model() throws -> HostModel {
-        let opened = try Snapshot.open(Fixtures.directory + "/snapshots/seed-host.tar.gz")
-        return try withExtendedLifetime(opened) { try SysfsHostReader(roots: opened.roots).read(source: "seed") }
     }
 }

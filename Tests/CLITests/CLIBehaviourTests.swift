@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("vfioctl as a user runs it")
 struct CLIBehaviourTests {

@@ -2,6 +2,7 @@ import Foundation
 import HostAccess
 import PCIModel
 import Testing
+import TestSupport
 
 /// What lspci (the reference decoder) prints for one function, parsed from `lspci -vvv -F`.
 struct LspciFunction: Equatable {

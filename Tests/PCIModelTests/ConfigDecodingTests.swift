@@ -1,6 +1,7 @@
 import HostAccess
 import PCIModel
 import Testing
+import TestSupport
 
 @Suite("Config-space decoding on real bytes")
 struct ConfigDecodingTests {

@@ -1,5 +1,6 @@
 import PCIModel
 import Testing
+import TestSupport
 
 @Suite("PCI addresses")
 struct PCIAddressTests {
