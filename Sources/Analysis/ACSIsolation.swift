@@ -38,14 +38,53 @@ public struct ACSPolicy: Sendable {
     public var quirk: Quirk?
     /// "What if" control words per function, instead of the ones read from config space.
     public var controlOverrides: [PCIAddress: ACSFlags]
+    /// Answers for the isolation flags, computed once per function of one model.
+    private var memo: [PCIAddress: (DeviceKey, ACSEvaluation)]?
 
     public init(quirk: Quirk? = nil, controlOverrides: [PCIAddress: ACSFlags] = [:]) {
         self.quirk = quirk
         self.controlOverrides = controlOverrides
     }
 
+    /// This policy with every function of `model` evaluated up front (in parallel): group
+    /// prediction and the reasons ask about the same bridges thousands of times.
+    public func memoized(for model: HostModel) -> ACSPolicy {
+        guard memo == nil else { return self }
+        let base = self
+        let answers = model.devices.parallelMap { device in
+            (device.address, (DeviceKey(device), base.evaluate(device)))
+        }
+        var copy = self
+        copy.memo = Dictionary(answers, uniquingKeysWith: { first, _ in first })
+        return copy
+    }
+
+    /// What an ACS answer depends on; a memoized answer is used only for the same function.
+    struct DeviceKey: Equatable, Sendable {
+        var vendorID: UInt16
+        var deviceID: UInt16
+        var revision: UInt8
+        var portType: UInt8?
+        var multifunction: Bool
+        var onRootBus: Bool
+        var acs: ACSCapability?
+
+        init(_ device: PCIDevice) {
+            vendorID = device.vendorID
+            deviceID = device.deviceID
+            revision = device.config.revision
+            portType = device.config.express?.rawPortType
+            multifunction = device.config.isMultifunction
+            onRootBus = device.parent == nil
+            acs = device.config.acs
+        }
+    }
+
     /// `pci_acs_enabled(pdev, flags)`.
     public func evaluate(_ device: PCIDevice, flags: ACSFlags = .requiredForIsolation) -> ACSEvaluation {
+        if flags == .requiredForIsolation, let (key, answer) = memo?[device.address], key == DeviceKey(device) {
+            return answer
+        }
         if let quirk, let answer = quirk(device, flags) {
             return ACSEvaluation(enabled: answer.enabled, rule: .quirk(id: answer.id, enabled: answer.enabled))
         }

@@ -25,8 +25,13 @@ public struct InspectReport: Sendable {
     public let hostChecks: [HostCheck]
     private let verdictIndex: [PCIAddress: Verdict]
 
-    public init(model: HostModel, policy: ACSPolicy = ACSPolicy()) {
+    /// `additionalReasons` adds reasons from outside the generic rules (the quirk database).
+    public init(
+        model: HostModel, policy: ACSPolicy = ACSPolicy(),
+        additionalReasons: @escaping @Sendable (PCIDevice) -> [Reason] = { _ in [] }
+    ) {
         self.model = model
+        let policy = policy.memoized(for: model)
         let prediction = GroupPrediction(model: model, policy: policy)
         self.prediction = prediction
         let disagreements = Self.compare(model: model, prediction: prediction)
@@ -34,7 +39,8 @@ public struct InspectReport: Sendable {
         let hostChecks = HostChecks.run(model)
         self.hostChecks = hostChecks
         let context = AssessmentContext(
-            model: model, prediction: prediction, policy: policy, disagreements: disagreements, hostChecks: hostChecks)
+            model: model, prediction: prediction, policy: policy, disagreements: disagreements, hostChecks: hostChecks,
+            additionalReasons: additionalReasons)
         let devices = model.devices.parallelMap { context.assess($0) }
         self.devices = devices
         verdictIndex = Dictionary(devices.map { ($0.address, $0.verdict) }, uniquingKeysWith: { a, _ in a })
@@ -74,6 +80,7 @@ private struct AssessmentContext: Sendable {
     let policy: ACSPolicy
     let disagreements: [GroupDisagreement]
     let hostChecks: [HostCheck]
+    let additionalReasons: @Sendable (PCIDevice) -> [Reason]
 
     /// Up to four labelled functions, then a count: large groups stay readable.
     func listing(_ addresses: [PCIAddress]) -> String {
@@ -128,6 +135,7 @@ private struct AssessmentContext: Sendable {
             reasons.append(
                 Reason("no-interrupt-remapping", .caveats, "the IOMMU cannot remap interrupts: a guest could forge MSIs; assignment needs allow_unsafe_interrupts"))
         }
+        reasons += additionalReasons(device)
         let predicted = prediction.group(of: address)
         return DeviceAssessment(address: address, verdict: reasons.verdict, reasons: reasons, predictedGroup: predicted)
     }

@@ -12,6 +12,12 @@ struct HostFactsReader {
     func read(devices: [PCIDevice], anomalies: inout [String]) throws(HostAccessError) -> HostFacts {
         var facts = HostFacts()
         facts.kernelCommandLine = try proc.readText("cmdline")
+        if let cpuinfo = try proc.readText("cpuinfo"),
+            let line = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("vendor_id") }),
+            let colon = line.firstIndex(of: ":")
+        {
+            facts.cpuVendor = line[line.index(after: colon)...].trimmingCharacters(in: " \t")
+        }
         facts.iommuUnits = try readIOMMUUnits()
         if try sys.list("firmware/acpi/tables") != nil {
             facts.acpiDMARTable = sys.exists("firmware/acpi/tables/DMAR")

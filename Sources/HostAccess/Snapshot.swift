@@ -21,6 +21,13 @@ public enum Snapshot {
         let recorder = AccessRecorder()
         let model = try SysfsHostReader(roots: roots, recorder: recorder).read(source: "snapshot capture")
         let sys = roots.sys
+        // Local quirk files belong to the host's analysis too (inspect reads them from the
+        // snapshot when replaying it).
+        var top = roots.top
+        top.recorder = recorder
+        for name in try top.list("etc/vfioctl/quirks.d") ?? [] where name.hasSuffix(".toml") {
+            _ = try top.readText("etc/vfioctl/quirks.d/\(name)")
+        }
         // lspci (the reference decoder) reads these too; capturing them lets anyone run
         // `lspci -A linux-sysfs -O sysfs.path=SNAPSHOT/sys/bus/pci` on a snapshot.
         for device in model.devices {
@@ -130,8 +137,12 @@ public final class OpenedSnapshot: Sendable {
         self.temporary = temporary
     }
 
-    deinit {
-        if let temporary { _ = try? ChildProcess.run(["rm", "-rf", "--one-file-system", temporary.string]) }
+    deinit { removeNow() }
+
+    /// Removes the unpacked copy now (before a fast exit that skips deinit); idempotent.
+    public func removeNow() {
+        guard let temporary, FileTree.kind(of: temporary) == .directory else { return }
+        _ = try? ChildProcess.run(["rm", "-rf", "--one-file-system", temporary.string])
     }
 }
 

@@ -25,32 +25,39 @@ public struct SysfsHostReader: Sendable {
                 path: roots.base.string)
         }
         _ = try sys.list("bus/pci/devices")
-        let library = try PCILibrary(sysfsPath: try sys.resolve("bus/pci").string)
-        var anomalies: [String] = []
-        var configured: [PCIDevice] = []
-        for (address, handle) in library.functions() {
-            let base = "bus/pci/devices/\(address)"
-            recorder?.record(try sys.resolve(base + "/config").string)
-            let bytes: [UInt8]
-            do {
-                bytes = try library.readConfig(handle, address: address)
-            } catch {
-                anomalies.append("\(error.message) (\(try sys.resolve(base + "/config")))")
-                continue
-            }
-            let config = DecodedConfig(ConfigSpace(bytes))
-            var device = PCIDevice(address: address, config: config)
-            device.name = library.deviceName(vendorID: config.vendorID, deviceID: config.deviceID)
-            configured.append(device)
+        // One libpci handle per worker: config reads and the sysfs attributes around them are
+        // independent per device, so both cores share the work. libpci handles are not
+        // thread-safe, but each is only ever used by its own worker.
+        let busPath = try sys.resolve("bus/pci").string
+        let first = try PCILibrary(sysfsPath: busPath)
+        let functions = first.functions()
+        let workers = functions.count >= 256 ? 2 : 1
+        var libraries = [first]
+        var handles = [Dictionary(functions, uniquingKeysWith: { a, _ in a })]
+        if workers == 2 {
+            let second = try PCILibrary(sysfsPath: busPath)
+            libraries.append(second)
+            handles.append(Dictionary(second.functions(), uniquingKeysWith: { a, _ in a }))
         }
-        // The sysfs attributes around config space are independent per device: read them on
-        // both cores (each worker opens its own directories).
+        nonisolated(unsafe) let perWorker = (libraries: libraries, handles: handles)
         let reader = self
         let attributeFS = sys
-        let withAttributes = configured.parallelMap { device in
-            var device = device
+        let recorder = self.recorder
+        let results = functions.map(\.0).parallelMap(workers: workers, minimumPerWorker: 128) { address, worker in
             var notes: [String] = []
             var linked = true
+            let configPath = (try? attributeFS.resolve("bus/pci/devices/\(address)/config").string) ?? "config"
+            recorder?.record(configPath)
+            guard let handle = perWorker.handles[worker][address] else {
+                return (PCIDevice?.none, ["libpci lost \(address) between two scans of \(busPath)"], linked)
+            }
+            let bytes: [UInt8]
+            do {
+                bytes = try perWorker.libraries[worker].readConfig(handle, address: address)
+            } catch {
+                return (nil, ["\(error) (\(configPath))"], linked)
+            }
+            var device = PCIDevice(address: address, config: DecodedConfig(ConfigSpace(bytes)))
             do {
                 try reader.readAttributes(of: &device, in: attributeFS, anomalies: &notes, topologyFromLinks: &linked)
             } catch {
@@ -58,12 +65,19 @@ public struct SysfsHostReader: Sendable {
             }
             return (device, notes, linked)
         }
+        var anomalies: [String] = []
+        var names: [UInt32: String?] = [:]
         var devices: [PCIDevice] = []
         var topologyFromLinks = true
-        for (device, notes, linked) in withAttributes {
-            devices.append(device)
+        for (device, notes, linked) in results {
             anomalies += notes
             topologyFromLinks = topologyFromLinks && linked
+            guard var device else { continue }
+            // pci.ids lookups on the first handle only, once per vendor:device pair.
+            let key = UInt32(device.vendorID) << 16 | UInt32(device.deviceID)
+            if names[key] == nil { names[key] = first.deviceName(vendorID: device.vendorID, deviceID: device.deviceID) }
+            device.name = names[key] ?? nil
+            devices.append(device)
         }
         if !topologyFromLinks {
             HostModel.assignParentsFromBusRanges(&devices)

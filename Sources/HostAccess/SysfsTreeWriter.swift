@@ -80,6 +80,9 @@ public struct SysfsTreeWriter {
         if let cmdline = facts.kernelCommandLine {
             try FileTree.writeText(base.appending("proc/cmdline"), cmdline + "\n")
         }
+        if let vendor = facts.cpuVendor {
+            try FileTree.writeText(base.appending("proc/cpuinfo"), "processor\t: 0\nvendor_id\t: \(vendor)\n")
+        }
         for unit in facts.iommuUnits {
             let directory = base.appending("sys/class/iommu/\(unit.name)")
             switch unit.kind {

@@ -42,17 +42,22 @@ public struct ACSCapability: Sendable, Equatable {
     public var capability: ACSFlags
     /// ACS Control register (+0x06): what is enabled now (the kernel enables bits at boot).
     public var control: ACSFlags
+    /// The dword at +0x08 (the Egress Control Vector when implemented). Intel Sunrise Point
+    /// PCH root ports keep their real ACS control word here (kernel `INTEL_SPT_ACS_CTRL`).
+    public var dwordAt8: UInt32?
 
     init?(config: ConfigSpace, offset: Int) {
         guard let cap = config.u16(offset + 4), let ctl = config.u16(offset + 6) else { return nil }
         self.offset = offset
         capability = ACSFlags(rawValue: cap)
         control = ACSFlags(rawValue: ctl)
+        dwordAt8 = config.u32(offset + 8)
     }
 
-    public init(offset: Int, capability: ACSFlags, control: ACSFlags) {
+    public init(offset: Int, capability: ACSFlags, control: ACSFlags, dwordAt8: UInt32? = nil) {
         self.offset = offset
         self.capability = capability
         self.control = control
+        self.dwordAt8 = dwordAt8
     }
 }

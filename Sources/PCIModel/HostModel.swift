@@ -100,12 +100,15 @@ public struct HostFacts: Sendable {
     public var vfioPCIAvailability: ModuleAvailability
     /// Devices the host itself runs on (root file system, default-route NIC, boot console).
     public var hostDependencies: [HostDependency]
+    /// `vendor_id` of the first CPU in `/proc/cpuinfo` (`GenuineIntel`, `AuthenticAMD`).
+    public var cpuVendor: String?
 
     public init(
         kernelCommandLine: String? = nil, iommuUnits: [IOMMUUnit] = [], acpiDMARTable: Bool? = nil,
         acpiIVRSTable: Bool? = nil, vfioPCIAvailability: ModuleAvailability = .unknown,
-        hostDependencies: [HostDependency] = []
+        hostDependencies: [HostDependency] = [], cpuVendor: String? = nil
     ) {
+        self.cpuVendor = cpuVendor
         self.kernelCommandLine = kernelCommandLine
         self.iommuUnits = iommuUnits
         self.acpiDMARTable = acpiDMARTable

@@ -7,9 +7,17 @@ extension Array where Element: Sendable {
     public func parallelMap<Result>(workers: Int = 2, minimumPerWorker: Int = 128, _ transform: @Sendable (Element) -> Result)
         -> [Result]
     {
+        parallelMap(workers: workers, minimumPerWorker: minimumPerWorker) { element, _ in transform(element) }
+    }
+
+    /// As `parallelMap`, also passing the worker number (0..<workers), for per-thread
+    /// resources such as one libpci handle per worker.
+    public func parallelMap<Result>(
+        workers: Int = 2, minimumPerWorker: Int = 128, _ transform: @Sendable (Element, Int) -> Result
+    ) -> [Result] {
         let count = self.count
         let threads = Swift.min(workers, Swift.max(1, count / minimumPerWorker))
-        if threads <= 1 { return map(transform) }
+        if threads <= 1 { return map { transform($0, 0) } }
         return [Result](unsafeUninitializedCapacity: count) { buffer, initialized in
             // Each index is written by exactly one worker, so the slots never overlap.
             nonisolated(unsafe) let output = buffer
@@ -18,7 +26,7 @@ extension Array where Element: Sendable {
                 DispatchQueue.concurrentPerform(iterations: threads) { worker in
                     var index = worker
                     while index < count {
-                        (output.baseAddress! + index).initialize(to: transform(source[index]))
+                        (output.baseAddress! + index).initialize(to: transform(source[index], worker))
                         index += threads
                     }
                 }

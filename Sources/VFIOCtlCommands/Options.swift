@@ -43,6 +43,16 @@ struct SourceOptions: ParsableArguments {
     }
 }
 
+extension SourceOptions {
+    /// Whose `etc/vfioctl/quirks.d` extends the quirk database: the --root tree, the
+    /// snapshot, or this host (for the live host and for lspci dumps).
+    func quirkBase(snapshot: OpenedSnapshot?) -> HostRoots {
+        if let snapshot { return snapshot.roots }
+        if let root { return HostRoots(base: FilePath(root)) }
+        return .live
+    }
+}
+
 struct OutputOptions: ParsableArguments {
     @Flag(name: .long, help: "Print JSON (schema: Docs/json-schema.md) instead of text.")
     var json = false

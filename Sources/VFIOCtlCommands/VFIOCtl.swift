@@ -18,9 +18,10 @@ public struct VFIOCtl: AsyncParsableCommand {
               vfioctl inspect --snapshot host.tar.gz --json
               lspci -nnvvvxxxx > dump.txt; vfioctl inspect --lspci-dump dump.txt
               vfioctl snapshot create -o host.tar.gz # attach this to a bug report
+              vfioctl quirks match 0000:03:00.0      # known problems of one device
             """,
         version: version,
-        subcommands: [Inspect.self, SnapshotCommand.self]
+        subcommands: [Inspect.self, SnapshotCommand.self, QuirksCommand.self]
     )
 
     public init() {}

@@ -1,6 +1,11 @@
 import Analysis
 import ArgumentParser
+import HostAccess
 import PCIModel
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 extension VFIOCtl {
     /// `vfioctl inspect`: every device's assignability, with reasons.
@@ -29,19 +34,27 @@ extension VFIOCtl {
 
         func run() async throws {
             let (model, snapshot) = try source.load()
-            defer { withExtendedLifetime(snapshot) {} }
             for address in addresses where model[address] == nil {
                 throw CLIError("no PCI function \(address) in \(model.source); `vfioctl inspect` without an address lists them all")
             }
-            let report = InspectReport(model: model)
+            let database = try loadQuirkDatabase(base: source.quirkBase(snapshot: snapshot))
+            let quirks = QuirkEvaluation(database: database, model: model)
+            let report = InspectReport(model: model, policy: quirks.policy, additionalReasons: quirks.reasons)
             let selected = addresses.isEmpty ? nil : addresses
             if output.json {
-                InspectJSON.write(report, selected: selected)
+                InspectJSON.write(report, quirks: quirks, selected: selected)
             } else if tree {
-                print(InspectText(report: report, style: .standardOutput).renderTree(selected: selected), terminator: "")
+                print(InspectText(report: report, quirks: quirks, style: .standardOutput).renderTree(selected: selected), terminator: "")
             } else {
-                print(InspectText(report: report, style: .standardOutput).render(selected: selected), terminator: "")
+                print(InspectText(report: report, quirks: quirks, style: .standardOutput).render(selected: selected), terminator: "")
             }
+            // The report is written; tearing down thousands of devices object by object costs
+            // more than the kernel reclaiming the process at once (a third of the run on a
+            // 4,096-function host). Temporary snapshot copies are removed first.
+            withExtendedLifetime(snapshot) {}
+            snapshot?.removeNow()
+            fflush(nil)
+            Glibc.exit(0)
         }
     }
 }

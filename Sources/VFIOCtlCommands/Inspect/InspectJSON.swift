@@ -1,4 +1,5 @@
 import Analysis
+import QuirkDB
 import PCIModel
 
 /// `vfioctl inspect --json`, schema version 1 (Docs/json-schema.md).
@@ -6,7 +7,7 @@ enum InspectJSON {
     static let schemaVersion = 1
 
     /// Streams the report to standard output: header fields, then devices one by one.
-    static func write(_ report: InspectReport, selected: [PCIAddress]?) {
+    static func write(_ report: InspectReport, quirks: QuirkEvaluation, selected: [PCIAddress]?) {
         let model = report.model
         let wanted = selected.map(Set.init)
         var out = JSONStream()
@@ -25,11 +26,22 @@ enum InspectJSON {
         member("host", .object([("checks", .array(report.hostChecks.map(checkJSON)))]))
         out.raw("  \"devices\": [")
         var first = true
-        for assessment in report.devices where wanted?.contains(assessment.address) ?? true {
-            guard let device = deviceJSON(assessment, model: model) else { continue }
-            out.raw(first ? "\n    " : ",\n    ")
-            out.value(device, indent: 4)
-            first = false
+        let shown = report.devices.filter { wanted?.contains($0.address) ?? true }
+        // Rendered on both cores, 512 devices at a time so memory stays bounded.
+        var start = 0
+        while start < shown.count {
+            let chunk = Array(shown[start..<min(start + 512, shown.count)])
+            let rendered = chunk.parallelMap(minimumPerWorker: 64) { assessment -> [UInt8] in
+                var bytes: [UInt8] = []
+                deviceJSON(assessment, model: model, quirks: quirks)?.write(to: &bytes, indent: 4)
+                return bytes
+            }
+            for bytes in rendered where !bytes.isEmpty {
+                out.raw(first ? "\n    " : ",\n    ")
+                out.bytes(bytes)
+                first = false
+            }
+            start += 512
         }
         out.raw(first ? "],\n" : "\n  ],\n")
         let kernelGroups: [JSON] = (model.kernelGroups ?? [:]).sorted { $0.key < $1.key }
@@ -50,12 +62,17 @@ enum InspectJSON {
                         ("predictedDevices", .array(d.predictedMembers.map { .string($0.description) })),
                     ])
                 }))
+        var listed: [String: Quirk] = [:]
+        for (address, matches) in quirks.matches where wanted?.contains(address) ?? true {
+            for match in matches { listed[match.quirk.id] = match.quirk }
+        }
+        member("quirks", .array(listed.keys.sorted().compactMap { listed[$0].map(QuirkJSON.entry) }))
         member("anomalies", .array(model.anomalies.map(JSON.string)), last: true)
         out.raw("}\n")
         out.flush()
     }
 
-    private static func deviceJSON(_ assessment: DeviceAssessment, model: HostModel) -> JSON? {
+    private static func deviceJSON(_ assessment: DeviceAssessment, model: HostModel, quirks: QuirkEvaluation) -> JSON? {
         guard let device = model[assessment.address] else { return nil }
         let config = device.config
         let acs: JSON =
@@ -92,6 +109,7 @@ enum InspectJSON {
             ("iommuGroup", .optional(device.iommuGroup)),
             ("predictedGroup", .optional(assessment.predictedGroup)),
             ("verdict", .string(assessment.verdict.rawValue)),
+            ("quirks", .array((quirks.matches[device.address] ?? []).map(QuirkJSON.match))),
             (
                 "reasons",
                 .array(

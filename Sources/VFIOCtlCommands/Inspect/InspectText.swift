@@ -1,9 +1,11 @@
 import Analysis
+import QuirkDB
 import PCIModel
 
 /// The human-readable report of `vfioctl inspect` (and `--tree`).
 struct InspectText {
     let report: InspectReport
+    let quirks: QuirkEvaluation
     let style: TextStyle
 
     func render(selected: [PCIAddress]?) -> String {
@@ -23,8 +25,15 @@ struct InspectText {
             let group = device.iommuGroup.map { "IOMMU group \($0)" } ?? "no kernel group"
             let predicted = assessment.predictedGroup.map { "predicted group \($0)" } ?? ""
             out.append("    \(group), \(predicted): \(style.verdict(assessment.verdict))")
-            for reason in assessment.reasons where reason.severity != .assignable || selected != nil {
+            for reason in assessment.reasons where reason.code != "quirk" && (reason.severity != .assignable || selected != nil) {
                 out.append(style.wrap("- \(reason.code): \(reason.message)", indent: 4, hanging: 6))
+            }
+            for match in quirks.matches[device.address] ?? [] {
+                let quirk = match.quirk
+                var text = "* quirk \(quirk.id) (\(quirk.effect.name)): \(quirk.title)"
+                if match.dependsOnGuest { text += " [when the guest matches]" }
+                if let advice = quirk.advice { text += ". \(advice)" }
+                out.append(style.wrap(text, indent: 4, hanging: 6))
             }
         }
         if !report.disagreements.isEmpty {
@@ -61,7 +70,7 @@ struct InspectText {
             keep = set
         }
         let verdicts = Dictionary(uniqueKeysWithValues: report.devices.map { ($0.address, $0.verdict) })
-        let policy = ACSPolicy()
+        let policy = quirks.policy
         var lines: [String] = []
         func visit(_ device: PCIDevice, prefix: String, isLast: Bool) {
             let branch = prefix + (isLast ? "└─ " : "├─ ")

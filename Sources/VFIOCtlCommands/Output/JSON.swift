@@ -4,7 +4,7 @@
 
 /// A JSON value with ordered object keys, so output is stable and diffable.
 /// Serialised straight to UTF-8 bytes; large reports are streamed in pieces (`JSONStream`).
-enum JSON {
+enum JSON: Sendable {
     case null
     case bool(Bool)
     case int(Int)
@@ -100,6 +100,12 @@ struct JSONStream {
     /// Appends raw JSON text (punctuation, keys) as given.
     mutating func raw(_ text: String) {
         buffer.append(contentsOf: text.utf8)
+        flushIfFull()
+    }
+
+    /// Appends JSON already serialised elsewhere.
+    mutating func bytes(_ bytes: [UInt8]) {
+        buffer.append(contentsOf: bytes)
         flushIfFull()
     }
 
