@@ -74,7 +74,7 @@ public struct ACSPolicy: Sendable {
             deviceID = device.deviceID
             revision = device.config.revision
             portType = device.config.express?.rawPortType
-            multifunction = device.config.isMultifunction
+            multifunction = device.isMultifunction
             onRootBus = device.parent == nil
             acs = device.config.acs
         }
@@ -97,7 +97,7 @@ public struct ACSPolicy: Sendable {
         case .downstreamPort, .rootPort:
             return flagsEnabled(device, flags)
         case .endpoint, .upstreamPort, .legacyEndpoint, .rootComplexIntegratedEndpoint:
-            if device.config.isMultifunction { return flagsEnabled(device, flags) }
+            if device.isMultifunction { return flagsEnabled(device, flags) }
             return ACSEvaluation(enabled: true, rule: .singleFunctionExempt)
         case nil:
             return ACSEvaluation(enabled: true, rule: .singleFunctionExempt)

@@ -26,7 +26,7 @@ public struct GroupPrediction: Sendable {
                 break
             }
             // 3. Multifunction siblings without ACS (get_pci_function_alias_group()).
-            if !joinedBridge, representative.config.isMultifunction, !policy.evaluate(representative).enabled {
+            if !joinedBridge, representative.isMultifunction, !policy.evaluate(representative).enabled {
                 for sibling in model.slotSiblings(of: representative.address) where !policy.evaluate(sibling).enabled {
                     sets.union(representative.address, sibling.address)
                 }

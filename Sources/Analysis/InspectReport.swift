@@ -229,7 +229,7 @@ private struct AssessmentContext: Sendable {
                     "upstream \(bridge.portType?.jsonName ?? "bridge") \(label(bridge.address)): \(evaluation.rule.explanation); functions below it are not isolated from each other",
                     related: [bridge.address.description]))
         }
-        if device.config.isMultifunction, !policy.evaluate(device).enabled {
+        if device.isMultifunction, !policy.evaluate(device).enabled {
             let siblings = model.slotSiblings(of: device.address).filter { !policy.evaluate($0).enabled }
             if !siblings.isEmpty {
                 reasons.append(

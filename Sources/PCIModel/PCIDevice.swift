@@ -45,5 +45,14 @@ public struct PCIDevice: Sendable {
     /// `vvvv:dddd`, as lspci -n prints ids.
     public var ids: String { hex(vendorID, width: 4) + ":" + hex(deviceID, width: 4) }
     public var isBridge: Bool { config.isBridge }
+
+    /// Part of a multifunction device as the kernel sees it (`pci_dev->multifunction`): the
+    /// header's bit 7, and every function other than 0 that slot scanning finds
+    /// (`pci_scan_slot()` sets it for fn > 0 whatever the function's own header says; QEMU's
+    /// `addr=N.1` functions leave the bit clear). SR-IOV VFs are never multifunction.
+    public var isMultifunction: Bool {
+        guard physicalFunction == nil else { return false }
+        return config.isMultifunction || address.function > 0
+    }
     public var portType: PCIExpressCapability.PortType? { config.express?.portType }
 }

@@ -99,7 +99,7 @@ extension QuirkDatabase {
         if let set = c.revision, !set.contains(UInt32(config.revision)) { return false }
         if let prefix = c.classPrefix, !hex(config.classCode, width: 6).hasPrefix(prefix) { return false }
         if let types = c.portTypes, !(device.portType.map(types.contains) ?? false) { return false }
-        if let multifunction = c.multifunction, config.isMultifunction != multifunction { return false }
+        if let multifunction = c.multifunction, device.isMultifunction != multifunction { return false }
         if let rootBus = c.rootBus, (device.parent == nil) != rootBus { return false }
         if let wanted = c.capabilities, !wanted.contains(where: { has($0, config) }) { return false }
         if let words = c.nameLacks, let name = device.name?.lowercased(), words.contains(where: { name.contains($0.lowercased()) }) {

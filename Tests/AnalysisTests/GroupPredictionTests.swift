@@ -98,3 +98,27 @@ struct GroupPredictionTests {
         #expect(onAtPort.members(of: "0000:05:00.0") == ["0000:03:04.0", "0000:05:00.0", "0000:05:00.1"])
     }
 }
+
+@Suite("Multifunction as the kernel sees it")
+struct MultifunctionTests {
+    @Test("function 1 without the header bit still counts (pci_scan_slot), so both functions share a group")
+    func functionOneWithoutHeaderBit() {
+        // As QEMU builds `-device e1000e,addr=0.0,multifunction=on` plus `addr=0.1`: only
+        // function 0 has header bit 7. Found by the real-kernel lab (scenario multifunction).
+        let devices = [
+            Hosts.device("0000:00:01.0", Hosts.rootPort(secondary: 1, acs: .requiredForIsolation)),
+            Hosts.device("0000:01:00.0", Hosts.endpoint(multifunction: true)),
+            Hosts.device("0000:01:00.1", Hosts.endpoint(multifunction: false)),
+        ]
+        let model = Hosts.model(devices)
+        #expect(model[PCIAddress("01:00.1")!]?.isMultifunction == true)
+        #expect(GroupPrediction(model: model).members(of: "0000:01:00.1") == ["0000:01:00.0", "0000:01:00.1"])
+    }
+
+    @Test("an SR-IOV VF is never multifunction, whatever its function number")
+    func virtualFunctions() {
+        var vf = Hosts.device("0000:01:00.3", Hosts.endpoint())
+        vf.physicalFunction = PCIAddress("01:00.0")
+        #expect(!vf.isMultifunction)
+    }
+}

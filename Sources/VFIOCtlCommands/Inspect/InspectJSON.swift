@@ -100,7 +100,7 @@ enum InspectJSON {
             ("driver", .optional(device.driver)),
             ("pcieType", .optional(device.portType?.jsonName)),
             ("parent", .optional(device.parent?.description)),
-            ("multifunction", .bool(config.isMultifunction)),
+            ("multifunction", .bool(device.isMultifunction)),
             ("acs", acs),
             ("aer", .bool(config.aer != nil)),
             ("sriov", sriov),

@@ -75,7 +75,7 @@ struct InspectText {
         func visit(_ device: PCIDevice, prefix: String, isLast: Bool) {
             let branch = prefix + (isLast ? "└─ " : "├─ ")
             var text = "\(device.address) [\(device.ids)] \(device.portType?.jsonName ?? (device.isBridge ? "pci-bridge" : "pci"))"
-            if device.isBridge || device.config.isMultifunction {
+            if device.isBridge || device.isMultifunction {
                 text += "; \(policy.evaluate(device).rule.explanation)"
             }
             let group = device.iommuGroup.map { "g\($0)" } ?? "g-"
