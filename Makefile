@@ -2,14 +2,17 @@
 # `make demo` and `make test` install what they need (apt) on a fresh machine.
 
 SWIFT       ?= swift
-APT_PACKAGES = libpci-dev libudev-dev libvirt-dev libkmod-dev pciutils pci.ids pkg-config time
+APT_PACKAGES = libpci-dev libudev-dev libvirt-dev libkmod-dev pciutils pci.ids pkg-config time \
+               qemu-system-x86 busybox-static cpio kmod python3
 DEBUG_BIN    = .build/debug
 RELEASE_BIN  = .build/release
 DUMPS        = Tests/Fixtures/pciutils
 SNAPSHOTS    = Tests/Fixtures/snapshots
 SEED         = $(SNAPSHOTS)/seed-host.tar.gz
 
-.PHONY: deps build release demo test bench fixtures lint clean
+LAB_BIN      = .build-lab/release
+
+.PHONY: deps build release demo test unit-test vmlab bench fixtures lint clean
 
 ## deps: install the Debian packages vfioctl builds and tests against (needs root).
 deps: .deps-stamp
@@ -32,10 +35,17 @@ demo: release
 	$(RELEASE_BIN)/vfioctl inspect --snapshot $(SEED)
 	$(RELEASE_BIN)/vfioctl inspect --snapshot $(SEED) --tree
 
-## test: every test (unit, lspci differential, CLI, libvirt and udev).
-test: deps
+## test: every test: unit, lspci differential, CLI, libvirt and udev, then the real-kernel lab.
+test: unit-test vmlab
+
+unit-test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+## vmlab: boot Debian's kernel under QEMU per PCIe topology and check vfioctl against it.
+vmlab: deps
+	$(SWIFT) build -c release --static-swift-stdlib --product vfioctl --scratch-path .build-lab
+	Tests/VMLab/vmlab.sh $(LAB_BIN)
 
 ## fixtures: rebuild the snapshots in Tests/Fixtures/snapshots from the real dumps.
 fixtures: build
@@ -54,4 +64,4 @@ lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests
 
 clean:
-	rm -rf .build .deps-stamp
+	rm -rf .build .build-lab .deps-stamp

@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Checks each lab scenario's console output: vfioctl's reading of the kernel's IOMMU groups
+and its predicted groups must both equal /sys/kernel/iommu_groups as the guest listed it;
+each topology must also look the way the scenario builds it. Prints one
+`VMLAB <scenario> PASS|FAIL <details>` line each and a closing `N passed, M failed`."""
+import json
+import re
+import sys
+
+
+def sections(text):
+    """The VMLAB-BEGIN/END blocks and VMLAB-STATUS lines of a console log."""
+    found, status, current, lines = {}, {}, None, []
+    for line in text.splitlines():
+        line = line.rstrip("\r")
+        if line.startswith("VMLAB-BEGIN "):
+            current, lines = line.split(" ", 1)[1], []
+        elif line.startswith("VMLAB-END ") and current:
+            found[current] = "\n".join(lines)
+            current = None
+        elif current is not None:
+            lines.append(line)
+        elif line.startswith("VMLAB-STATUS "):
+            parts = line.split()
+            status[parts[1]] = parts[2] if len(parts) > 2 else "?"
+    return found, status
+
+
+def groups_from_listing(text):
+    groups = {}
+    for line in text.splitlines():
+        if line.strip():
+            group, address = line.split()
+            groups.setdefault(int(group), set()).add(address)
+    return groups
+
+
+def describe(sets):
+    return "; ".join("{" + ",".join(sorted(s)) + "}" for s in sorted(sets, key=lambda s: sorted(s)))
+
+
+def check(name, text):
+    found, status = sections(text)
+    if "VMLAB-DONE" not in text:
+        return "guest did not finish (no VMLAB-DONE)"
+    if status.get("scenario") != "0":
+        return f"scenario script failed (status {status.get('scenario')})"
+    if status.get("inspect") != "0":
+        return f"vfioctl inspect exited {status.get('inspect')}: {found.get('inspect-stderr', '').strip()[:300]}"
+    report = json.loads(found["inspect"])
+    kernel = groups_from_listing(found["kernel-groups"])
+    if not kernel:
+        return "the kernel formed no IOMMU groups (intel_iommu=on not effective?)"
+    problems = []
+    # 1. vfioctl reads the kernel's groups exactly.
+    read = {g["id"]: set(g["devices"]) for g in (report.get("groups") or [])}
+    if read != kernel:
+        for gid in sorted(set(read) | set(kernel)):
+            if read.get(gid) != kernel.get(gid):
+                problems.append(f"group {gid}: kernel {sorted(kernel.get(gid, []))} vfioctl read {sorted(read.get(gid, []))}")
+    # 2. Predicted groups equal the kernel's.
+    kernel_sets = {frozenset(s) for s in kernel.values()}
+    predicted_sets = {frozenset(g["devices"]) for g in report["predictedGroups"]}
+    for missing in kernel_sets - predicted_sets:
+        problems.append("kernel group {" + ",".join(sorted(missing)) + "} not predicted")
+    for extra in predicted_sets - kernel_sets:
+        problems.append("predicted group {" + ",".join(sorted(extra)) + "} is not a kernel group")
+    if report["groupDisagreements"]:
+        problems.append(f"vfioctl reports {len(report['groupDisagreements'])} disagreement(s)")
+    # 3. The topology is what the scenario builds.
+    devices = {d["address"]: d for d in report["devices"]}
+    by_id = lambda ids: sorted(a for a, d in devices.items() if f"{d['vendorId']}:{d['deviceId']}" == ids)
+    group_of = {a: gid for gid, members in kernel.items() for a in members}
+    expectation = EXPECTATIONS.get(name)
+    if expectation:
+        problems += expectation(devices, by_id, group_of, found)
+    if problems:
+        return "; ".join(problems)
+    return None, f"{len(devices)} functions, {len(kernel)} groups: {describe(kernel_sets)}"
+
+
+def same_group(addresses, group_of):
+    return len({group_of.get(a) for a in addresses}) == 1
+
+
+def expect_switch(devices, by_id, group_of, found):
+    members = by_id("8086:10d3") + by_id("1b36:0010") + by_id("8086:3420")
+    if len(members) != 3:
+        return [f"expected an e1000e, an NVMe and an ioh3420, found {members}"]
+    return [] if same_group(members, group_of) else [f"{members} are not in one group"]
+
+
+def expect_root_ports(devices, by_id, group_of, found):
+    nics = by_id("8086:10d3")
+    if len(nics) != 2:
+        return [f"expected two e1000e, found {nics}"]
+    return [] if not same_group(nics, group_of) else [f"{nics} share a group behind separate root ports"]
+
+
+def expect_bridge(devices, by_id, group_of, found):
+    members = by_id("8086:100e") + by_id("1b36:000e")
+    if len(members) != 3:
+        return [f"expected a pcie-pci-bridge and two e1000, found {members}"]
+    return [] if same_group(members, group_of) else [f"{members} are not in one group (DMA alias)"]
+
+
+def expect_multifunction(devices, by_id, group_of, found):
+    nics = by_id("8086:10d3")
+    if len(nics) != 2 or not all(devices[n]["multifunction"] for n in nics):
+        return [f"expected two multifunction e1000e, found {nics}"]
+    return [] if same_group(nics, group_of) else [f"{nics} are not in one group"]
+
+
+def expect_sriov(devices, by_id, group_of, found):
+    vfs = [a for a, d in devices.items() if any(r["code"] == "sriov-vf" for r in d["reasons"])]
+    pfs = [a for a, d in devices.items() if d.get("sriov")]
+    problems = []
+    if len(vfs) != 2:
+        problems.append(f"expected 2 VFs, vfioctl sees {vfs}")
+    if len(pfs) != 1 or devices[pfs[0]]["sriov"]["numVFs"] != 2:
+        problems.append(f"expected one PF with numVFs 2, found {[(p, devices[p]['sriov']) for p in pfs]}")
+    return problems
+
+
+def expect_aer(devices, by_id, group_of, found):
+    """The harness hooks: AER injected through the monitor and counted by the kernel,
+    hugepages reserved, vfio-pci loaded and unloaded."""
+    problems = []
+    match = re.search(r"nonfatal (\d+) -> (\d+)", found.get("aer", ""))
+    if not match or int(match.group(2)) <= int(match.group(1)):
+        problems.append(f"injected AER error not counted: {found.get('aer', 'no aer section').strip()}")
+    if found.get("hugepages", "").strip() != "hugepages 16":
+        problems.append(f"hugepages: {found.get('hugepages', '').strip()}")
+    if found.get("modules", "").strip() != "vfio_pci loaded 1" or "unloaded" not in found.get("modules-after", ""):
+        problems.append(f"modules: {found.get('modules', '').strip()} / {found.get('modules-after', '').strip()}")
+    return problems
+
+
+EXPECTATIONS = {
+    "switch-no-acs": expect_switch,
+    "root-ports": expect_root_ports,
+    "pci-bridge": expect_bridge,
+    "multifunction": expect_multifunction,
+    "nvme-sriov": expect_sriov,
+    "aer-inject": expect_aer,
+}
+
+
+def main():
+    out, names = sys.argv[1], sys.argv[2:]
+    passed = failed = 0
+    for name in names:
+        try:
+            with open(f"{out}/{name}.console", errors="replace") as handle:
+                text = handle.read()
+        except OSError as error:
+            text, result = "", f"no console log ({error})"
+        else:
+            try:
+                result = check(name, text)
+            except (KeyError, ValueError) as error:
+                result = f"malformed guest output: {error!r}"
+        if isinstance(result, tuple):
+            passed += 1
+            print(f"VMLAB {name} PASS {result[1]}")
+        else:
+            failed += 1
+            print(f"VMLAB {name} FAIL {result}")
+            print(f"--- console of {name} (last 60 lines) ---")
+            print("\n".join(text.splitlines()[-60:]))
+            try:
+                with open(f"{out}/{name}.qemu", errors="replace") as handle:
+                    qemu = handle.read().strip()
+                if qemu:
+                    print(f"--- qemu of {name} ---\n{qemu}")
+            except OSError:
+                pass
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

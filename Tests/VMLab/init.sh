@@ -1,0 +1,56 @@
+#!/bin/busybox sh
+# /init of the lab's initramfs: mount the kernel's file systems, load the scenario's
+# modules, run /scenarios/NAME.sh (NAME from vmlab.scenario= on the kernel command line),
+# print its results on the serial console between markers, and power off.
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /tmp /run /etc
+export PATH=/bin:/sbin:/usr/bin
+export LD_LIBRARY_PATH=/lib/vfioctl
+
+scenario=$(sed -n 's/.*vmlab\.scenario=\([^ ]*\).*/\1/p' /proc/cmdline)
+
+# Markers the host-side checker looks for; everything between BEGIN and END is data.
+section() { echo "VMLAB-BEGIN $1"; cat; echo "VMLAB-END $1"; }
+
+# The kernel's own groups, one "GROUP ADDRESS" line per device (the reference).
+kernel_groups() {
+    for group in /sys/kernel/iommu_groups/*; do
+        [ -d "$group" ] || continue
+        for device in "$group"/devices/*; do
+            [ -e "$device" ] && echo "${group##*/} ${device##*/}"
+        done
+    done
+}
+
+# Which driver each function has, as the kernel says.
+drivers() {
+    for device in /sys/bus/pci/devices/*; do
+        driver=$(readlink "$device/driver" 2>/dev/null)
+        echo "${device##*/} ${driver##*/}"
+    done
+}
+
+# Common steps a scenario can use: inspect as JSON and the kernel's groups.
+report() {
+    vfioctl inspect --json > /tmp/inspect.json 2> /tmp/inspect.err
+    echo "VMLAB-STATUS inspect $?"
+    section inspect < /tmp/inspect.json
+    section inspect-stderr < /tmp/inspect.err
+    kernel_groups | section kernel-groups
+    drivers | section drivers
+}
+
+echo "VMLAB-SCENARIO $scenario"
+if [ -f "/scenarios/$scenario.sh" ]; then
+    . "/scenarios/$scenario.sh"
+    run_scenario 2>&1
+    echo "VMLAB-STATUS scenario $?"
+else
+    echo "VMLAB-STATUS scenario 127 no /scenarios/$scenario.sh"
+fi
+echo "VMLAB-DONE"
+sync
+poweroff -f
