@@ -55,7 +55,9 @@ static void copy_error(char *message, size_t message_size)
     }
 }
 
-int cpci_guard_init(struct pci_access *access, char *message, size_t message_size)
+/* Runs one libpci call that may reach error(); 0 on return, -1 when error() longjmp'ed. */
+static int guarded_call(void (*call)(struct pci_access *), struct pci_access *access, char *message,
+                        size_t message_size)
 {
     jmp_buf jump;
     jmp_buf *saved = active_jump;
@@ -65,24 +67,19 @@ int cpci_guard_init(struct pci_access *access, char *message, size_t message_siz
         return -1;
     }
     active_jump = &jump;
-    pci_init(access);
+    call(access);
     active_jump = saved;
     return 0;
 }
 
+int cpci_guard_init(struct pci_access *access, char *message, size_t message_size)
+{
+    return guarded_call(pci_init, access, message, message_size);
+}
+
 int cpci_guard_scan_bus(struct pci_access *access, char *message, size_t message_size)
 {
-    jmp_buf jump;
-    jmp_buf *saved = active_jump;
-    if (setjmp(jump)) {
-        active_jump = saved;
-        copy_error(message, message_size);
-        return -1;
-    }
-    active_jump = &jump;
-    pci_scan_bus(access);
-    active_jump = saved;
-    return 0;
+    return guarded_call(pci_scan_bus, access, message, message_size);
 }
 
 int cpci_guard_read_block(struct pci_dev *device, int offset, unsigned char *buffer, int length,
