@@ -111,6 +111,19 @@ def expect_multifunction(devices, by_id, group_of, found):
     return [] if same_group(nics, group_of) else [f"{nics} are not in one group"]
 
 
+def expect_rciep(devices, by_id, group_of, found):
+    nics = by_id("8086:10d3")
+    problems = []
+    if len(nics) != 2 or not all(devices[n]["pcieType"] == "rc-integrated-endpoint" for n in nics):
+        problems.append(f"expected two RC-integrated e1000e, found {[(n, devices[n]['pcieType']) for n in nics]}")
+    elif same_group(nics, group_of):
+        problems.append(f"{nics} share a group: the kernel's RCiEP quirk did not apply")
+    quirks = {q["id"] for n in nics for q in devices[n]["quirks"]}
+    if "kernel-acs-intel-rciep" not in quirks:
+        problems.append(f"vfioctl did not match kernel-acs-intel-rciep (matched {sorted(quirks)})")
+    return problems
+
+
 def expect_sriov(devices, by_id, group_of, found):
     vfs = [a for a, d in devices.items() if any(r["code"] == "sriov-vf" for r in d["reasons"])]
     pfs = [a for a, d in devices.items() if d.get("sriov")]
@@ -141,6 +154,7 @@ EXPECTATIONS = {
     "root-ports": expect_root_ports,
     "pci-bridge": expect_bridge,
     "multifunction": expect_multifunction,
+    "rciep-quirk": expect_rciep,
     "nvme-sriov": expect_sriov,
     "aer-inject": expect_aer,
 }

@@ -12,7 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 bin=$(cd "$1" && pwd)
 shift
 scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(switch-no-acs root-ports pci-bridge multifunction nvme-sriov aer-inject)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(switch-no-acs root-ports pci-bridge multifunction rciep-quirk nvme-sriov aer-inject)
 cache=${VMLAB_CACHE:-$here/../../.build/vmlab}
 jobs=${VMLAB_JOBS:-2}
 mkdir -p "$cache"
@@ -63,6 +63,8 @@ topology() {
     multifunction) echo "-device pcie-root-port,id=rp1,chassis=1,slot=1,bus=pcie.0 \
         -device e1000e,bus=rp1,addr=0.0,multifunction=on,netdev=n0 -netdev user,id=n0 \
         -device e1000e,bus=rp1,addr=0.1,netdev=n1 -netdev user,id=n1" ;;
+    rciep-quirk) echo "-device e1000e,bus=pcie.0,addr=05.0,multifunction=on,netdev=n0 -netdev user,id=n0 \
+        -device e1000e,bus=pcie.0,addr=05.1,netdev=n1 -netdev user,id=n1" ;;
     aer-inject) echo "-device pcie-root-port,id=rp1,chassis=1,slot=1,bus=pcie.0 -device e1000e,bus=rp1,netdev=n0 -netdev user,id=n0" ;;
     nvme-sriov) echo "-device pcie-root-port,id=rp1,chassis=1,slot=1,bus=pcie.0 -device nvme-subsys,id=ss0 \
         -device nvme,serial=lab2,subsys=ss0,bus=rp1,sriov_max_vfs=4,sriov_vq_flexible=10,sriov_vi_flexible=4" ;;
