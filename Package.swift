@@ -28,13 +28,15 @@ let package = Package(
         /// libpci reports errors through a callback that must not return; this C target turns
         /// them into return codes with setjmp/longjmp that never cross a Swift frame.
         .target(name: "CPCIGuard", dependencies: ["CPCI"]),
+        /// The VFIO type1 ioctls of <linux/vfio.h> as functions (their request numbers are macros).
+        .target(name: "CVFIO"),
 
         // MARK: - Libraries
         .target(name: "PCIModel", swiftSettings: strictSettings),
         .target(
             name: "HostAccess",
             dependencies: [
-                "PCIModel", "CPCI", "CPCIGuard",
+                "PCIModel", "CPCI", "CPCIGuard", "CVFIO",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strictSettings
@@ -84,6 +86,7 @@ let package = Package(
         .testTarget(
             name: "QuirkDBTests", dependencies: ["PCIModel", "HostAccess", "Analysis", "QuirkDB", "TestSupport"],
             swiftSettings: strictSettings),
+        .testTarget(name: "HostActionTests", dependencies: ["HostAccess", "PCIModel"], swiftSettings: strictSettings),
         .testTarget(
             name: "SystemLibraryTests", dependencies: ["LibvirtBridge", "DeviceEvents", "HostAccess", "PCIModel"],
             swiftSettings: strictSettings),

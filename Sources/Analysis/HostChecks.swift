@@ -48,6 +48,16 @@ public enum HostChecks {
                         code: "interrupt-remapping", status: .warn,
                         message: "\(withoutRemapping.joined(separator: ", ")) lack interrupt remapping: vfio needs vfio_iommu_type1.allow_unsafe_interrupts=1, which lets a guest forge MSIs"))
         }
+        let largePages = intelUnits.map { LargePageVerdict(unit: $0, commandLine: words) }
+        if let usable = largePages.first(where: \.available) {
+            let sizes = usable.sizes.map(IntelIOMMUCapability.sizeName).joined(separator: "/")
+            checks.append(
+                .init(
+                    code: "iommu-superpages", status: .pass,
+                    message: "the IOMMU maps \(sizes) pages: back guests with hostdevs by hugepages of that size (libvirt <memoryBacking><hugepages/>) to cut IOTLB misses"))
+        } else if let first = largePages.first, first.sizes.isEmpty == false {
+            checks.append(.init(code: "iommu-superpages", status: .warn, message: first.reason))
+        }
         if words.contains("iommu=pt") {
             checks.append(.init(code: "iommu-passthrough", status: .pass, message: "iommu=pt: host-owned devices bypass translation; assigned devices are still isolated"))
         }

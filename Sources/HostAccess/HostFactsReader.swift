@@ -51,20 +51,27 @@ struct HostFactsReader {
         var units: [IOMMUUnit] = []
         for name in names {
             let base = "class/iommu/\(name)"
+            var unit: IOMMUUnit
             if sys.exists(base + "/intel-iommu") {
-                let cap = try sys.readText(base + "/intel-iommu/cap").flatMap(parseHex)
-                units.append(
-                    IOMMUUnit(
-                        name: name, kind: .intel, capability: cap,
-                        extendedCapability: try sys.readText(base + "/intel-iommu/ecap").flatMap(parseHex)))
+                unit = IOMMUUnit(
+                    name: name, kind: .intel, capability: try sys.readText(base + "/intel-iommu/cap").flatMap(parseHex),
+                    extendedCapability: try sys.readText(base + "/intel-iommu/ecap").flatMap(parseHex))
             } else if let cap = try sys.readText(base + "/amd-iommu/cap") {
-                units.append(
-                    IOMMUUnit(
-                        name: name, kind: .amd, capability: parseHex(cap),
-                        extendedCapability: try sys.readText(base + "/amd-iommu/features").flatMap(parseHex)))
+                unit = IOMMUUnit(
+                    name: name, kind: .amd, capability: parseHex(cap),
+                    extendedCapability: try sys.readText(base + "/amd-iommu/features").flatMap(parseHex))
             } else {
-                units.append(IOMMUUnit(name: name, kind: .other))
+                unit = IOMMUUnit(name: name, kind: .other)
             }
+            // The entries are links named after each function; touching them records them
+            // for snapshots.
+            let entries = try sys.list(base + "/devices") ?? []
+            unit.devices = entries.compactMap { entry in
+                guard let address = PCIAddress(entry) else { return nil }
+                _ = sys.exists(base + "/devices/" + entry)
+                return address
+            }
+            units.append(unit)
         }
         return units
     }

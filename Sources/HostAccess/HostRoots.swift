@@ -12,6 +12,9 @@ public struct HostRoots: Sendable {
         self.base = base.isAbsolute ? base : FilePath(currentDirectory()).pushing(base).lexicallyNormalized()
     }
 
+    /// A root given as a path string (a `--root` option).
+    public init(path: String) { self.init(base: FilePath(path)) }
+
     /// The running machine. Reads only, in everything this layer does.
     public static let live = HostRoots(base: "/")
 

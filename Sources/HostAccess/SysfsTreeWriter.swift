@@ -39,7 +39,7 @@ public struct SysfsTreeWriter {
             if c.baseClass == 0x03 {
                 try FileTree.writeText(directory.appending("boot_vga"), device.isBootVGA ? "1\n" : "0\n")
             }
-            let deviceComponents = ["devices"] + path.split(separator: "/").dropFirst().map(String.init)
+            let deviceComponents = components(of: device.address, in: model)
             try FileTree.makeLink(
                 sys.appending("bus/pci/devices/\(device.address)"),
                 to: FileTree.relativeLink(from: ["bus", "pci", "devices"], to: deviceComponents))
@@ -60,12 +60,10 @@ public struct SysfsTreeWriter {
             if let pf = device.physicalFunction {
                 try FileTree.makeLink(
                     directory.appending("physfn"),
-                    to: FileTree.relativeLink(
-                        from: deviceComponents,
-                        to: ["devices"] + devicePath(of: pf, in: model).split(separator: "/").dropFirst().map(String.init)))
+                    to: FileTree.relativeLink(from: deviceComponents, to: components(of: pf, in: model)))
             }
         }
-        try writeFacts(model.facts)
+        try writeFacts(of: model)
     }
 
     /// `devices/pciDDDD:BB/<bridge>/…/<address>` (relative to sys/), the kernel's nesting.
@@ -76,7 +74,13 @@ public struct SysfsTreeWriter {
             + chain.map(\.description).joined(separator: "/")
     }
 
-    private func writeFacts(_ facts: HostFacts) throws(HostAccessError) {
+    /// `devicePath` as components relative to sys/: ["devices", "pci0000:00", …, address].
+    private func components(of address: PCIAddress, in model: HostModel) -> [String] {
+        devicePath(of: address, in: model).split(separator: "/").map(String.init)
+    }
+
+    private func writeFacts(of model: HostModel) throws(HostAccessError) {
+        let facts = model.facts
         if let cmdline = facts.kernelCommandLine {
             try FileTree.writeText(base.appending("proc/cmdline"), cmdline + "\n")
         }
@@ -100,6 +104,11 @@ public struct SysfsTreeWriter {
                 }
             case .other:
                 try FileTree.makeDirectories(directory)
+            }
+            for address in unit.devices where model[address] != nil {
+                try FileTree.makeLink(
+                    directory.appending("devices/\(address)"),
+                    to: FileTree.relativeLink(from: ["class", "iommu", unit.name, "devices"], to: components(of: address, in: model)))
             }
         }
         if facts.acpiDMARTable != nil || facts.acpiIVRSTable != nil {

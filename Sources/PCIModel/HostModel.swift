@@ -131,12 +131,23 @@ public struct IOMMUUnit: Sendable, Equatable {
     /// Intel `intel-iommu/cap` and `ecap` (hex text in sysfs); AMD `amd-iommu/cap`, `features`.
     public var capability: UInt64?
     public var extendedCapability: UInt64?
+    /// Functions this unit translates for (`class/iommu/NAME/devices/*`).
+    public var devices: [PCIAddress]
 
-    public init(name: String, kind: Kind, capability: UInt64? = nil, extendedCapability: UInt64? = nil) {
+    public init(
+        name: String, kind: Kind, capability: UInt64? = nil, extendedCapability: UInt64? = nil, devices: [PCIAddress] = []
+    ) {
         self.name = name
         self.kind = kind
         self.capability = capability
         self.extendedCapability = extendedCapability
+        self.devices = devices
+    }
+
+    /// The decoded Intel registers, when this is a DMAR unit whose cap and ecap were read.
+    public var intel: IntelIOMMUCapability? {
+        guard kind == .intel, let capability, let extendedCapability else { return nil }
+        return IntelIOMMUCapability(capability: capability, extendedCapability: extendedCapability)
     }
 
     /// Intel ECAP bit 3: interrupt remapping supported.

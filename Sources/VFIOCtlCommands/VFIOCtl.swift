@@ -21,7 +21,9 @@ public struct VFIOCtl: AsyncParsableCommand {
               vfioctl quirks match 0000:03:00.0      # known problems of one device
             """,
         version: version,
-        subcommands: [Inspect.self, SnapshotCommand.self, QuirksCommand.self]
+        subcommands: [
+            Inspect.self, SnapshotCommand.self, QuirksCommand.self, IOMMUCommand.self, HugepagesCommand.self, DMACheck.self,
+        ]
     )
 
     public init() {}

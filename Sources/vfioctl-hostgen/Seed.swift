@@ -55,9 +55,15 @@ struct Seed: AsyncParsableCommand {
         HostModel.assignParentsFromBusRanges(&devices)
         let facts = HostFacts(
             kernelCommandLine: "ro root=/dev/mapper/vg_seed-lv_root intel_iommu=on",
-            // cap/ecap as 5520/X58 IOH hosts print them ("DMAR: dmar0: … cap c90780106f0462
-            // ecap f020fe"): 48-bit AGAW, no superpages, interrupt remapping (ecap bit 3).
-            iommuUnits: [IOMMUUnit(name: "dmar0", kind: .intel, capability: 0xc9_0780_106f_0462, extendedCapability: 0xf0_20fe)],
+            // cap/ecap as public dmesg logs of Nehalem/Westmere 5520-class hosts show them
+            // ("DMAR: dmar0: reg_base_addr fbffe000 ver 1:0 cap c90780106f0462 ecap f020fe"):
+            // 48-bit MGAW, no superpages, interrupt remapping (ecap bit 3). One unit for all
+            // devices (DRHD INCLUDE_PCI_ALL).
+            iommuUnits: [
+                IOMMUUnit(
+                    name: "dmar0", kind: .intel, capability: 0xc9_0780_106f_0462, extendedCapability: 0xf0_20fe,
+                    devices: bytes.keys.sorted())
+            ],
             acpiDMARTable: true, vfioPCIAvailability: .loaded)
         // No kernel/iommu_groups: this host is built from dumps, not captured from a running
         // kernel, so it cannot say which groups a kernel formed. vfioctl predicts them.

@@ -47,6 +47,8 @@ def check(name, text):
         return f"scenario script failed (status {status.get('scenario')})"
     if status.get("inspect") != "0":
         return f"vfioctl inspect exited {status.get('inspect')}: {found.get('inspect-stderr', '').strip()[:300]}"
+    for key, value in status.items():
+        found[f"_status_{key}"] = value
     report = json.loads(found["inspect"])
     kernel = groups_from_listing(found["kernel-groups"])
     if not kernel:
@@ -149,6 +151,31 @@ def expect_aer(devices, by_id, group_of, found):
     return problems
 
 
+def expect_dma(devices, by_id, group_of, found):
+    """VT-d large pages: 2M and 1G reported, hugepages reserved, 256 MiB mapped both ways."""
+    problems = []
+    units = json.loads(found.get("iommu", "{}")).get("units", [])
+    if not units or not all({"2M", "1G"} <= set(u.get("superpages", [])) and u["largePages"]["available"] for u in units):
+        problems.append(f"vfioctl iommu does not report 2M and 1G: {[(u.get('name'), u.get('superpages')) for u in units]}")
+    reserved = json.loads(found.get("hugepages", "{}"))
+    if reserved.get("got", 0) < 128:
+        problems.append(f"2M hugepages reserved: {reserved.get('got')} (need 128 for 256 MiB)")
+    short = json.loads(found.get("hugepages-short", "{}"))
+    if found.get("_status_short") != "3" or not short.get("got", 99) < short.get("requested", 0):
+        problems.append(f"asking for too many 1G pages: exit {found.get('_status_short')}, {short}")
+    timings = {}
+    for backing in ("4k", "2m"):
+        result = json.loads(found.get(f"dma-{backing}", "{}"))
+        if result.get("mapMicroseconds", 0) <= 0 or result.get("bytes") != 256 << 20:
+            problems.append(f"dma-check {backing}: {result}")
+        timings[backing] = result.get("mapMicroseconds", 0)
+    if not problems:
+        print(f"BENCH dma_map_256M_4k {timings['4k'] / 1000:.1f} ms")
+        print(f"BENCH dma_map_256M_2M {timings['2m'] / 1000:.1f} ms")
+        print(f"BENCH dma_map_256M_4k_vs_2M_ratio {timings['4k'] / timings['2m']:.2f} ratio")
+    return problems
+
+
 EXPECTATIONS = {
     "switch-no-acs": expect_switch,
     "root-ports": expect_root_ports,
@@ -157,6 +184,7 @@ EXPECTATIONS = {
     "rciep-quirk": expect_rciep,
     "nvme-sriov": expect_sriov,
     "aer-inject": expect_aer,
+    "dma-check": expect_dma,
 }
 
 

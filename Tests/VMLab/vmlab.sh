@@ -12,7 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 bin=$(cd "$1" && pwd)
 shift
 scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(switch-no-acs root-ports pci-bridge multifunction rciep-quirk nvme-sriov aer-inject)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(switch-no-acs root-ports pci-bridge multifunction rciep-quirk nvme-sriov aer-inject dma-check)
 cache=${VMLAB_CACHE:-$here/../../.build/vmlab}
 jobs=${VMLAB_JOBS:-2}
 mkdir -p "$cache"
@@ -65,10 +65,19 @@ topology() {
         -device e1000e,bus=rp1,addr=0.1,netdev=n1 -netdev user,id=n1" ;;
     rciep-quirk) echo "-device e1000e,bus=pcie.0,addr=05.0,multifunction=on,netdev=n0 -netdev user,id=n0 \
         -device e1000e,bus=pcie.0,addr=05.1,netdev=n1 -netdev user,id=n1" ;;
+    dma-check) echo "-device pcie-root-port,id=rp1,chassis=1,slot=1,bus=pcie.0 -device e1000e,bus=rp1,netdev=n0 -netdev user,id=n0" ;;
     aer-inject) echo "-device pcie-root-port,id=rp1,chassis=1,slot=1,bus=pcie.0 -device e1000e,bus=rp1,netdev=n0 -netdev user,id=n0" ;;
     nvme-sriov) echo "-device pcie-root-port,id=rp1,chassis=1,slot=1,bus=pcie.0 -device nvme-subsys,id=ss0 \
         -device nvme,serial=lab2,subsys=ss0,bus=rp1,sriov_max_vfs=4,sriov_vq_flexible=10,sriov_vi_flexible=4" ;;
     *) return 1 ;;
+    esac
+}
+
+# Guest memory: dma-check pins 256 MiB twice and reserves hugepages.
+memory() {
+    case "$1" in
+    dma-check) echo 2048 ;;
+    *) echo 1024 ;;
     esac
 }
 
@@ -82,7 +91,7 @@ run_one() {
     python3 "$here/monitor.py" "$out/$name.console" "$out/$name.monitor" 240 > "$out/$name.bridge" 2>&1 &
     local bridge=$!
     # shellcheck disable=SC2086 # the topology is a list of options
-    timeout 240 qemu-system-x86_64 -accel tcg -M q35,kernel-irqchip=split -cpu max -m 1024 -smp 1 \
+    timeout 240 qemu-system-x86_64 -accel tcg -M q35,kernel-irqchip=split -cpu max -m "$(memory "$name")" -smp 1 \
         -display none -no-reboot -nodefaults -serial "file:$out/$name.console" \
         -monitor "unix:$out/$name.monitor,server,nowait" \
         -kernel "$cache/kernel/boot/vmlinuz-$kver" -initrd "$cache/initrd.gz" \
@@ -90,7 +99,7 @@ run_one() {
         -device intel-iommu,intremap=on,caching-mode=on $devices > "$out/$name.qemu" 2>&1 || true
     kill "$bridge" 2>/dev/null || true
 }
-export -f run_one topology
+export -f run_one topology memory
 export out cache kver here
 start=$(date +%s)
 printf '%s\n' "${scenarios[@]}" | xargs -P "$jobs" -I{} bash -c 'run_one {}'

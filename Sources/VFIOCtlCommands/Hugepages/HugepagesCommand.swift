@@ -1,0 +1,148 @@
+import ArgumentParser
+import HostAccess
+import PCIModel
+import SystemPackage
+
+extension VFIOCtl {
+    /// `vfioctl hugepages status|reserve|release`.
+    struct HugepagesCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "hugepages",
+            abstract: "Show and size the hugepage pools guests need for large IOMMU mappings.",
+            subcommands: [HugepagesStatus.self, HugepagesReserve.self, HugepagesRelease.self])
+    }
+
+    /// Where to act: a root (default the live host) and whether to only print the writes.
+    struct HugepageTarget: ParsableArguments {
+        @Option(help: ArgumentHelp("A directory holding sys/ and proc/ to act on instead of the live host.", valueName: "dir"))
+        var root: String?
+
+        var roots: HostRoots { root.map { HostRoots(base: FilePath($0)) } ?? .live }
+    }
+
+    struct PoolChoice: ParsableArguments {
+        @Option(help: "Page size: 2M or 1G.") var size: String
+        @Option(help: "Pages.") var count: Int
+        @Option(help: ArgumentHelp("NUMA node: a number, or auto (the node of --device).", valueName: "node"))
+        var node: String?
+        @Option(help: ArgumentHelp("The device whose NUMA node `--node auto` uses.", valueName: "address"))
+        var device: PCIAddress?
+
+        func validate() throws {
+            guard Hugepages.sizeKiB(named: size) != nil else { throw ValidationError("--size must be 2M or 1G, not \(size)") }
+            guard count >= 0 else { throw ValidationError("--count must not be negative") }
+            if node == "auto" && device == nil { throw ValidationError("--node auto needs --device ADDRESS") }
+            if let node, node != "auto", Int(node) == nil { throw ValidationError("--node takes a number or auto") }
+        }
+
+        /// The pool meant: host-wide, a given node, or the device's node.
+        func pool(roots: HostRoots) throws -> HugepagePool {
+            let kib = Hugepages.sizeKiB(named: size) ?? 2048
+            var number: Int? = node.flatMap { Int($0) }
+            if node == "auto", let device {
+                let model = try SysfsHostReader(roots: roots).read(source: "host")
+                guard let found = model[device] else { throw CLIError("no PCI function \(device) on this host") }
+                number = found.numaNode
+                if number == nil { FileHandleStderr.write("vfioctl: \(device) has no NUMA node (numa_node -1); using the host-wide pool\n") }
+            }
+            return HugepagePool(sizeKiB: kib, node: number, total: 0, free: 0)
+        }
+    }
+
+    struct HugepagesStatus: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "status", abstract: "Every hugepage pool with its total and free pages.")
+        @OptionGroup var target: HugepageTarget
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let pools = try Hugepages(roots: target.roots).pools()
+            if output.json {
+                print(JSON.array(pools.map(poolJSON)).rendered(), terminator: "")
+                return
+            }
+            if pools.isEmpty { print("no hugepage pools (kernel without hugetlbfs?)") }
+            for pool in pools {
+                print("\((pool.node.map { "node \($0)" } ?? "host").padded(8)) \(describe(pool.sizeKiB).padded(4)) total \(pool.total) free \(pool.free)")
+            }
+        }
+    }
+
+    struct HugepagesReserve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "reserve", abstract: "Grow a pool to COUNT pages (compacting memory first); report what the kernel gave.",
+            discussion: """
+                Examples:
+                  vfioctl hugepages reserve --size 1G --count 16 --node auto --device 0000:03:00.0
+                  vfioctl hugepages reserve --size 2M --count 4096 --dry-run
+                """)
+        @OptionGroup var target: HugepageTarget
+        @OptionGroup var choice: PoolChoice
+        @OptionGroup var output: OutputOptions
+        @Flag(help: "Print the writes instead of doing them.") var dryRun = false
+
+        func run() async throws {
+            try resizeAndReport(target: target, choice: choice, output: output, dryRun: dryRun) { current in
+                max(current.total, choice.count)
+            }
+        }
+    }
+
+    struct HugepagesRelease: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "release", abstract: "Shrink a pool by COUNT pages.")
+        @OptionGroup var target: HugepageTarget
+        @OptionGroup var choice: PoolChoice
+        @OptionGroup var output: OutputOptions
+        @Flag(help: "Print the writes instead of doing them.") var dryRun = false
+
+        func run() async throws {
+            try resizeAndReport(target: target, choice: choice, output: output, dryRun: dryRun) { current in
+                max(0, current.total - choice.count)
+            }
+        }
+    }
+}
+
+private func describe(_ kib: Int) -> String { kib >= 1_048_576 ? "\(kib / 1_048_576)G" : "\(kib / 1024)M" }
+
+private func poolJSON(_ pool: HugepagePool) -> JSON {
+    .object([
+        ("size", .string(describe(pool.sizeKiB))), ("node", .optional(pool.node)), ("total", .int(pool.total)),
+        ("free", .int(pool.free)),
+    ])
+}
+
+/// Reads the pool, computes the new size, writes it (or prints the writes), re-reads and
+/// says whether the kernel gave what was asked.
+private func resizeAndReport(
+    target: VFIOCtl.HugepageTarget, choice: VFIOCtl.PoolChoice, output: OutputOptions, dryRun: Bool,
+    newTotal: (HugepagePool) -> Int
+) throws {
+    let hugepages = Hugepages(roots: target.roots)
+    let pool = try hugepages.read(choice.pool(roots: target.roots))
+    let wanted = newTotal(pool)
+    let writer = HostWriter(dryRun: dryRun)
+    let after = wanted == pool.total ? pool : try hugepages.resize(pool, to: wanted, writer: writer)
+    let place = pool.node.map { "node \($0)" } ?? "the host"
+    if output.json {
+        print(JSON.object([
+            ("pool", poolJSON(after)), ("requested", .int(wanted)), ("before", .int(pool.total)), ("got", .int(after.total)),
+            ("dryRun", .bool(dryRun)), ("writes", .array(writer.writes.map { .string($0.description) })),
+        ]).rendered(), terminator: "")
+        if !dryRun && after.total != wanted { throw ExitCode(3) }
+        return
+    }
+    if dryRun {
+        writer.writes.forEach { print($0.description) }
+        return
+    }
+    if wanted == pool.total {
+        print("\(describe(pool.sizeKiB)) pool on \(place) already holds \(pool.total) pages; nothing to do")
+    } else if after.total == wanted {
+        print("\(describe(pool.sizeKiB)) pool on \(place): \(pool.total) → \(after.total) pages (\(after.free) free)")
+    } else {
+        print(
+            "\(describe(pool.sizeKiB)) pool on \(place): asked for \(wanted), the kernel gave \(after.total) (from \(pool.total)): memory is short or fragmented; free memory and retry, or reserve at boot (hugepagesz=\(describe(pool.sizeKiB)) hugepages=\(wanted))"
+        )
+        throw ExitCode(3)
+    }
+}

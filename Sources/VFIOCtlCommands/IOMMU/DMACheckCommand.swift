@@ -1,0 +1,99 @@
+import ArgumentParser
+import HostAccess
+import PCIModel
+import SystemPackage
+
+extension VFIOCtl {
+    /// `vfioctl dma-check`: map a buffer through VFIO and time it.
+    struct DMACheck: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "dma-check",
+            abstract: "Map a buffer through a VFIO group's IOMMU domain and time map and unmap.",
+            discussion: """
+                Opens /dev/vfio/vfio and the group (type1v2), reads iova_pgsizes, maps SIZE bytes
+                of memory backed by 4k, 2M or 1G pages at IOVA 0, times VFIO_IOMMU_MAP_DMA and
+                UNMAP_DMA, and unmaps. The group must be bound to vfio-pci; 2M/1G backing needs
+                reserved hugepages. Run as root.
+
+                Examples:
+                  vfioctl dma-check 0000:03:00.0 --backing 2M --size 256M
+                  vfioctl dma-check group:12 --backing 4k --size 1G --json
+                """)
+
+        @Argument(help: "A device address or group:N.") var target: String
+        @Option(help: "Page size backing the buffer: 4k, 2M or 1G.") var backing: String = "4k"
+        @Option(help: "Buffer size, e.g. 256M or 1G.") var size: String = "256M"
+        @Option(help: ArgumentHelp("A directory holding sys/, proc/ and dev/ instead of the live host.", valueName: "dir"))
+        var root: String?
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            guard Self.pageShift(backing) != nil else { throw ValidationError("--backing must be 4k, 2M or 1G") }
+            guard let bytes = Self.bytes(size), bytes > 0 else { throw ValidationError("--size must look like 256M or 1G") }
+            if let shift = Self.pageShift(backing), bytes % (1 << shift) != 0 {
+                throw ValidationError("--size must be a multiple of the \(backing) backing page")
+            }
+        }
+
+        func run() async throws {
+            let roots = root.map { HostRoots(base: .init($0)) } ?? .live
+            let group = try groupNumber(roots: roots)
+            let shift = Self.pageShift(backing) ?? 12
+            let bytes = Self.bytes(size) ?? 0
+            let container = try VFIOContainer(groupNumber: group, dev: roots.dev)
+            let buffer = try DMABuffer(size: bytes, pageShift: shift)
+            let mapSeconds = try container.map(buffer.pointer, iova: 0, size: UInt64(bytes))
+            let unmapSeconds = try container.unmap(iova: 0, size: UInt64(bytes))
+            let pageSizes = (0..<64).filter { container.iovaPageSizes & (1 << UInt64($0)) != 0 }.map { UInt64(1) << UInt64($0) }
+            let named = pageSizes.filter { [4 << 10, 2 << 20, 1 << 30].contains($0) }.map(IntelIOMMUCapability.sizeName)
+            if output.json {
+                print(JSON.object([
+                    ("group", .int(group)), ("backing", .string(backing)), ("bytes", .int(bytes)),
+                    ("iovaPageSizes", .string(hex(container.iovaPageSizes, width: 1))),
+                    ("iovaPageSizeNames", .array(named.map(JSON.string))),
+                    ("mapMicroseconds", .int(Int(mapSeconds * 1e6))), ("unmapMicroseconds", .int(Int(unmapSeconds * 1e6))),
+                ]).rendered(), terminator: "")
+                return
+            }
+            print("group \(group): iova_pgsizes \(hex(container.iovaPageSizes, width: 1)) (\(named.joined(separator: " ")))")
+            print("mapped \(size) backed by \(backing) pages in \(Self.milliseconds(mapSeconds)), unmapped in \(Self.milliseconds(unmapSeconds))")
+        }
+
+        private func groupNumber(roots: HostRoots) throws -> Int {
+            if target.hasPrefix("group:") {
+                guard let number = Int(target.dropFirst("group:".count)), number >= 0 else {
+                    throw CLIError("\(target): expected group:N with N a number")
+                }
+                return number
+            }
+            guard let address = PCIAddress(target) else { throw CLIError("\(target) is neither DDDD:BB:DD.F nor group:N") }
+            let model = try SysfsHostReader(roots: roots).read(source: "host")
+            guard let device = model[address] else { throw CLIError("no PCI function \(address) on this host") }
+            guard let group = device.iommuGroup else {
+                throw CLIError("\(address) is in no IOMMU group: the IOMMU is off or does not cover it")
+            }
+            return group
+        }
+
+        static func pageShift(_ name: String) -> Int? {
+            switch name.lowercased() {
+            case "4k": 12
+            case "2m": 21
+            case "1g": 30
+            default: nil
+            }
+        }
+
+        static func bytes(_ text: String) -> Int? {
+            let units: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
+            guard let last = text.uppercased().last else { return nil }
+            if let unit = units[last] { return Int(text.dropLast()).map { $0 * unit } }
+            return Int(text)
+        }
+
+        static func milliseconds(_ seconds: Double) -> String {
+            let ms = (seconds * 1e5).rounded() / 100
+            return "\(ms) ms"
+        }
+    }
+}
