@@ -48,6 +48,11 @@ let package = Package(
             plugins: ["EmbedQuirks"]),
         .executableTarget(name: "quirk-embedder", path: "Sources/quirk-embedder"),
         .plugin(name: "EmbedQuirks", capability: .buildTool(), dependencies: ["quirk-embedder"]),
+        /// libvirt domain XML: a small XML reader and the domain model the hook checks.
+        .target(name: "DomainXML", dependencies: ["PCIModel"], swiftSettings: strictSettings),
+        /// What the libvirt hook checks before a guest starts (pure).
+        .target(
+            name: "GuestCheck", dependencies: ["PCIModel", "Analysis", "QuirkDB", "DomainXML"], swiftSettings: strictSettings),
         /// libvirt connections for the daemon (never linked into the CLI or the hook, which
         /// must not call libvirt and should stay small).
         .target(name: "LibvirtBridge", dependencies: ["CVirt"], swiftSettings: strictSettings),
@@ -56,7 +61,7 @@ let package = Package(
         .target(
             name: "VFIOCtlCommands",
             dependencies: [
-                "PCIModel", "HostAccess", "Analysis", "QuirkDB",
+                "PCIModel", "HostAccess", "Analysis", "QuirkDB", "DomainXML", "GuestCheck",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
@@ -85,6 +90,9 @@ let package = Package(
             name: "CLITests", dependencies: ["PCIModel", "HostAccess", "Analysis", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "QuirkDBTests", dependencies: ["PCIModel", "HostAccess", "Analysis", "QuirkDB", "TestSupport"],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "HookTests", dependencies: ["DomainXML", "GuestCheck", "Analysis", "QuirkDB", "PCIModel", "TestSupport"],
             swiftSettings: strictSettings),
         .testTarget(name: "HostActionTests", dependencies: ["HostAccess", "PCIModel"], swiftSettings: strictSettings),
         .testTarget(

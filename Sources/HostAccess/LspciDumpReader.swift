@@ -56,7 +56,7 @@ public struct LspciDumpReader {
 
     private func readDumpText() throws(HostAccessError) -> String {
         let file = RootedFileSystem(root: "/")
-        guard let bytes = try file.readBytes(path.hasPrefix("/") ? path : currentDirectory() + "/" + path, limit: 64 << 20)
+        guard let bytes = try file.readBytes(absolutePath(path), limit: 64 << 20)
         else {
             throw HostAccessError(.notFound, "no lspci dump at \(path)", path: path)
         }
@@ -87,6 +87,11 @@ extension StringProtocol {
         while let last = slice.last, set.contains(last) { slice.removeLast() }
         return String(slice)
     }
+}
+
+/// `path` made absolute against the working directory (relative paths given on the command line).
+public func absolutePath(_ path: String) -> String {
+    path.hasPrefix("/") ? path : currentDirectory() + "/" + path
 }
 
 func currentDirectory() -> String {

@@ -1,0 +1,161 @@
+import Analysis
+import ArgumentParser
+import DomainXML
+import GuestCheck
+import HostAccess
+import PCIModel
+import QuirkDB
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+extension VFIOCtl {
+    /// `vfioctl hook …`
+    struct HookCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "hook", abstract: "Hooks other programs call.", subcommands: [HookLibvirt.self])
+    }
+
+    /// `vfioctl hook libvirt DOMAIN OPERATION SUBOPERATION [EXTRA]`, the domain XML on stdin:
+    /// what `/etc/libvirt/hooks/qemu.d/vfioctl` runs. Never calls back into libvirt.
+    struct HookLibvirt: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "libvirt",
+            abstract: "The libvirt qemu hook: refuse unsafe starts, prepare the host, restore it on release.",
+            discussion: """
+                On `prepare begin` it checks every PCI <hostdev> and <interface type='hostdev'>
+                (device exists, IOMMU group viable with this guest's other hostdevs, ACS, reset,
+                host dependencies, quirks in this guest's context, slot limits, hugepages),
+                prints one line per problem and exits 1 to stop the start. It then reserves
+                hugepages when configured and registers the guest's devices for release and
+                vfio-aerd. `release end` undoes it. Other operations are logged only.
+                Configuration: /etc/vfioctl/hook.toml (see Docs/manual.md).
+
+                Example (what libvirt runs):
+                  vfioctl hook libvirt win2k8 prepare begin - < /etc/libvirt/qemu/win2k8.xml
+                """)
+
+        @Option(help: "Configuration file.") var config: String = HookConfig.defaultPath
+        @Argument(help: "Domain name.") var domain: String
+        @Argument(help: "Operation (prepare, start, started, stopped, release, …).") var operation: String
+        @Argument(help: "Sub-operation (begin, end, …).") var suboperation: String
+        @Argument(help: "Extra argument (unused).") var extra: String?
+
+        func run() async throws {
+            let settings = try HookConfig.load(config)
+            log(settings, "\(domain) \(operation) \(suboperation)")
+            let state = StateDirectory(path: settings.stateDirectory + "/domains")
+            switch (operation, suboperation) {
+            case ("prepare", "begin"):
+                try prepare(settings, state: state, xml: readStandardInput())
+            case ("release", "end"):
+                try release(settings, state: state)
+            default:
+                return
+            }
+        }
+
+        private func prepare(_ settings: HookConfig, state: StateDirectory, xml: String) throws {
+            let definition: LibvirtDomain
+            do {
+                definition = try LibvirtDomain(xml: xml)
+            } catch {
+                throw refusal(["refuse: \(error); nothing was changed"])
+            }
+            guard !definition.hostdevs.isEmpty || definition.hugepages != nil else { return }
+            let (roots, snapshot) = try hostRoots(settings)
+            defer { withExtendedLifetime(snapshot) {} }
+            let model = try SysfsHostReader(roots: roots).read(source: "hook")
+            let database = try loadQuirkDatabase(base: roots)
+            let quirks = QuirkEvaluation(database: database, model: model)
+            let report = InspectReport(model: model, policy: quirks.policy, additionalReasons: quirks.reasons)
+            var others: [String: [PCIAddress]] = [:]
+            for name in try state.list() where name != domain {
+                others[name] = (try state.read(name) ?? []).compactMap { line in
+                    line.hasPrefix("device ") ? PCIAddress(line.dropFirst("device ".count)) : nil
+                }
+            }
+            let hugepages = Hugepages(roots: roots)
+            var records = definition.hostdevs.map { "device \($0.address)" }
+            if settings.hugepages == "reserve", let backing = definition.hugepages {
+                records += try reserve(backing, memoryKiB: definition.memoryKiB, hugepages: hugepages)
+            }
+            var free: [Int: Int] = [:]
+            for pool in (try? hugepages.pools()) ?? [] where pool.node == nil { free[pool.sizeKiB] = pool.free }
+            let assessment = GuestAssessment(
+                domain: definition, report: report, quirks: database, policy: quirks.policy, otherDomains: others,
+                freeHugepages: settings.hugepages == "ignore" ? [:] : free)
+            var findings = assessment.findings
+            if settings.hugepages == "ignore" {
+                findings.removeAll { $0.message.contains("hugepages, the host has") }
+            }
+            for finding in findings where finding.level != .refuse {
+                FileHandleStderr.write("vfioctl: \(domain): \(finding)\n")
+            }
+            let refusals = findings.filter { $0.level == .refuse }
+            if !refusals.isEmpty {
+                try? undoHugepages(records, hugepages: hugepages)
+                throw refusal(refusals.map(\.description))
+            }
+            try state.write(domain, lines: records)
+        }
+
+        /// Grows each pool the guest needs by what is missing, remembering the old size.
+        private func reserve(_ backing: LibvirtDomain.HugepageBacking, memoryKiB: Int, hugepages: Hugepages) throws -> [String] {
+            let kib = backing.pageSizesKiB.first.flatMap { $0 } ?? 2048
+            let pool = try hugepages.read(HugepagePool(sizeKiB: kib, node: nil))
+            let needed = (memoryKiB + kib - 1) / kib
+            guard pool.free < needed else { return [] }
+            let after = try hugepages.resize(pool, to: pool.total + needed - pool.free, writer: HostWriter(dryRun: false))
+            return ["hugepages \(kib) \(pool.total) \(after.total)"]
+        }
+
+        private func undoHugepages(_ records: [String], hugepages: Hugepages) throws {
+            for line in records where line.hasPrefix("hugepages ") {
+                let parts = line.split(separator: " ")
+                guard parts.count == 4, let kib = Int(parts[1]), let before = Int(parts[2]) else { continue }
+                _ = try hugepages.resize(HugepagePool(sizeKiB: kib, node: nil), to: before, writer: HostWriter(dryRun: false))
+            }
+        }
+
+        private func release(_ settings: HookConfig, state: StateDirectory) throws {
+            guard let records = try state.read(domain) else { return }
+            let (roots, snapshot) = try hostRoots(settings)
+            defer { withExtendedLifetime(snapshot) {} }
+            try undoHugepages(records, hugepages: Hugepages(roots: roots))
+            state.remove(domain)
+        }
+
+        private func hostRoots(_ settings: HookConfig) throws -> (HostRoots, OpenedSnapshot?) {
+            if let snapshot = settings.snapshot {
+                let opened = try Snapshot.open(snapshot)
+                return (opened.roots, opened)
+            }
+            return (settings.root.map { HostRoots(path: $0) } ?? .live, nil)
+        }
+
+        private func refusal(_ lines: [String]) -> CLIError {
+            CLIError("vfioctl refuses to start \(domain):\n" + lines.map { "  " + $0 }.joined(separator: "\n"))
+        }
+
+        private func log(_ settings: HookConfig, _ line: String) {
+            guard let path = settings.log else { return }
+            let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { return }
+            defer { close(fd) }
+            let bytes = Array((line + "\n").utf8)
+            _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, bytes.count) }
+        }
+
+        private func readStandardInput() -> String {
+            var result: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress, 65536) }
+                if n > 0 { result += buffer[0..<n] } else if n == 0 || errno != EINTR { break }
+            }
+            return String(decoding: result, as: UTF8.self)
+        }
+    }
+}
