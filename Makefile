@@ -3,7 +3,8 @@
 
 SWIFT       ?= swift
 APT_PACKAGES = libpci-dev libudev-dev libvirt-dev libkmod-dev pciutils pci.ids pkg-config time \
-               qemu-system-x86 busybox-static cpio kmod python3
+               qemu-system-x86 busybox-static cpio kmod python3 \
+               libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
 DEBUG_BIN    = .build/debug
 RELEASE_BIN  = .build/release
 DUMPS        = Tests/Fixtures/pciutils
@@ -12,7 +13,10 @@ SEED         = $(SNAPSHOTS)/seed-host.tar.gz
 
 LAB_BIN      = .build-lab/release
 
-.PHONY: deps build release demo test unit-test vmlab bench fixtures lint clean
+PREFIX      ?= /usr/local
+HOOK_DIR    ?= /etc/libvirt/hooks/qemu.d
+
+.PHONY: deps build release demo test unit-test libvirt-test vmlab bench fixtures install lint clean
 
 ## deps: install the Debian packages vfioctl builds and tests against (needs root).
 deps: .deps-stamp
@@ -35,12 +39,17 @@ demo: release
 	$(RELEASE_BIN)/vfioctl inspect --snapshot $(SEED)
 	$(RELEASE_BIN)/vfioctl inspect --snapshot $(SEED) --tree
 
-## test: every test: unit, lspci differential, CLI, libvirt and udev, then the real-kernel lab.
-test: unit-test vmlab
+## test: every test: unit, lspci differential, CLI, libvirt and udev, the hook under a real
+## libvirtd, then the real-kernel lab.
+test: unit-test libvirt-test vmlab
 
 unit-test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+## libvirt-test: the hook installed under a real libvirtd (started and stopped by the test).
+libvirt-test: unit-test
+	Tests/LibvirtHook/libvirt-hook-test.sh $(DEBUG_BIN)
 
 ## vmlab: boot Debian's kernel under QEMU per PCIe topology and check vfioctl against it.
 vmlab: deps
@@ -56,9 +65,20 @@ fixtures: build
 	rm -rf .build/seed-host && $(DEBUG_BIN)/vfioctl-hostgen seed --dumps $(DUMPS) -o .build/seed-host
 	$(DEBUG_BIN)/vfioctl snapshot create --root .build/seed-host -o $(SEED)
 
-## bench: inspect vs lspci on a generated 4,096-function host; prints BENCH lines.
+## bench: inspect vs lspci on a generated 4,096-function host, and the hook's prepare time;
+## prints BENCH lines. (The lab prints the VT-d DMA figures.)
 bench: release
 	Tests/Bench/inspect-vs-lspci.sh $(RELEASE_BIN)
+	Tests/Bench/hook-prepare.sh $(RELEASE_BIN)
+
+## install: vfioctl to $(PREFIX)/bin and the libvirt hook to $(HOOK_DIR) (restart libvirtd
+## afterwards: it finds hooks at start-up). A default /etc/vfioctl/hook.toml if none exists.
+install: release
+	install -D -m 755 $(RELEASE_BIN)/vfioctl $(DESTDIR)$(PREFIX)/bin/vfioctl
+	install -d $(DESTDIR)$(HOOK_DIR)
+	printf '#!/bin/sh\n# vfioctl: check and prepare PCI devices for libvirt guests (Docs/manual.md)\nexec $(PREFIX)/bin/vfioctl hook libvirt "$$@"\n' > $(DESTDIR)$(HOOK_DIR)/vfioctl
+	chmod 755 $(DESTDIR)$(HOOK_DIR)/vfioctl
+	test -e $(DESTDIR)/etc/vfioctl/hook.toml || install -D -m 644 Docs/hook.toml.example $(DESTDIR)/etc/vfioctl/hook.toml
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests

@@ -24,8 +24,9 @@ public final class HostWriter {
         let path = try fs.resolve(relative)
         writes.append(Write(path: path.string, value: value))
         if dryRun { return }
-        // No O_CREAT: sysfs attributes exist or the write is wrong.
-        let fd = path.withPlatformString { open($0, O_WRONLY | O_CLOEXEC) }
+        // As `echo >` opens: O_TRUNC (a tree file must not keep a longer old value), but no
+        // O_CREAT: sysfs attributes exist or the write is wrong.
+        let fd = path.withPlatformString { open($0, O_WRONLY | O_TRUNC | O_CLOEXEC) }
         guard fd >= 0 else { throw .system(Errno(rawValue: errno), "open", path: path.string) }
         defer { close(fd) }
         let bytes = Array((value + "\n").utf8)

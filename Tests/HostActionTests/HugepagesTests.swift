@@ -41,10 +41,11 @@ struct HugepagesTests {
         #expect(after.total == 128)
         #expect(writer.writes.map(\.path) == [root + "/proc/sys/vm/compact_memory", root + "/sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages"])
         #expect(try String(contentsOfFile: root + "/sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages", encoding: .utf8) == "128\n")
-        // Shrinking does not compact.
+        // Shrinking does not compact, and the shorter value replaces the longer one whole.
         let shrink = HostWriter(dryRun: false)
-        _ = try hugepages.resize(HugepagePool(sizeKiB: 2048, node: 0), to: 64, writer: shrink)
+        _ = try hugepages.resize(HugepagePool(sizeKiB: 2048, node: 0), to: 8, writer: shrink)
         #expect(shrink.writes.count == 1)
+        #expect(try String(contentsOfFile: root + "/sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages", encoding: .utf8) == "8\n")
     }
 
     @Test("a dry run records the writes and changes nothing")

@@ -78,11 +78,15 @@ extension VFIOCtl {
             }
             let hugepages = Hugepages(roots: roots)
             var records = definition.hostdevs.map { "device \($0.address)" }
-            if settings.hugepages == "reserve", let backing = definition.hugepages {
-                records += try reserve(backing, memoryKiB: definition.memoryKiB, hugepages: hugepages)
-            }
             var free: [Int: Int] = [:]
             for pool in (try? hugepages.pools()) ?? [] where pool.node == nil { free[pool.sizeKiB] = pool.free }
+            if settings.hugepages == "reserve", let backing = definition.hugepages {
+                let (record, pool) = try reserve(backing, memoryKiB: definition.memoryKiB, hugepages: hugepages)
+                records += record
+                // New pages start free; counting them here does not depend on when the
+                // kernel updates free_hugepages.
+                if let pool { free[pool.sizeKiB] = pool.free }
+            }
             let assessment = GuestAssessment(
                 domain: definition, report: report, quirks: database, policy: quirks.policy, otherDomains: others,
                 freeHugepages: settings.hugepages == "ignore" ? [:] : free)
@@ -101,14 +105,18 @@ extension VFIOCtl {
             try state.write(domain, lines: records)
         }
 
-        /// Grows each pool the guest needs by what is missing, remembering the old size.
-        private func reserve(_ backing: LibvirtDomain.HugepageBacking, memoryKiB: Int, hugepages: Hugepages) throws -> [String] {
+        /// Grows the pool the guest needs by what is missing, remembering the old size. Returns
+        /// the record for release and the pool with its free pages as the growth leaves them.
+        private func reserve(_ backing: LibvirtDomain.HugepageBacking, memoryKiB: Int, hugepages: Hugepages) throws -> (
+            [String], HugepagePool?
+        ) {
             let kib = backing.pageSizesKiB.first.flatMap { $0 } ?? 2048
             let pool = try hugepages.read(HugepagePool(sizeKiB: kib, node: nil))
             let needed = (memoryKiB + kib - 1) / kib
-            guard pool.free < needed else { return [] }
-            let after = try hugepages.resize(pool, to: pool.total + needed - pool.free, writer: HostWriter(dryRun: false))
-            return ["hugepages \(kib) \(pool.total) \(after.total)"]
+            guard pool.free < needed else { return ([], nil) }
+            var after = try hugepages.resize(pool, to: pool.total + needed - pool.free, writer: HostWriter(dryRun: false))
+            after.free = pool.free + max(0, after.total - pool.total)
+            return (["hugepages \(kib) \(pool.total) \(after.total)"], after)
         }
 
         private func undoHugepages(_ records: [String], hugepages: Hugepages) throws {
