@@ -50,6 +50,11 @@ let package = Package(
         .plugin(name: "EmbedQuirks", capability: .buildTool(), dependencies: ["quirk-embedder"]),
         /// libvirt domain XML: a small XML reader and the domain model the hook checks.
         .target(name: "DomainXML", dependencies: ["PCIModel"], swiftSettings: strictSettings),
+        /// Host changes: group binding, SR-IOV, with locking, journal and rollback.
+        .target(
+            name: "Actions",
+            dependencies: ["PCIModel", "HostAccess", "Analysis", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: strictSettings),
         /// What the libvirt hook checks before a guest starts (pure).
         .target(
             name: "GuestCheck", dependencies: ["PCIModel", "Analysis", "QuirkDB", "DomainXML"], swiftSettings: strictSettings),
@@ -61,7 +66,7 @@ let package = Package(
         .target(
             name: "VFIOCtlCommands",
             dependencies: [
-                "PCIModel", "HostAccess", "Analysis", "QuirkDB", "DomainXML", "GuestCheck",
+                "PCIModel", "HostAccess", "Analysis", "QuirkDB", "DomainXML", "GuestCheck", "Actions",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],

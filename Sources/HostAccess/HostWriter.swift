@@ -16,6 +16,9 @@ public final class HostWriter {
 
     public let dryRun: Bool
     public private(set) var writes: [Write] = []
+    /// Called after each real write. Tests on a tree install a model of the kernel's reaction
+    /// here (a driver link appearing after `drivers_probe`); a tree has no kernel.
+    public var kernelModel: ((Write) throws -> Void)?
 
     public init(dryRun: Bool) { self.dryRun = dryRun }
 
@@ -34,6 +37,13 @@ public final class HostWriter {
         if n < 0 { throw .system(Errno(rawValue: errno), "write \(value) to", path: path.string) }
         if n != bytes.count {
             throw HostAccessError(.ioError, "short write of \(value) to \(path): \(n) of \(bytes.count) bytes", path: path.string)
+        }
+        do {
+            try kernelModel?(Write(path: path.string, value: value))
+        } catch let error as HostAccessError {
+            throw error
+        } catch {
+            throw HostAccessError(.ioError, "write \(value) to \(path): \(error)", path: path.string)
         }
     }
 }

@@ -15,6 +15,12 @@ public struct SysfsTreeWriter {
     public func write(_ model: HostModel) throws(HostAccessError) {
         let sys = base.appending("sys")
         try FileTree.makeDirectories(sys.appending("bus/pci/drivers"))
+        // The files vfioctl's actions write, so trees can stand in for a host in tests.
+        try FileTree.writeText(sys.appending("bus/pci/drivers_probe"), "")
+        for driver in Set(model.devices.compactMap(\.driver) + ["vfio-pci"]) {
+            try FileTree.writeText(sys.appending("bus/pci/drivers/\(driver)/bind"), "")
+            try FileTree.writeText(sys.appending("bus/pci/drivers/\(driver)/unbind"), "")
+        }
         if model.kernelGroups != nil { try FileTree.makeDirectories(sys.appending("kernel/iommu_groups")) }
         for device in model.devices {
             let path = devicePath(of: device.address, in: model)
@@ -33,6 +39,12 @@ public struct SysfsTreeWriter {
                 directory.appending("resource"),
                 String(repeating: "0x0000000000000000 0x0000000000000000 0x0000000000000000\n", count: 13))
             try FileTree.writeText(directory.appending("numa_node"), "\(device.numaNode ?? -1)\n")
+            try FileTree.writeText(directory.appending("driver_override"), "(null)\n")
+            if let sriov = c.sriov {
+                try FileTree.writeText(directory.appending("sriov_totalvfs"), "\(sriov.totalVFs)\n")
+                try FileTree.writeText(directory.appending("sriov_numvfs"), "\(sriov.numVFs)\n")
+                try FileTree.writeText(directory.appending("sriov_drivers_autoprobe"), "1\n")
+            }
             if let methods = device.resetMethods {
                 try FileTree.writeText(directory.appending("reset_method"), methods.joined(separator: " ") + "\n")
             }
@@ -58,9 +70,13 @@ public struct SysfsTreeWriter {
                     to: FileTree.relativeLink(from: groupComponents + ["devices"], to: deviceComponents))
             }
             if let pf = device.physicalFunction {
+                let pfComponents = components(of: pf, in: model)
+                try FileTree.makeLink(directory.appending("physfn"), to: FileTree.relativeLink(from: deviceComponents, to: pfComponents))
+                // virtfnN on the PF, numbered in VF order (routing ID order).
+                let index = model.devices.filter { $0.physicalFunction == pf && $0.address < device.address }.count
                 try FileTree.makeLink(
-                    directory.appending("physfn"),
-                    to: FileTree.relativeLink(from: deviceComponents, to: components(of: pf, in: model)))
+                    sys.appending(pfComponents.joined(separator: "/")).appending("virtfn\(index)"),
+                    to: FileTree.relativeLink(from: pfComponents, to: deviceComponents))
             }
         }
         try writeFacts(of: model)

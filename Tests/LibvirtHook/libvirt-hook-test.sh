@@ -18,8 +18,8 @@ failed=0
 
 cleanup() {
     for domain in vfioctl-win2k8 vfioctl-plain; do
-        virsh -c "$uri" destroy "$domain" >/dev/null 2>&1
-        virsh -c "$uri" undefine "$domain" >/dev/null 2>&1
+        timeout 180 virsh -c "$uri" destroy "$domain" >/dev/null 2>&1
+        timeout 180 virsh -c "$uri" undefine "$domain" >/dev/null 2>&1
     done
     [ -f "$work/libvirtd.pid" ] && kill "$(cat "$work/libvirtd.pid")" 2>/dev/null
     [ -f "$work/virtlogd.pid" ] && kill "$(cat "$work/virtlogd.pid")" 2>/dev/null
@@ -49,11 +49,11 @@ chmod 755 "$hook"
 pkill -x libvirtd 2>/dev/null && sleep 1
 pgrep -x virtlogd >/dev/null || { virtlogd --daemon --pid-file "$work/virtlogd.pid" || true; }
 libvirtd --daemon --pid-file "$work/libvirtd.pid" || { result start FAIL "libvirtd did not start"; echo "$passed passed, $failed failed"; exit 1; }
-for _ in $(seq 1 50); do virsh -c "$uri" version >/dev/null 2>&1 && break; sleep 0.2; done
+for _ in $(seq 1 150); do timeout 10 virsh -c "$uri" version >/dev/null 2>&1 && break; sleep 0.2; done
 
 # 1. Refused: both 82576 functions to a Windows 2008 guest.
-virsh -c "$uri" define "$here/win2k8-dual-pf.xml" >/dev/null
-refusal=$(virsh -c "$uri" start vfioctl-win2k8 2>&1)
+timeout 180 virsh -c "$uri" define "$here/win2k8-dual-pf.xml" >/dev/null
+refusal=$(timeout 180 virsh -c "$uri" start vfioctl-win2k8 2>&1)
 if [ $? -ne 0 ] && grep -q "intel-82576-dual-pf-windows-2008" <<<"$refusal" && grep -q "Give a Windows 2008 guest only one" <<<"$refusal"; then
     result refuse-dual-pf PASS "virsh start failed with vfioctl's message"
     [ -n "${VERBOSE:-}" ] && echo "$refusal"
@@ -67,10 +67,10 @@ else
 fi
 
 # 2. A guest without hostdevs starts and stops; the hook sees the whole life cycle.
-virsh -c "$uri" define "$here/plain.xml" >/dev/null
-if virsh -c "$uri" start vfioctl-plain >/dev/null 2>"$work/start.err"; then
+timeout 180 virsh -c "$uri" define "$here/plain.xml" >/dev/null
+if timeout 180 virsh -c "$uri" start vfioctl-plain >/dev/null 2>"$work/start.err"; then
     sleep 1
-    virsh -c "$uri" destroy vfioctl-plain >/dev/null 2>&1
+    timeout 180 virsh -c "$uri" destroy vfioctl-plain >/dev/null 2>&1
     sleep 1
     seen=$(grep '^vfioctl-plain ' "$work/hook.log" | tr '\n' ',')
     if grep -q "vfioctl-plain prepare begin" "$work/hook.log" && grep -q "vfioctl-plain started begin" "$work/hook.log" \
