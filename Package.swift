@@ -99,7 +99,8 @@ let package = Package(
         .testTarget(
             name: "HookTests", dependencies: ["DomainXML", "GuestCheck", "Analysis", "QuirkDB", "PCIModel", "TestSupport"],
             swiftSettings: strictSettings),
-        .testTarget(name: "HostActionTests", dependencies: ["HostAccess", "PCIModel"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "HostActionTests", dependencies: ["HostAccess", "PCIModel", "Actions", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "SystemLibraryTests", dependencies: ["LibvirtBridge", "DeviceEvents", "HostAccess", "PCIModel"],
             swiftSettings: strictSettings),

@@ -11,6 +11,9 @@ public struct StateDirectory: Sendable {
 
     public init(path: String) { self.path = FilePath(path) }
 
+    /// Creates the directory (and its parents) if needed.
+    public func create() throws(HostAccessError) { try FileTree.makeDirectories(path) }
+
     public func write(_ name: String, lines: [String]) throws(HostAccessError) {
         try FileTree.makeDirectories(path)
         let target = path.appending(name)

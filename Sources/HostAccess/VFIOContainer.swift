@@ -124,3 +124,15 @@ public final class DMABuffer {
 
     deinit { munmap(pointer, size) }
 }
+
+/// `VFIO_GROUP_GET_STATUS` on `/dev/vfio/N` without attaching a container: nil when the
+/// group device cannot be opened.
+public func vfioGroupIsViable(group: Int, dev: RootedFileSystem) -> Bool? {
+    guard let path = try? dev.resolve("vfio/\(group)") else { return nil }
+    let fd = path.withPlatformString { open($0, O_RDWR | O_CLOEXEC) }
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var viable: Int32 = 0
+    guard cvfio_group_viable(fd, &viable) == 0 else { return nil }
+    return viable == 1
+}

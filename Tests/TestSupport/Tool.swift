@@ -1,30 +1,30 @@
 import Foundation
 
 /// Runs built executables (vfioctl, lspci) the way a user would, and captures their output.
-enum Tool {
-    struct Result {
-        var status: Int32
-        var standardOutput: String
-        var standardError: String
+public enum Tool {
+    public struct Result {
+        public var status: Int32
+        public var standardOutput: String
+        public var standardError: String
     }
 
     /// The package's build directory for this configuration (`swift test` builds debug).
-    static let buildDirectory: String = {
+    public static let buildDirectory: String = {
         if let override = ProcessInfo.processInfo.environment["VFIOCTL_BUILD_DIR"] { return override }
         var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
         parts.removeLast(3)
         return parts.joined(separator: "/") + "/.build/debug"
     }()
 
-    static func vfioctl(_ arguments: [String]) throws -> Result {
+    public static func vfioctl(_ arguments: [String]) throws -> Result {
         try run(buildDirectory + "/vfioctl", arguments)
     }
 
-    static func hostgen(_ arguments: [String]) throws -> Result {
+    public static func hostgen(_ arguments: [String]) throws -> Result {
         try run(buildDirectory + "/vfioctl-hostgen", arguments)
     }
 
-    static func run(_ executable: String, _ arguments: [String]) throws -> Result {
+    public static func run(_ executable: String, _ arguments: [String]) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -50,7 +50,7 @@ enum Tool {
     }
 
     /// A fresh directory under /tmp for one test.
-    static func temporaryDirectory() throws -> String {
+    public static func temporaryDirectory() throws -> String {
         let path = NSTemporaryDirectory() + "vfioctl-test-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path

@@ -1,0 +1,31 @@
+import PCIModel
+
+/// Why an action could not be planned or did not complete. The message says what to do.
+public struct ActionError: Error, CustomStringConvertible, Sendable {
+    public enum Code: String, Sendable {
+        /// The request makes no sense for this host (no such group, not a PF, too many VFs).
+        case invalidRequest
+        /// It would take something the host depends on; `--force` overrides.
+        case hostDependency
+        /// Another vfioctl action holds the lock.
+        case busy
+        /// A write or the check after it failed; the host was rolled back.
+        case failedAndRolledBack
+        /// A write failed and rolling back failed too: `vfioctl recover` has the journal.
+        case failedRollbackIncomplete
+        /// The kernel did not do it in time (VFs, /dev/vfio/N).
+        case timeout
+        /// A guest (or another binding) uses a device the action would take away.
+        case inUse
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}

@@ -1,0 +1,114 @@
+import Actions
+import ArgumentParser
+import HostAccess
+import PCIModel
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+extension VFIOCtl {
+    /// `vfioctl bind`: a whole IOMMU group to vfio-pci.
+    struct Bind: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Bind every endpoint of an IOMMU group to vfio-pci, transactionally.",
+            discussion: """
+                Each endpoint gets driver_override, is unbound from its driver and re-probed;
+                bridges stay on pcieport. The prior drivers are journaled before the first write
+                and recorded for `vfioctl restore`; a failure puts every function back. Refuses a
+                group holding the root disk, the default-route NIC or the boot VGA unless --force.
+                Waits for /dev/vfio/N and checks that the group is viable.
+
+                Examples:
+                  vfioctl bind 0000:04:00.0 --dry-run
+                  vfioctl bind group:12
+                  vfioctl restore group:12
+                """)
+
+        @Argument(help: "A device address (its whole group is bound) or group:N.") var target: String
+        @Option(help: "The VFIO driver.") var driver: String = "vfio-pci"
+        @Flag(help: "Bind even a group the host depends on.") var force = false
+        @OptionGroup var action: ActionOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let model = try SysfsHostReader(roots: action.roots).read(source: action.root.map { "root \($0)" } ?? "live host")
+            let group = try groupNumber(for: target, in: model)
+            var binder = GroupBinder(roots: action.roots, state: action.state)
+            binder.stopAfterWrites = crashTestWriteLimit
+            let plan = try binder.plan(group: group, target: driver, model: model, force: force)
+            let outcome = try binder.bind(plan, dryRun: action.dryRun)
+            let viable = action.dryRun ? nil : vfioGroupIsViable(group: group, dev: action.roots.dev)
+            if output.json {
+                print(JSON.object([
+                    ("group", .int(group)), ("driver", .string(driver)), ("dryRun", .bool(action.dryRun)),
+                    (
+                        "changed",
+                        .array(plan.changes.map { .object([("address", .string($0.address.description)), ("from", .optional($0.driver))]) })
+                    ),
+                    ("writes", .array(outcome.writes.map { .string($0.description) })),
+                    ("vfioDevice", .optional(outcome.vfioDevice)), ("viable", viable.map(JSON.bool) ?? .null),
+                ]).rendered(), terminator: "")
+                return
+            }
+            if action.dryRun {
+                outcome.writes.forEach { print($0.description) }
+                return
+            }
+            if plan.changes.isEmpty { print("group \(group): every endpoint is already on \(driver)") }
+            for change in plan.changes { print("\(change.address): \(change.driver ?? "no driver") → \(driver)") }
+            if let device = outcome.vfioDevice {
+                print("\(device) is ready" + (viable.map { $0 ? "; the group is viable" : "; the group is NOT viable" } ?? ""))
+            } else {
+                print("warning: /dev/vfio/\(group) did not appear within 5 s (is vfio-pci loaded?)")
+            }
+        }
+    }
+
+    /// `vfioctl restore`: give a group its drivers back.
+    struct Restore: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Return every function of an IOMMU group to the driver it had before `vfioctl bind`.",
+            discussion: """
+                Examples:
+                  vfioctl restore 0000:04:00.0
+                  vfioctl restore group:12 --dry-run
+                """)
+
+        @Argument(help: "A device address or group:N.") var target: String
+        @OptionGroup var action: ActionOptions
+
+        func run() async throws {
+            let model = try SysfsHostReader(roots: action.roots).read(source: "host")
+            let group = try groupNumber(for: target, in: model)
+            let writes = try GroupBinder(roots: action.roots, state: action.state).restore(group: group, model: model, dryRun: action.dryRun)
+            if action.dryRun {
+                writes.forEach { print($0.description) }
+                return
+            }
+            let after = try SysfsHostReader(roots: action.roots).read(source: "host")
+            for address in after.kernelGroups?[group]?.sorted() ?? [] {
+                guard let device = after[address], !device.isBridge else { continue }
+                print("\(address): \(device.driver ?? "no driver")")
+            }
+        }
+    }
+
+    /// `vfioctl recover`: finish what a crashed action left.
+    struct Recover: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "After a crash mid-action, put the host back to the journaled state.",
+            discussion: "Reads the journal in /run/vfioctl (or --state-dir) and gives every function listed its prior driver and driver_override.")
+
+        @OptionGroup var action: ActionOptions
+
+        func run() async throws {
+            guard let recovered = try GroupBinder(roots: action.roots, state: action.state).recover() else {
+                print("nothing to recover: no journal in \(action.state.directory)")
+                return
+            }
+            print("recovered from an interrupted \(recovered.action):")
+            for prior in recovered.devices { print("  \(prior.address): back to \(prior.driver ?? "no driver")") }
+        }
+    }
+}

@@ -1,0 +1,141 @@
+import Actions
+import Foundation
+import HostAccess
+import PCIModel
+import Testing
+import TestSupport
+
+/// Binding on a generated tree with the kernel's bind behaviour modelled by KernelModel
+/// (TestSupport; the behaviours it models are listed there). The real kernel does the same
+/// in the lab (Tests/VMLab/scenarios/bind-*).
+@Suite("Group binding, restore, rollback and recovery")
+struct GroupBindTests {
+    struct Host {
+        let directory: String
+        let roots: HostRoots
+        let kernel: KernelModel
+        let state: ActionState
+
+        func model() throws -> HostModel { try SysfsHostReader(roots: roots).read(source: "tree") }
+        func driver(_ address: String) -> String? { kernel.driver(of: address) }
+    }
+
+    /// A 64-function generated host; group of 0000:06:00.0 is the two-function e1000e.
+    func makeHost() throws -> Host {
+        let directory = try Tool.temporaryDirectory()
+        #expect(try Tool.hostgen(["synthetic", "--functions", "64", "-o", directory + "/host"]).status == 0)
+        let roots = HostRoots(path: directory + "/host")
+        return Host(directory: directory, roots: roots, kernel: try KernelModel(root: directory + "/host"), state: ActionState(directory: directory + "/state"))
+    }
+
+    func nicGroup(_ host: Host) throws -> (Int, HostModel) {
+        let model = try host.model()
+        let group = try #require(model[PCIAddress("06:00.0")!]?.iommuGroup)
+        #expect(model.kernelGroups?[group]?.map(\.description).sorted() == ["0000:06:00.0", "0000:06:00.1"])
+        return (group, model)
+    }
+
+    @Test("bind moves every endpoint to vfio-pci, records the old drivers; restore gives them back")
+    func bindAndRestore() throws {
+        let host = try makeHost()
+        defer { try? FileManager.default.removeItem(atPath: host.directory) }
+        let (group, model) = try nicGroup(host)
+        var binder = GroupBinder(roots: host.roots, state: host.state)
+        binder.waitSeconds = 1
+        let plan = try binder.plan(group: group, target: "vfio-pci", model: model, force: false)
+        #expect(plan.changes.map(\.driver) == ["e1000e", "e1000e"])
+        let outcome = try binder.bind(plan, dryRun: false, kernelModel: host.kernel.react)
+        #expect(host.driver("0000:06:00.0") == "vfio-pci" && host.driver("0000:06:00.1") == "vfio-pci")
+        #expect(outcome.vfioDevice == host.directory + "/host/dev/vfio/\(group)")
+        #expect(try host.state.readJournal() == nil)
+        let writes = try binder.restore(group: group, model: try host.model(), dryRun: false, kernelModel: host.kernel.react)
+        #expect(host.driver("0000:06:00.0") == "e1000e" && host.driver("0000:06:00.1") == "e1000e")
+        #expect(host.kernel.override(of: "0000:06:00.0") == nil)
+        #expect(writes.contains { $0.path.hasSuffix("/drivers/e1000e/bind") })
+        #expect(!FileManager.default.fileExists(atPath: host.directory + "/host/dev/vfio/\(group)"))
+    }
+
+    @Test("a dry run prints override, unbind, probe per function, and changes nothing")
+    func dryRun() throws {
+        let host = try makeHost()
+        defer { try? FileManager.default.removeItem(atPath: host.directory) }
+        let (group, model) = try nicGroup(host)
+        let binder = GroupBinder(roots: host.roots, state: host.state)
+        let outcome = try binder.bind(try binder.plan(group: group, target: "vfio-pci", model: model, force: false), dryRun: true)
+        let tails = outcome.writes.map { "\($0.path.split(separator: "/").suffix(2).joined(separator: "/")) ← \($0.value)" }
+        #expect(tails == [
+            "0000:06:00.0/driver_override ← vfio-pci", "driver/unbind ← 0000:06:00.0", "pci/drivers_probe ← 0000:06:00.0",
+            "0000:06:00.1/driver_override ← vfio-pci", "driver/unbind ← 0000:06:00.1", "pci/drivers_probe ← 0000:06:00.1",
+        ])
+        #expect(host.driver("0000:06:00.0") == "e1000e")
+        #expect(!FileManager.default.fileExists(atPath: host.directory + "/state/journal"))
+    }
+
+    @Test("a failure on the second function rolls the first back, leaving no journal")
+    func rollback() throws {
+        let host = try makeHost()
+        defer { try? FileManager.default.removeItem(atPath: host.directory) }
+        let (group, model) = try nicGroup(host)
+        host.kernel.failWrite = { path, value in path.hasSuffix("drivers_probe") && value == "0000:06:00.1" }
+        let binder = GroupBinder(roots: host.roots, state: host.state)
+        let plan = try binder.plan(group: group, target: "vfio-pci", model: model, force: false)
+        #expect {
+            _ = try binder.bind(plan, dryRun: false, kernelModel: host.kernel.react)
+        } throws: { error in
+            (error as? ActionError)?.code == .failedAndRolledBack && "\(error)".contains("every function is back")
+        }
+        host.kernel.failWrite = { _, _ in false }
+        #expect(host.driver("0000:06:00.0") == "e1000e")
+        #expect(host.kernel.override(of: "0000:06:00.0") == nil)
+        #expect(try host.state.readJournal() == nil)
+    }
+
+    @Test("when rollback fails too, the journal stays and recover finishes the job")
+    func recover() throws {
+        let host = try makeHost()
+        defer { try? FileManager.default.removeItem(atPath: host.directory) }
+        let (group, model) = try nicGroup(host)
+        // Probing the second function fails, and so does binding e1000e back (rollback).
+        host.kernel.failWrite = { path, value in
+            (path.hasSuffix("drivers_probe") && value == "0000:06:00.1") || path.hasSuffix("/drivers/e1000e/bind")
+        }
+        let binder = GroupBinder(roots: host.roots, state: host.state)
+        #expect {
+            _ = try binder.bind(try binder.plan(group: group, target: "vfio-pci", model: model, force: false), dryRun: false, kernelModel: host.kernel.react)
+        } throws: { error in
+            (error as? ActionError)?.code == .failedRollbackIncomplete && "\(error)".contains("vfioctl recover")
+        }
+        #expect(try host.state.readJournal()?.devices.count == 2)
+        host.kernel.failWrite = { _, _ in false }
+        let recovered = try binder.recover(kernelModel: host.kernel.react)
+        #expect(recovered?.action == "bind group \(group) vfio-pci")
+        #expect(host.driver("0000:06:00.0") == "e1000e" && host.driver("0000:06:00.1") == "e1000e")
+        #expect(try host.state.readJournal() == nil)
+    }
+
+    @Test("a group the host runs on is refused unless forced")
+    func hostDependency() throws {
+        let host = try makeHost()
+        defer { try? FileManager.default.removeItem(atPath: host.directory) }
+        let (group, model) = try nicGroup(host)
+        let dependent = model.withFacts {
+            $0.hostDependencies = [HostDependency(address: PCIAddress("06:00.1")!, kind: .defaultRoute, detail: "the default route leaves through eth0")]
+        }
+        let binder = GroupBinder(roots: host.roots, state: host.state)
+        #expect {
+            _ = try binder.plan(group: group, target: "vfio-pci", model: dependent, force: false)
+        } throws: { error in
+            (error as? ActionError)?.code == .hostDependency && "\(error)".contains("eth0")
+        }
+        #expect(try binder.plan(group: group, target: "vfio-pci", model: dependent, force: true).changes.count == 2)
+    }
+
+    @Test("a second action while one holds the lock is refused")
+    func lock() throws {
+        let host = try makeHost()
+        defer { try? FileManager.default.removeItem(atPath: host.directory) }
+        let held = try HostLock(stateDirectory: host.state.directory)
+        #expect(throws: ActionError.self) { _ = try HostLock(stateDirectory: host.state.directory) }
+        withExtendedLifetime(held) {}
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+import HostAccess
+import PCIModel
+
+/// TEST DOUBLE for the Linux PCI core, which cannot run here: a tree on disk has files but
+/// no kernel behind them. Installed as `HostWriter.kernelModel`, it reacts to each write the
+/// way drivers/pci and drivers/base do, and only in these ways:
+///
+/// - `devices/ADDR/driver_override` ← NAME: stored; an empty value clears it ("(null)").
+/// - `devices/ADDR/driver/unbind` ← ADDR: the `driver` link goes away.
+/// - `bus/pci/drivers_probe` ← ADDR: an unbound function binds to its override if that driver
+///   exists, else (no override) to the driver it was first found with.
+/// - `drivers/NAME/bind` ← ADDR: binds if unbound and the override allows NAME.
+/// - When every endpoint of group N is on vfio-pci, `dev/vfio/N` appears (and goes when not).
+/// - `sriov_numvfs` ← N: refused (EBUSY-like) when changing between two non-zero counts;
+///   else VF directories, `virtfnK`/`physfn` links and `iommu_group` links appear or go.
+///
+/// `failWrite` makes chosen writes fail, to exercise rollback.
+public final class KernelModel: @unchecked Sendable {
+    public let root: String
+    private var naturalDrivers: [String: String] = [:]
+    public var failWrite: (String, String) -> Bool = { _, _ in false }
+    private let fm = FileManager.default
+
+    public init(root: String) throws {
+        self.root = root
+        for name in try fm.contentsOfDirectory(atPath: root + "/sys/bus/pci/devices") {
+            if let driver = driver(of: name) { naturalDrivers[name] = driver }
+        }
+    }
+
+    private func deviceDirectory(_ address: String) -> String { root + "/sys/bus/pci/devices/" + address }
+
+    public func driver(of address: String) -> String? {
+        (try? fm.destinationOfSymbolicLink(atPath: deviceDirectory(address) + "/driver")).map { ($0 as NSString).lastPathComponent }
+    }
+
+    public func override(of address: String) -> String? {
+        let text = (try? String(contentsOfFile: deviceDirectory(address) + "/driver_override", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        return text == nil || text == "(null)" || text == "" ? nil : text
+    }
+
+    private func link(_ address: String, to driver: String) throws {
+        guard fm.fileExists(atPath: root + "/sys/bus/pci/drivers/\(driver)") else { return }
+        let real = try fm.destinationOfSymbolicLink(atPath: deviceDirectory(address))  // ../../../devices/…
+        let depth = real.split(separator: "/").filter { $0 != ".." }.count
+        let up = Array(repeating: "..", count: depth).joined(separator: "/")
+        try fm.createSymbolicLink(atPath: deviceDirectory(address) + "/driver", withDestinationPath: "\(up)/bus/pci/drivers/\(driver)")
+    }
+
+    public func react(_ write: HostWriter.Write) throws {
+        let path = write.path
+        let value = write.value
+        if failWrite(path, value) { throw HostAccessError(.ioError, "write \(value) to \(path): simulated failure") }
+        let parts = path.split(separator: "/").map(String.init)
+        if path.hasSuffix("/driver_override") {
+            let address = parts[parts.count - 2]
+            try (value.isEmpty ? "(null)\n" : value + "\n").write(toFile: deviceDirectory(address) + "/driver_override", atomically: false, encoding: .utf8)
+        } else if path.hasSuffix("/driver/unbind") {
+            try? fm.removeItem(atPath: deviceDirectory(value) + "/driver")
+        } else if path.hasSuffix("/bus/pci/drivers_probe") {
+            if driver(of: value) == nil, let target = override(of: value) ?? naturalDrivers[value] { try link(value, to: target) }
+        } else if path.hasSuffix("/bind"), parts.count >= 2 {
+            let name = parts[parts.count - 2]
+            if driver(of: value) == nil, override(of: value).map({ $0 == name }) ?? true { try link(value, to: name) }
+        }
+        try updateVFIODevices()
+    }
+
+    /// `dev/vfio/N` for each group whose endpoints are all on vfio-pci.
+    public func updateVFIODevices() throws {
+        let groups = root + "/sys/kernel/iommu_groups"
+        try fm.createDirectory(atPath: root + "/dev/vfio", withIntermediateDirectories: true)
+        for group in (try? fm.contentsOfDirectory(atPath: groups)) ?? [] {
+            let members = (try? fm.contentsOfDirectory(atPath: "\(groups)/\(group)/devices")) ?? []
+            let endpoints = members.filter { !isBridge($0) }
+            let allVFIO = !endpoints.isEmpty && endpoints.allSatisfy { driver(of: $0) == "vfio-pci" }
+            let node = root + "/dev/vfio/\(group)"
+            if allVFIO, !fm.fileExists(atPath: node) { _ = fm.createFile(atPath: node, contents: nil) }
+            if !allVFIO, fm.fileExists(atPath: node) { try fm.removeItem(atPath: node) }
+        }
+    }
+
+    private func isBridge(_ address: String) -> Bool {
+        let text = (try? String(contentsOfFile: deviceDirectory(address) + "/class", encoding: .utf8)) ?? ""
+        return text.hasPrefix("0x0604")
+    }
+}
