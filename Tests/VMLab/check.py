@@ -176,6 +176,39 @@ def expect_dma(devices, by_id, group_of, found):
     return problems
 
 
+def drivers_of(text):
+    return dict((line.split() + [""])[:2] for line in text.splitlines() if line.strip())
+
+
+def expect_bind(devices, by_id, group_of, found):
+    """Bind the e1000e+NVMe group, restore it, crash mid-bind and recover."""
+    problems = []
+    before = drivers_of(found.get("drivers-before", ""))
+    endpoints = [a for a, d in before.items() if d in ("e1000e", "nvme")]
+    if len(endpoints) != 2:
+        return [f"expected an e1000e and an NVMe bound before, found {before}"]
+    bind = json.loads(found.get("bind", "{}"))
+    if not bind.get("vfioDevice") or bind.get("viable") is not True:
+        problems.append(f"bind: /dev/vfio/N {bind.get('vfioDevice')}, viable {bind.get('viable')}")
+    bound = drivers_of(found.get("drivers-bound", ""))
+    if any(bound.get(a) != "vfio-pci" for a in endpoints):
+        problems.append(f"after bind: {[(a, bound.get(a)) for a in endpoints]}")
+    for stage in ("drivers-restored", "drivers-recovered"):
+        now = drivers_of(found.get(stage, ""))
+        if any(now.get(a) != before[a] for a in endpoints):
+            problems.append(f"{stage}: {[(a, now.get(a)) for a in endpoints]}, expected {[(a, before[a]) for a in endpoints]}")
+    if found.get("_status_crash") != "137":
+        problems.append(f"the crashing bind exited {found.get('_status_crash')}, expected 137 (SIGKILL)")
+    crashed = drivers_of(found.get("drivers-crashed", ""))
+    if all(crashed.get(a) == before[a] for a in endpoints):
+        problems.append("the crash left nothing half-done, so recover was not exercised")
+    if "action bind group" not in found.get("journal", ""):
+        problems.append(f"no journal after the crash: {found.get('journal', '')!r}")
+    if "leftover" in found:
+        problems.append("recover left the journal behind")
+    return problems
+
+
 EXPECTATIONS = {
     "switch-no-acs": expect_switch,
     "root-ports": expect_root_ports,
@@ -185,6 +218,7 @@ EXPECTATIONS = {
     "nvme-sriov": expect_sriov,
     "aer-inject": expect_aer,
     "dma-check": expect_dma,
+    "bind-group": expect_bind,
 }
 
 
