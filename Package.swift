@@ -25,6 +25,7 @@ let package = Package(
         .systemLibrary(name: "CPCI", pkgConfig: "libpci", providers: [.apt(["libpci-dev"])]),
         .systemLibrary(name: "CUdev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
         .systemLibrary(name: "CVirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
+        .systemLibrary(name: "CKmod", pkgConfig: "libkmod", providers: [.apt(["libkmod-dev"])]),
         /// libpci reports errors through a callback that must not return; this C target turns
         /// them into return codes with setjmp/longjmp that never cross a Swift frame.
         .target(name: "CPCIGuard", dependencies: ["CPCI"]),
@@ -36,7 +37,7 @@ let package = Package(
         .target(
             name: "HostAccess",
             dependencies: [
-                "PCIModel", "CPCI", "CPCIGuard", "CVFIO",
+                "PCIModel", "CPCI", "CPCIGuard", "CVFIO", "CKmod",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strictSettings

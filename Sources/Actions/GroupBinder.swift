@@ -126,7 +126,8 @@ public struct GroupBinder {
         return writer.writes
     }
 
-    /// After a crash: puts every function the journal names back the way it was.
+    /// After a crash: puts every function the journal names back the way it was, and a PF
+    /// whose VF count was changing back to its old count.
     public func recover(kernelModel: ((HostWriter.Write) throws -> Void)? = nil) throws -> (action: String, devices: [PriorDriver])? {
         guard let journal = try state.readJournal() else { return nil }
         let lock = try HostLock(stateDirectory: state.directory)
@@ -135,6 +136,13 @@ public struct GroupBinder {
         writer.kernelModel = kernelModel
         let switcher = DriverSwitch(sys: roots.sys, writer: writer)
         for prior in journal.devices.reversed() { try switcher.revert(prior) }
+        for line in journal.lines where line.hasPrefix("sriov ") {
+            let parts = line.split(separator: " ")
+            guard parts.count == 3, let pf = PCIAddress(parts[1]), let previous = Int(parts[2]) else { continue }
+            var manager = SRIOVManager(roots: roots, state: ActionState(directory: state.directory + "/recover"))
+            manager.timeoutSeconds = waitSeconds * 6
+            _ = try manager.set(pf, count: previous, autoprobe: nil, force: true, inUseByGuests: [], writer: writer)
+        }
         state.clearJournal()
         return (journal.action, journal.devices)
     }

@@ -209,6 +209,33 @@ def expect_bind(devices, by_id, group_of, found):
     return problems
 
 
+def expect_sriov_set(devices, by_id, group_of, found):
+    problems = []
+    for count in (2, 4, 0):
+        result = json.loads(found.get(f"sriov-{count}", "{}"))
+        if result.get("numVFs") != count or len(result.get("vfs", [])) != count:
+            problems.append(f"after set {count}: numVFs {result.get('numVFs')}, VFs {result.get('vfs')}")
+    if found.get("_status_refused") in (None, "0") or "bound to vfio-pci" not in found.get("refused", ""):
+        problems.append(f"removing a vfio-bound VF was not refused: {found.get('refused', '').strip()}")
+    return problems
+
+
+def expect_igb(devices, by_id, group_of, found):
+    problems = []
+    idt = [line.split("] ", 1)[1].split(":")[0] for line in found.get("idt", "").splitlines() if line.startswith("[")]
+    if found.get("_status_idt") != "0" or idt != ["rmmod igb", "modprobe igb max_vfs=1", "rmmod igbvf", "rmmod igb", "modprobe igb max_vfs=7"]:
+        problems.append(f"idt-workaround: exit {found.get('_status_idt')}, steps {idt}: {found.get('idt', '')}")
+    if "at most 7" not in found.get("idt", ""):
+        problems.append("max_vfs=8 was not clamped with its reason")
+    if found.get("_status_plain") != "0" or "modprobe igb max_vfs=3: ok" not in found.get("plain", ""):
+        problems.append(f"plain: {found.get('plain', '')}")
+    if found.get("max-vfs", "").strip() not in ("3", ""):
+        problems.append(f"igb max_vfs parameter after plain reload: {found.get('max-vfs')}")
+    if found.get("igb-loaded", "").strip() != "1":
+        problems.append("igb is not loaded at the end")
+    return problems
+
+
 EXPECTATIONS = {
     "switch-no-acs": expect_switch,
     "root-ports": expect_root_ports,
@@ -219,6 +246,8 @@ EXPECTATIONS = {
     "aer-inject": expect_aer,
     "dma-check": expect_dma,
     "bind-group": expect_bind,
+    "sriov-set": expect_sriov_set,
+    "igb-reload": expect_igb,
 }
 
 

@@ -12,7 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 bin=$(cd "$1" && pwd)
 shift
 scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(switch-no-acs root-ports pci-bridge multifunction rciep-quirk nvme-sriov aer-inject dma-check bind-group)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(switch-no-acs root-ports pci-bridge multifunction rciep-quirk nvme-sriov aer-inject dma-check bind-group sriov-set igb-reload)
 cache=${VMLAB_CACHE:-$here/../../.build/vmlab}
 jobs=${VMLAB_JOBS:-2}
 mkdir -p "$cache"
@@ -66,6 +66,8 @@ topology() {
     rciep-quirk) echo "-device e1000e,bus=pcie.0,addr=05.0,multifunction=on,netdev=n0 -netdev user,id=n0 \
         -device e1000e,bus=pcie.0,addr=05.1,netdev=n1 -netdev user,id=n1" ;;
     bind-group) topology switch-no-acs ;;
+    sriov-set) topology nvme-sriov ;;
+    igb-reload) topology root-ports ;;
     dma-check) echo "-device pcie-root-port,id=rp1,chassis=1,slot=1,bus=pcie.0 -device e1000e,bus=rp1,netdev=n0 -netdev user,id=n0" ;;
     aer-inject) echo "-device pcie-root-port,id=rp1,chassis=1,slot=1,bus=pcie.0 -device e1000e,bus=rp1,netdev=n0 -netdev user,id=n0" ;;
     nvme-sriov) echo "-device pcie-root-port,id=rp1,chassis=1,slot=1,bus=pcie.0 -device nvme-subsys,id=ss0 \

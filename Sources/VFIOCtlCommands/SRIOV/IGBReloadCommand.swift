@@ -1,0 +1,79 @@
+import Actions
+import Analysis
+import ArgumentParser
+import HostAccess
+import PCIModel
+import QuirkDB
+
+extension VFIOCtl {
+    /// `vfioctl sriov igb-reload`: reload igb with max_vfs, safely on the seed's hardware.
+    struct IGBReload: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "igb-reload",
+            abstract: "Reload igb (82576) with max_vfs, in the plain or the IDT-workaround sequence.",
+            discussion: """
+                idt-workaround is seed 000's sequence for 82576s behind an IDT PES12N3A on X58 root
+                port 3, where a direct reload with max_vfs=8 and an AER error hangs the host:
+                rmmod igb; modprobe igb max_vfs=1; rmmod igbvf; rmmod igb; modprobe igb max_vfs=N.
+                auto picks it when that quirk matches a device on this host. N above 7 is
+                clamped (igb keeps one pool for the PF). Each step is printed; a failed step stops
+                and leaves igb loaded. Needs root; acts on the running kernel only.
+
+                Examples:
+                  vfioctl sriov igb-reload --max-vfs 7 --dry-run
+                  vfioctl sriov igb-reload --max-vfs 8 --sequence auto
+                """)
+
+        @Option(name: .customLong("max-vfs"), help: "VFs per PF.") var maxVFs: Int
+        @Option(help: "plain, idt-workaround or auto.") var sequence: String = "auto"
+        @Flag(name: .customLong("dry-run"), help: "Print the steps and do nothing.") var dryRun = false
+
+        func validate() throws {
+            guard sequence == "auto" || IGBReloadSequence(rawValue: sequence) != nil else {
+                throw ValidationError("--sequence takes plain, idt-workaround or auto")
+            }
+            guard maxVFs >= 0 else { throw ValidationError("--max-vfs must not be negative") }
+        }
+
+        func run() async throws {
+            let chosen: IGBReloadSequence
+            var why = ""
+            if let explicit = IGBReloadSequence(rawValue: sequence) {
+                chosen = explicit
+            } else {
+                (chosen, why) = try automaticSequence()
+            }
+            let reload = Actions.IGBReload(maxVFs: maxVFs, sequence: chosen)
+            print("sequence \(chosen.rawValue)\(why)")
+            if let note = reload.clampNote { print(note) }
+            let total = reload.steps.count
+            if dryRun {
+                for (index, step) in reload.steps.enumerated() { print("[\(index + 1)/\(total)] \(step)") }
+                return
+            }
+            let modules = try KernelModules()
+            var index = 0
+            try reload.run(modules: modules) { result in
+                index += 1
+                print("[\(index)/\(total)] \(result.step): \(result.outcome) (\(Int(result.milliseconds)) ms)")
+            }
+        }
+
+        /// idt-workaround when the seed's quirk matches a function on this host.
+        private func automaticSequence() throws -> (IGBReloadSequence, String) {
+            let model = try SysfsHostReader(roots: .live).read(source: "live host")
+            let database = try loadQuirkDatabase(base: .live)
+            let policy = ACSPolicy(quirk: database.acsQuirk(for: model))
+            for device in model.devices {
+                for match in database.matches(for: device, in: model, policy: policy) {
+                    if case .sriovSequence(let name) = match.quirk.effect, let sequence = IGBReloadSequence(rawValue: name) {
+                        return (sequence, " (quirk \(match.quirk.id) matches \(device.address))")
+                    }
+                }
+            }
+            return (.plain, " (no quirk asks for another)")
+        }
+    }
+}
+
+typealias IGBReloadSequence = Actions.IGBReload.Sequence

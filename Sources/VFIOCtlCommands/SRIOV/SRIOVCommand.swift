@@ -1,0 +1,125 @@
+import Actions
+import ArgumentParser
+import HostAccess
+import PCIModel
+
+extension VFIOCtl {
+    /// `vfioctl sriov …`
+    struct SRIOVCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "sriov", abstract: "Create and remove SR-IOV virtual functions.",
+            subcommands: [SRIOVSet.self, SRIOVStatus.self, IGBReload.self])
+    }
+
+    struct SRIOVStatus: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "status", abstract: "A PF's VF counts and VFs.")
+        @Argument(help: "The physical function.") var pf: PCIAddress
+        @OptionGroup var action: ActionOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let status = try SRIOVManager(roots: action.roots, state: action.state).status(pf)
+            try printStatus(status, roots: action.roots, json: output.json, extra: [])
+        }
+    }
+
+    /// `vfioctl sriov set PF COUNT`.
+    struct SRIOVSet: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set",
+            abstract: "Set a PF's number of VFs (through 0 when it changes), wait for them, report them.",
+            discussion: """
+                Refuses to remove VFs bound to vfio-pci or registered to a running guest unless
+                --force. With --autoprobe off, new VFs get no driver; --bind vfio-pci binds each
+                VF's IOMMU group afterwards.
+
+                Examples:
+                  vfioctl sriov set 0000:03:00.0 4 --autoprobe off --bind vfio-pci
+                  vfioctl sriov set 0000:03:00.0 0 --dry-run
+                """)
+
+        @Argument(help: "The physical function.") var pf: PCIAddress
+        @Argument(help: "How many VFs.") var count: Int
+        @Option(help: ArgumentHelp("sriov_drivers_autoprobe: on or off.", valueName: "on|off")) var autoprobe: String?
+        @Option(help: ArgumentHelp("Bind each new VF's group to this driver.", valueName: "driver")) var bind: String?
+        @Option(help: "Seconds to wait for the VFs.") var timeout: Double = 30
+        @Flag(help: "Remove VFs even when bound to vfio-pci or given to a guest.") var force = false
+        @OptionGroup var action: ActionOptions
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            if let autoprobe, !["on", "off"].contains(autoprobe) { throw ValidationError("--autoprobe takes on or off") }
+            if count < 0 { throw ValidationError("COUNT must not be negative") }
+        }
+
+        func run() async throws {
+            var manager = SRIOVManager(roots: action.roots, state: action.state)
+            manager.timeoutSeconds = timeout
+            let json = output.json
+            manager.progress = { present, expected in
+                if !json { FileHandleStderr.write("vfioctl: \(pf): \(present)/\(expected) VFs\n") }
+            }
+            let writer = HostWriter(dryRun: action.dryRun)
+            let lock = action.dryRun ? nil : try HostLock(stateDirectory: action.state.directory)
+            let status = try manager.set(
+                pf, count: count, autoprobe: autoprobe.map { $0 == "on" }, force: force, inUseByGuests: guestDevices(),
+                writer: writer)
+            withExtendedLifetime(lock) {}
+            if action.dryRun {
+                writer.writes.forEach { print($0.description) }
+                return
+            }
+            var bound: [String] = []
+            if let bind, count > 0 {
+                let model = try SysfsHostReader(roots: action.roots).read(source: "host")
+                let binder = GroupBinder(roots: action.roots, state: action.state)
+                for group in Set(status.vfs.compactMap { model[$0]?.iommuGroup }).sorted() {
+                    _ = try binder.bind(try binder.plan(group: group, target: bind, model: model, force: false), dryRun: false)
+                    bound.append("group \(group) bound to \(bind)")
+                }
+            }
+            try printStatus(status, roots: action.roots, json: json, extra: bound)
+        }
+
+        /// Devices the hook registered to running guests.
+        private func guestDevices() throws -> Set<PCIAddress> {
+            let domains = StateDirectory(path: action.state.directory + "/domains")
+            var result = Set<PCIAddress>()
+            for name in try domains.list() {
+                for line in try domains.read(name) ?? [] where line.hasPrefix("device ") {
+                    if let address = PCIAddress(line.dropFirst("device ".count)) { result.insert(address) }
+                }
+            }
+            return result
+        }
+    }
+}
+
+/// VFs with their IOMMU groups and drivers, as text or JSON.
+private func printStatus(_ status: SRIOVManager.Status, roots: HostRoots, json: Bool, extra: [String]) throws {
+    let model = try SysfsHostReader(roots: roots).read(source: "host")
+    if json {
+        print(JSON.object([
+            ("pf", .string(status.pf.description)), ("totalVFs", .int(status.total)), ("numVFs", .int(status.current)),
+            ("autoprobe", status.autoprobe.map(JSON.bool) ?? .null),
+            (
+                "vfs",
+                .array(
+                    status.vfs.map { vf in
+                        .object([
+                            ("address", .string(vf.description)), ("iommuGroup", .optional(model[vf]?.iommuGroup)),
+                            ("driver", .optional(model[vf]?.driver)),
+                        ])
+                    })
+            ),
+            ("notes", .array(extra.map(JSON.string))),
+        ]).rendered(), terminator: "")
+        return
+    }
+    print("\(status.pf): \(status.current) of \(status.total) VFs" + (status.autoprobe == false ? " (autoprobe off)" : ""))
+    for vf in status.vfs {
+        let group = model[vf]?.iommuGroup.map { "group \($0)" } ?? "no group"
+        print("  \(vf)  \(group)  \(model[vf]?.driver ?? "no driver")")
+    }
+    extra.forEach { print($0) }
+}
