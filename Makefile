@@ -71,14 +71,17 @@ bench: release
 	Tests/Bench/inspect-vs-lspci.sh $(RELEASE_BIN)
 	Tests/Bench/hook-prepare.sh $(RELEASE_BIN)
 
-## install: vfioctl to $(PREFIX)/bin and the libvirt hook to $(HOOK_DIR) (restart libvirtd
-## afterwards: it finds hooks at start-up). A default /etc/vfioctl/hook.toml if none exists.
+## install: vfioctl to $(PREFIX)/bin, the libvirt hook to $(HOOK_DIR) (restart libvirtd
+## afterwards: it finds hooks at start-up), a default /etc/vfioctl/hook.toml if none exists,
+## and vfioctl-apply.service (enable it with systemctl to apply /etc/vfioctl/desired.toml at boot).
 install: release
 	install -D -m 755 $(RELEASE_BIN)/vfioctl $(DESTDIR)$(PREFIX)/bin/vfioctl
 	install -d $(DESTDIR)$(HOOK_DIR)
 	printf '#!/bin/sh\n# vfioctl: check and prepare PCI devices for libvirt guests (Docs/manual.md)\nexec $(PREFIX)/bin/vfioctl hook libvirt "$$@"\n' > $(DESTDIR)$(HOOK_DIR)/vfioctl
 	chmod 755 $(DESTDIR)$(HOOK_DIR)/vfioctl
 	test -e $(DESTDIR)/etc/vfioctl/hook.toml || install -D -m 644 Docs/hook.toml.example $(DESTDIR)/etc/vfioctl/hook.toml
+	install -D -m 644 systemd/vfioctl-apply.service $(DESTDIR)/etc/systemd/system/vfioctl-apply.service
+	install -D -m 644 Docs/manual.md $(DESTDIR)$(PREFIX)/share/doc/vfioctl/manual.md
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests

@@ -177,3 +177,9 @@ public final class DirectoryHandle {
         }
     }
 }
+
+/// A whole file given on the command line (relative to the working directory or absolute),
+/// for configuration and input files; nil when it does not exist.
+public func readTextFile(_ path: String) throws(HostAccessError) -> String? {
+    try RootedFileSystem(root: "/").readText(absolutePath(path))
+}

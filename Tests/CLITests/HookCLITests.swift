@@ -75,3 +75,28 @@ struct HookCLITests {
         #expect(!FileManager.default.fileExists(atPath: directory + "/state/domains/vm1"))
     }
 }
+
+@Suite("vfioctl apply from the command line")
+struct ApplyCLITests {
+    @Test("a bad desired-state file names the file, line and key; nothing is changed")
+    func badFile() throws {
+        let directory = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "[[sriov]]\npf = \"0000:03:00.0\"\nvfz = 4\n".write(toFile: directory + "/desired.toml", atomically: true, encoding: .utf8)
+        let result = try Tool.vfioctl(["apply", directory + "/desired.toml", "--root", directory])
+        #expect(result.status != 0)
+        #expect(result.standardError.contains("\(directory)/desired.toml:3: unknown key vfz"))
+    }
+
+    @Test("--dry-run on a tree says what it would do and writes nothing")
+    func dryRun() throws {
+        let directory = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(try Tool.hostgen(["synthetic", "--functions", "64", "-o", directory + "/host"]).status == 0)
+        try "[[sriov]]\npf = \"0000:03:00.0\"\nvfs = 2\n".write(toFile: directory + "/desired.toml", atomically: true, encoding: .utf8)
+        let result = try Tool.vfioctl(["apply", directory + "/desired.toml", "--root", directory + "/host", "--dry-run"])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardOutput.contains("sriov 0000:03:00.0: would go 7 → 2 VFs"))
+        #expect(try String(contentsOfFile: directory + "/host/sys/bus/pci/devices/0000:03:00.0/sriov_numvfs", encoding: .utf8) == "7\n")
+    }
+}

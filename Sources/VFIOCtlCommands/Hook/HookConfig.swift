@@ -1,6 +1,5 @@
 import HostAccess
 import QuirkDB
-import SystemPackage
 
 /// `/etc/vfioctl/hook.toml`: how the libvirt hook sees and prepares the host.
 ///
@@ -22,7 +21,7 @@ struct HookConfig {
     /// Reads the file; a missing file means the defaults (the live host).
     static func load(_ path: String) throws -> HookConfig {
         var config = HookConfig()
-        guard let text = try RootedFileSystem(root: "/").readText(absolutePath(path)) else { return config }
+        guard let text = try readTextFile(path) else { return config }
         let table: TOMLTable
         do {
             table = try TOMLParser.parse(text)
