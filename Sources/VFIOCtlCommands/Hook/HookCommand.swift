@@ -1,3 +1,4 @@
+import Actions
 import Analysis
 import ArgumentParser
 import DomainXML
@@ -66,18 +67,30 @@ extension VFIOCtl {
             guard !definition.hostdevs.isEmpty || definition.hugepages != nil else { return }
             let (roots, snapshot) = try hostRoots(settings)
             defer { withExtendedLifetime(snapshot) {} }
-            let model = try SysfsHostReader(roots: roots).read(source: "hook")
+            var model = try SysfsHostReader(roots: roots).read(source: "hook")
+            let preparation = GuestPreparation(roots: roots, state: ActionState(directory: settings.stateDirectory))
+            var changes: [String] = []
+            do {
+                if settings.createVFs {
+                    changes += try preparation.createVFs(
+                        for: definition.hostdevs.map(\.address), model: model, inUse: Set(try otherGuestDevices(state).values.joined()))
+                }
+                if settings.bindUnmanaged {
+                    let unmanaged = definition.hostdevs.filter { !$0.managed }.map(\.address)
+                    if settings.createVFs && !changes.isEmpty { model = try SysfsHostReader(roots: roots).read(source: "hook") }
+                    changes += try preparation.bindGroups(of: unmanaged, model: model)
+                }
+                if !changes.isEmpty { model = try SysfsHostReader(roots: roots).read(source: "hook") }
+            } catch {
+                _ = preparation.undo(changes)
+                throw refusal(["refuse: preparing the host failed: \(error); what was changed is undone"])
+            }
             let database = try loadQuirkDatabase(base: roots)
             let quirks = QuirkEvaluation(database: database, model: model)
             let report = InspectReport(model: model, policy: quirks.policy, additionalReasons: quirks.reasons)
-            var others: [String: [PCIAddress]] = [:]
-            for name in try state.list() where name != domain {
-                others[name] = (try state.read(name) ?? []).compactMap { line in
-                    line.hasPrefix("device ") ? PCIAddress(line.dropFirst("device ".count)) : nil
-                }
-            }
+            let others = try otherGuestDevices(state)
             let hugepages = Hugepages(roots: roots)
-            var records = definition.hostdevs.map { "device \($0.address)" }
+            var records = definition.hostdevs.map { "device \($0.address)" } + changes
             var free: [Int: Int] = [:]
             for pool in (try? hugepages.pools()) ?? [] where pool.node == nil { free[pool.sizeKiB] = pool.free }
             if settings.hugepages == "reserve", let backing = definition.hugepages {
@@ -100,6 +113,7 @@ extension VFIOCtl {
             let refusals = findings.filter { $0.level == .refuse }
             if !refusals.isEmpty {
                 try? undoHugepages(records, hugepages: hugepages)
+                _ = preparation.undo(changes)
                 throw refusal(refusals.map(\.description))
             }
             try state.write(domain, lines: records)
@@ -132,7 +146,20 @@ extension VFIOCtl {
             let (roots, snapshot) = try hostRoots(settings)
             defer { withExtendedLifetime(snapshot) {} }
             try undoHugepages(records, hugepages: Hugepages(roots: roots))
+            let failures = GuestPreparation(roots: roots, state: ActionState(directory: settings.stateDirectory)).undo(records)
+            for failure in failures { FileHandleStderr.write("vfioctl: \(domain): could not undo \(failure)\n") }
             state.remove(domain)
+        }
+
+        /// Devices other running guests registered.
+        private func otherGuestDevices(_ state: StateDirectory) throws -> [String: [PCIAddress]] {
+            var others: [String: [PCIAddress]] = [:]
+            for name in try state.list() where name != domain {
+                others[name] = (try state.read(name) ?? []).compactMap { line in
+                    line.hasPrefix("device ") ? PCIAddress(line.dropFirst("device ".count)) : nil
+                }
+            }
+            return others
         }
 
         private func hostRoots(_ settings: HookConfig) throws -> (HostRoots, OpenedSnapshot?) {

@@ -8,6 +8,8 @@ import QuirkDB
 /// state-dir = "/run/vfioctl"    # registrations for release and vfio-aerd
 /// log = "/var/log/vfioctl-hook.log"   # one line per hook call (optional)
 /// hugepages = "check"           # check | reserve | ignore
+/// create-vfs = false            # create VFs that hostdevs name but the host lacks
+/// bind-unmanaged = false        # bind unmanaged hostdevs' groups to vfio-pci
 /// ```
 struct HookConfig {
     var root: String?
@@ -15,6 +17,10 @@ struct HookConfig {
     var stateDirectory = "/run/vfioctl"
     var log: String?
     var hugepages = "check"
+    /// Create the VFs hostdevs name but the host does not have yet.
+    var createVFs = false
+    /// Bind unmanaged hostdevs' groups to vfio-pci (libvirt binds managed ones itself).
+    var bindUnmanaged = false
 
     static let defaultPath = "/etc/vfioctl/hook.toml"
 
@@ -29,6 +35,11 @@ struct HookConfig {
             throw CLIError("\(path):\(error.line): \(error.message)")
         }
         for entry in table.entries {
+            if entry.key == "create-vfs" || entry.key == "bind-unmanaged" {
+                guard case .bool(let flag) = entry.value else { throw CLIError("\(path):\(entry.line): \(entry.key) must be true or false") }
+                if entry.key == "create-vfs" { config.createVFs = flag } else { config.bindUnmanaged = flag }
+                continue
+            }
             guard case .string(let value) = entry.value else {
                 throw CLIError("\(path):\(entry.line): \(entry.key) must be a string")
             }
@@ -43,7 +54,8 @@ struct HookConfig {
                 }
                 config.hugepages = value
             default:
-                throw CLIError("\(path):\(entry.line): unknown key \(entry.key); known: root, snapshot, state-dir, log, hugepages")
+                throw CLIError(
+                    "\(path):\(entry.line): unknown key \(entry.key); known: root, snapshot, state-dir, log, hugepages, create-vfs, bind-unmanaged")
             }
         }
         return config

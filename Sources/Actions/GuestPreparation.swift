@@ -1,0 +1,92 @@
+import HostAccess
+import PCIModel
+
+/// What the libvirt hook changes on the host for a guest, and how it undoes it: VFs created
+/// for hostdevs that name VFs not there yet, and unmanaged hostdevs' groups bound to
+/// vfio-pci. Each change is recorded as a line (`sriov PF PREVIOUS`, `group N`) so release,
+/// or a refusal, puts the host back.
+public struct GuestPreparation {
+    public let roots: HostRoots
+    public let state: ActionState
+    public var kernelModel: ((HostWriter.Write) throws -> Void)?
+    public var timeoutSeconds: Double = 30
+
+    public init(roots: HostRoots, state: ActionState) {
+        self.roots = roots
+        self.state = state
+    }
+
+    /// The PF and VF count that would put a VF at `address`: routing ID = PF + First VF
+    /// Offset + VF Stride × index (SR-IOV spec 3.3.10, 3.3.11).
+    public static func vfPlacement(of address: PCIAddress, in model: HostModel) -> (pf: PCIAddress, count: Int)? {
+        let target = Int(address.bus) << 8 | Int(address.device) << 3 | Int(address.function)
+        for device in model.devices where device.address.domain == address.domain {
+            guard let sriov = device.config.sriov else { continue }
+            let pf = Int(device.address.bus) << 8 | Int(device.address.device) << 3 | Int(device.address.function)
+            for index in 0..<Int(sriov.totalVFs) where pf + Int(sriov.firstVFOffset) + Int(sriov.vfStride) * index == target {
+                return (device.address, index + 1)
+            }
+        }
+        return nil
+    }
+
+    /// Creates the VFs missing hostdevs need (growing a PF's count only when none of its
+    /// current VFs is in use). Returns the records of what changed.
+    public func createVFs(for addresses: [PCIAddress], model: HostModel, inUse: Set<PCIAddress>) throws -> [String] {
+        var needed: [PCIAddress: Int] = [:]
+        for address in addresses where model[address] == nil {
+            guard let placement = Self.vfPlacement(of: address, in: model) else { continue }
+            needed[placement.pf] = max(needed[placement.pf] ?? 0, placement.count)
+        }
+        var records: [String] = []
+        var manager = SRIOVManager(roots: roots, state: ActionState(directory: state.directory + "/prepare"))
+        manager.timeoutSeconds = timeoutSeconds
+        for (pf, count) in needed.sorted(by: { $0.key < $1.key }) {
+            let status = try manager.status(pf)
+            guard status.current < count else { continue }
+            let writer = HostWriter(dryRun: false)
+            writer.kernelModel = kernelModel
+            _ = try manager.set(pf, count: count, autoprobe: false, force: false, inUseByGuests: inUse, writer: writer)
+            records.append("sriov \(pf) \(status.current)")
+        }
+        return records
+    }
+
+    /// Binds the groups of the given (unmanaged) functions to vfio-pci.
+    public func bindGroups(of addresses: [PCIAddress], model: HostModel) throws -> [String] {
+        var binder = GroupBinder(roots: roots, state: state)
+        binder.waitSeconds = min(timeoutSeconds, 5)
+        var records: [String] = []
+        for group in Set(addresses.compactMap { model[$0]?.iommuGroup }).sorted() {
+            let plan = try binder.plan(group: group, target: "vfio-pci", model: model, force: false)
+            guard !plan.changes.isEmpty else { continue }
+            _ = try binder.bind(plan, dryRun: false, kernelModel: kernelModel)
+            records.append("group \(group)")
+        }
+        return records
+    }
+
+    /// Undoes recorded changes, newest first. Errors are collected, not thrown: release must
+    /// put back as much as it can.
+    public func undo(_ records: [String]) -> [String] {
+        var failures: [String] = []
+        for line in records.reversed() {
+            let parts = line.split(separator: " ")
+            do {
+                if parts.count == 2, parts[0] == "group", let group = Int(parts[1]) {
+                    let model = try SysfsHostReader(roots: roots).read(source: "host")
+                    _ = try GroupBinder(roots: roots, state: state).restore(group: group, model: model, dryRun: false, kernelModel: kernelModel)
+                } else if parts.count == 3, parts[0] == "sriov", let pf = PCIAddress(parts[1]), let previous = Int(parts[2]) {
+                    var manager = SRIOVManager(roots: roots, state: ActionState(directory: state.directory + "/prepare"))
+                    manager.timeoutSeconds = timeoutSeconds
+                    let writer = HostWriter(dryRun: false)
+                    writer.kernelModel = kernelModel
+                    _ = try manager.set(pf, count: previous, autoprobe: nil, force: true, inUseByGuests: [], writer: writer)
+                }
+            } catch {
+                failures.append("\(line): \(error)")
+            }
+        }
+        return failures
+    }
+}
