@@ -12,14 +12,6 @@ extension VFIOCtl {
             subcommands: [HugepagesStatus.self, HugepagesReserve.self, HugepagesRelease.self])
     }
 
-    /// Where to act: a root (default the live host) and whether to only print the writes.
-    struct HugepageTarget: ParsableArguments {
-        @Option(help: ArgumentHelp("A directory holding sys/ and proc/ to act on instead of the live host.", valueName: "dir"))
-        var root: String?
-
-        var roots: HostRoots { root.map { HostRoots(base: FilePath($0)) } ?? .live }
-    }
-
     struct PoolChoice: ParsableArguments {
         @Option(help: "Page size: 2M or 1G.") var size: String
         @Option(help: "Pages.") var count: Int
@@ -51,7 +43,7 @@ extension VFIOCtl {
 
     struct HugepagesStatus: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "status", abstract: "Every hugepage pool with its total and free pages.")
-        @OptionGroup var target: HugepageTarget
+        @OptionGroup var target: ActionOptions
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
@@ -75,13 +67,12 @@ extension VFIOCtl {
                   vfioctl hugepages reserve --size 1G --count 16 --node auto --device 0000:03:00.0
                   vfioctl hugepages reserve --size 2M --count 4096 --dry-run
                 """)
-        @OptionGroup var target: HugepageTarget
+        @OptionGroup var target: ActionOptions
         @OptionGroup var choice: PoolChoice
         @OptionGroup var output: OutputOptions
-        @Flag(help: "Print the writes instead of doing them.") var dryRun = false
 
         func run() async throws {
-            try resizeAndReport(target: target, choice: choice, output: output, dryRun: dryRun) { current in
+            try resizeAndReport(target: target, choice: choice, output: output) { current in
                 max(current.total, choice.count)
             }
         }
@@ -89,13 +80,12 @@ extension VFIOCtl {
 
     struct HugepagesRelease: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "release", abstract: "Shrink a pool by COUNT pages.")
-        @OptionGroup var target: HugepageTarget
+        @OptionGroup var target: ActionOptions
         @OptionGroup var choice: PoolChoice
         @OptionGroup var output: OutputOptions
-        @Flag(help: "Print the writes instead of doing them.") var dryRun = false
 
         func run() async throws {
-            try resizeAndReport(target: target, choice: choice, output: output, dryRun: dryRun) { current in
+            try resizeAndReport(target: target, choice: choice, output: output) { current in
                 max(0, current.total - choice.count)
             }
         }
@@ -114,9 +104,9 @@ private func poolJSON(_ pool: HugepagePool) -> JSON {
 /// Reads the pool, computes the new size, writes it (or prints the writes), re-reads and
 /// says whether the kernel gave what was asked.
 private func resizeAndReport(
-    target: VFIOCtl.HugepageTarget, choice: VFIOCtl.PoolChoice, output: OutputOptions, dryRun: Bool,
-    newTotal: (HugepagePool) -> Int
+    target: ActionOptions, choice: VFIOCtl.PoolChoice, output: OutputOptions, newTotal: (HugepagePool) -> Int
 ) throws {
+    let dryRun = target.dryRun
     let hugepages = Hugepages(roots: target.roots)
     let pool = try hugepages.read(choice.pool(roots: target.roots))
     let wanted = newTotal(pool)
