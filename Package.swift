@@ -15,6 +15,7 @@ let package = Package(
     products: [
         .executable(name: "vfioctl", targets: ["vfioctl"]),
         .executable(name: "vfioctl-hostgen", targets: ["vfioctl-hostgen"]),
+        .executable(name: "vfio-aerd", targets: ["vfio-aerd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -26,6 +27,7 @@ let package = Package(
         .systemLibrary(name: "CUdev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
         .systemLibrary(name: "CVirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
         .systemLibrary(name: "CKmod", pkgConfig: "libkmod", providers: [.apt(["libkmod-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         /// libpci reports errors through a callback that must not return; this C target turns
         /// them into return codes with setjmp/longjmp that never cross a Swift frame.
         .target(name: "CPCIGuard", dependencies: ["CPCI"]),
@@ -62,12 +64,23 @@ let package = Package(
         /// libvirt connections for the daemon (never linked into the CLI or the hook, which
         /// must not call libvirt and should stay small).
         .target(name: "LibvirtBridge", dependencies: ["CVirt"], swiftSettings: strictSettings),
+        .executableTarget(
+            name: "vfio-aerd",
+            dependencies: [
+                "AERWatch", "LibvirtBridge", "DomainXML", "HostAccess", "PCIModel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings),
+        /// The AER watchdog: events (udev, counters), the SQLite journal, owners, policy.
+        .target(
+            name: "AERWatch", dependencies: ["PCIModel", "HostAccess", "CSQLite", "CUdev", "DomainXML", "QuirkDB"],
+            swiftSettings: strictSettings),
         /// libudev: device enumeration now, uevent monitoring for the AER daemon later.
         .target(name: "DeviceEvents", dependencies: ["CUdev", "PCIModel"], swiftSettings: strictSettings),
         .target(
             name: "VFIOCtlCommands",
             dependencies: [
-                "PCIModel", "HostAccess", "Analysis", "QuirkDB", "DomainXML", "GuestCheck", "Actions",
+                "PCIModel", "HostAccess", "Analysis", "QuirkDB", "DomainXML", "GuestCheck", "Actions", "AERWatch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
@@ -100,6 +113,8 @@ let package = Package(
         .testTarget(
             name: "HookTests", dependencies: ["DomainXML", "GuestCheck", "Analysis", "QuirkDB", "PCIModel", "TestSupport"],
             swiftSettings: strictSettings),
+        .testTarget(
+            name: "AERWatchTests", dependencies: ["AERWatch", "HostAccess", "PCIModel", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "HostActionTests", dependencies: ["HostAccess", "PCIModel", "Actions", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(

@@ -36,6 +36,30 @@ public final class LibvirtConnection {
         return names.sorted()
     }
 
+    /// `virDomainDestroy`: stop the guest now (what QEMU's own AER stop leaves us to finish).
+    public func destroy(_ name: String) throws(LibvirtError) {
+        try withDomain(name, "virDomainDestroy") { virDomainDestroy($0) }
+    }
+
+    /// `virDomainShutdown`: ask the guest to power off.
+    public func shutdown(_ name: String) throws(LibvirtError) {
+        try withDomain(name, "virDomainShutdown") { virDomainShutdown($0) }
+    }
+
+    /// `virDomainCreate`: start a defined guest.
+    public func start(_ name: String) throws(LibvirtError) {
+        try withDomain(name, "virDomainCreate") { virDomainCreate($0) }
+    }
+
+    /// `virConnectIsAlive`.
+    public var isAlive: Bool { virConnectIsAlive(connection) == 1 }
+
+    private func withDomain(_ name: String, _ call: String, _ body: (virDomainPtr) -> Int32) throws(LibvirtError) {
+        guard let domain = virDomainLookupByName(connection, name) else { throw .last("virDomainLookupByName(\(name))") }
+        defer { virDomainFree(domain) }
+        guard body(domain) == 0 else { throw .last("\(call)(\(name))") }
+    }
+
     /// The live XML of a domain (`virDomainGetXMLDesc`), which names its `<hostdev>`s.
     public func domainXML(name: String) throws(LibvirtError) -> String {
         guard let domain = virDomainLookupByName(connection, name) else { throw .last("virDomainLookupByName(\(name))") }

@@ -5,6 +5,13 @@ public struct QuirkFileError: Error, CustomStringConvertible, Sendable, Equatabl
     public var file: String
     public var line: Int
     public var message: String
+
+    /// Also used for vfioctl's other TOML files (the AER policy): `file:line: message`.
+    public init(file: String, line: Int, message: String) {
+        self.file = file
+        self.line = line
+        self.message = message
+    }
     public var description: String { "\(file):\(line): \(message)" }
 }
 

@@ -1,0 +1,124 @@
+import CUdev
+import Dispatch
+import PCIModel
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Receives the kernel's PCI uevents through a libudev monitor on the "kernel" netlink
+/// source (no udevd needed) on its own thread, and passes AER ones on.
+public final class UdevAERMonitor: @unchecked Sendable {
+    private let udev: OpaquePointer
+    private let monitor: OpaquePointer
+    private var running = true
+
+    public init() throws {
+        guard let udev = udev_new() else { throw UeventParser.Malformed(description: "udev_new failed") }
+        guard let monitor = udev_monitor_new_from_netlink(udev, "kernel") else {
+            udev_unref(udev)
+            throw UeventParser.Malformed(description: "cannot open the kernel uevent netlink socket (run as root)")
+        }
+        udev_monitor_filter_add_match_subsystem_devtype(monitor, "pci", nil)
+        udev_monitor_enable_receiving(monitor)
+        self.udev = udev
+        self.monitor = monitor
+    }
+
+    deinit {
+        udev_monitor_unref(monitor)
+        udev_unref(udev)
+    }
+
+    /// Runs until `stop()`: each AER uevent, or a complaint about a malformed one, goes to the handlers.
+    public func start(onEvent: @escaping @Sendable (AEREvent) -> Void, onProblem: @escaping @Sendable (String) -> Void) {
+        // A queue of its own: the receive loop blocks in poll(2).
+        DispatchQueue(label: "vfio-aerd.udev").async { [self] in
+            let fd = udev_monitor_get_fd(monitor)
+            while running {
+                var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                guard poll(&poller, 1, 500) > 0, let device = udev_monitor_receive_device(monitor) else { continue }
+                var properties: [String: String] = [:]
+                var entry = udev_device_get_properties_list_entry(device)
+                while let current = entry {
+                    if let name = udev_list_entry_get_name(current), let value = udev_list_entry_get_value(current) {
+                        properties[String(cString: name)] = String(cString: value)
+                    }
+                    entry = udev_list_entry_get_next(current)
+                }
+                udev_device_unref(device)
+                do {
+                    if let event = try UeventParser.parse(properties, time: wallClock(), source: .uevent) { onEvent(event) }
+                } catch {
+                    onProblem("malformed uevent: \(error)")
+                }
+            }
+        }
+    }
+
+    public func stop() { running = false }
+}
+
+/// TEST DOUBLE for the kernel's uevents: writing a device's `uevent` file would be a write to
+/// the host's /sys, which tests must never do. A unix datagram socket accepts uevent text
+/// (`PCI_SLOT_NAME=…\nERROR_EVENT=…\nDEVICE_ONLINE=…`), handled exactly like a udev event.
+public final class InjectedEvents: @unchecked Sendable {
+    private let fd: Int32
+    private var running = true
+    public let path: String
+
+    public init(path: String) throws {
+        unlink(path)
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            path.utf8CString.withUnsafeBytes { source in buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: source.prefix(buffer.count - 1))) }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard fd >= 0, bound == 0 else {
+            if fd >= 0 { close(fd) }
+            throw UeventParser.Malformed(description: "cannot bind \(path): errno \(errno)")
+        }
+        self.fd = fd
+        self.path = path
+    }
+
+    deinit {
+        close(fd)
+        unlink(path)
+    }
+
+    public func start(onEvent: @escaping @Sendable (AEREvent) -> Void, onProblem: @escaping @Sendable (String) -> Void) {
+        DispatchQueue(label: "vfio-aerd.injected").async { [self] in
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while running {
+                var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                guard poll(&poller, 1, 500) > 0 else { continue }
+                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, 4096, 0) }
+                guard n > 0 else { continue }
+                let text = String(decoding: buffer[0..<n], as: UTF8.self)
+                do {
+                    if let event = try UeventParser.parse(UeventParser.properties(text), time: wallClock(), source: .injected) {
+                        onEvent(event)
+                    } else {
+                        onProblem("injected message without ERROR_EVENT ignored")
+                    }
+                } catch {
+                    onProblem("malformed uevent: \(error)")
+                }
+            }
+        }
+    }
+
+    public func stop() { running = false }
+}
+
+/// Seconds since the epoch.
+public func wallClock() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_REALTIME, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+}

@@ -1,0 +1,158 @@
+import HostAccess
+import PCIModel
+
+/// What the watchdog needs from the hypervisor. vfio-aerd implements it over libvirt; the
+/// unit tests use a recording stand-in (the real libvirtd is exercised by the integration test).
+public protocol GuestControl: AnyObject {
+    /// Running guests and the PCI functions their live XML gives them.
+    func runningGuests() throws -> [String: [PCIAddress]]
+    func destroy(_ domain: String) throws
+    func shutdown(_ domain: String) throws
+    func start(_ domain: String) throws
+}
+
+/// Decides and acts on AER events: every event is journaled before anything else; guests
+/// that own the failing device (the function, its PF or VFs, or anything below a failing
+/// port) are taken down; after SUCCESSFUL_RECOVERY with DEVICE_ONLINE=1 they are started
+/// again after a back-off, at most K times an hour. Every decision is journaled with its
+/// reason. Not thread-safe: the daemon drives it from one queue.
+public final class Watchdog {
+    public let journal: AERJournal
+    public var policy: AERPolicy
+    public let control: any GuestControl
+    /// The host's topology, for owners through PF/VF links and below ports.
+    public var model: HostModel?
+    /// Registrations the libvirt hook wrote (`STATE/domains/NAME`: `device ADDRESS` lines).
+    public var registrations: StateDirectory?
+    /// Problems worth a log line (a failed libvirt call, a full disk).
+    public var log: (String) -> Void = { _ in }
+
+    /// Guests this watchdog took down, with the function whose error did it.
+    private var takenDown: [String: PCIAddress] = [:]
+    private var pendingRestarts: [(domain: String, due: Double, eventID: Int64)] = []
+    private var restarts: [String: [Double]] = [:]
+    private var correctableWindow: [PCIAddress: [Double]] = [:]
+
+    public init(journal: AERJournal, policy: AERPolicy, control: any GuestControl) {
+        self.journal = journal
+        self.policy = policy
+        self.control = control
+    }
+
+    /// Events journaled but not handled when the daemon last stopped: handled now, once.
+    public func resumeUnhandled(now: Double) throws {
+        for entry in try journal.events(unhandledOnly: true) {
+            try decide(entry.event, id: entry.id, arrival: now)
+        }
+    }
+
+    /// Journals the event, then decides and acts. Returns the decisions taken.
+    @discardableResult
+    public func handle(_ event: AEREvent, arrival: Double) throws -> [AERJournal.Decision] {
+        let id = try journal.append(event)
+        return try decide(event, id: id, arrival: arrival)
+    }
+
+    @discardableResult
+    private func decide(_ event: AEREvent, id: Int64, arrival: Double) throws -> [AERJournal.Decision] {
+        var decisions: [AERJournal.Decision] = []
+        func note(_ domain: String, _ action: String, _ reason: String) {
+            decisions.append(
+                .init(eventID: id, time: wallClock(), domain: domain, action: action, reason: reason,
+                      latencyMilliseconds: (wallClock() - arrival) * 1000))
+        }
+        let takeDown = event.takesGuestDown || (event.kind == .nonFatal && policy.nonFatalCounter == "take-down")
+        if takeDown {
+            for domain in try owners(of: event.device).sorted() {
+                // Latency is measured up to the call: libvirt's own time is not ours.
+                note(domain, policy.action, "\(event.kind.rawValue) on \(event.device) (\(event.source.rawValue))")
+                do {
+                    if policy.action == "shutdown" { try control.shutdown(domain) } else { try control.destroy(domain) }
+                    takenDown[domain] = event.device
+                } catch {
+                    note(domain, "failed", "\(policy.action) failed: \(error)")
+                    log("\(policy.action) \(domain) failed: \(error)")
+                }
+            }
+        } else if event.deviceRecovered {
+            let now = wallClock()
+            for (domain, device) in takenDown.sorted(by: { $0.key < $1.key }) where related(device, event.device) {
+                let recent = (restarts[domain] ?? []).filter { now - $0 < 3600 }
+                if !policy.restart {
+                    note(domain, "stay-down", "policy: restart = false")
+                } else if recent.count >= policy.maxRestartsPerHour {
+                    note(domain, "stay-down", "\(recent.count) restarts in the last hour (max-restarts-per-hour \(policy.maxRestartsPerHour))")
+                } else {
+                    pendingRestarts.append((domain, now + policy.restartBackoffSeconds, id))
+                    note(domain, "restart-scheduled", "\(event.device) recovered; start in \(Int(policy.restartBackoffSeconds)) s")
+                }
+                takenDown[domain] = nil
+            }
+        } else if event.kind == .correctable {
+            let window = (correctableWindow[event.device] ?? []).filter { event.time - $0 < 60 } + Array(repeating: event.time, count: event.count)
+            correctableWindow[event.device] = Array(window.suffix(policy.correctableWarnPerMinute + 1))
+            if window.count > policy.correctableWarnPerMinute {
+                note("-", "warn", "\(event.device): more than \(policy.correctableWarnPerMinute) correctable errors in a minute")
+                correctableWindow[event.device] = []
+            }
+        } else if event.kind == .nonFatal {
+            note("-", "warn", "non-fatal error counted on \(event.device) without a recovery event")
+        }
+        try journal.record(decisions, handling: id)
+        return decisions
+    }
+
+    /// Starts guests whose back-off has passed; call it periodically.
+    public func tick(now: Double) {
+        let due = pendingRestarts.filter { $0.due <= now }
+        pendingRestarts.removeAll { $0.due <= now }
+        for restart in due {
+            var decision = AERJournal.Decision(
+                eventID: restart.eventID, time: now, domain: restart.domain, action: "start", reason: "back-off over", latencyMilliseconds: 0)
+            do {
+                try control.start(restart.domain)
+                restarts[restart.domain, default: []].append(now)
+            } catch {
+                decision.action = "failed"
+                decision.reason = "start failed: \(error)"
+                log("start \(restart.domain) failed: \(error)")
+            }
+            do { try journal.record([decision], handling: restart.eventID) } catch { log("journal: \(error)") }
+        }
+    }
+
+    public var hasPendingRestarts: Bool { !pendingRestarts.isEmpty }
+
+    /// Guests that own the function, its PF or VFs, or (for a port) anything below it.
+    public func owners(of device: PCIAddress) throws -> Set<String> {
+        var affected: Set<PCIAddress> = [device]
+        if let model {
+            if let pf = model[device]?.physicalFunction { affected.insert(pf) }
+            var frontier = [device]
+            while let current = frontier.popLast() {
+                for child in model.children(of: current) where affected.insert(child.address).inserted { frontier.append(child.address) }
+            }
+            for candidate in model.devices where candidate.physicalFunction == device { affected.insert(candidate.address) }
+        }
+        var guests = Set<String>()
+        for (domain, devices) in try control.runningGuests() where !affected.isDisjoint(with: devices) { guests.insert(domain) }
+        if let registrations {
+            let running = Set(try control.runningGuests().keys)
+            for name in (try? registrations.list()) ?? [] where running.contains(name) {
+                let devices = ((try? registrations.read(name)) ?? nil ?? []).compactMap { line in
+                    line.hasPrefix("device ") ? PCIAddress(line.dropFirst("device ".count)) : nil
+                }
+                if !affected.isDisjoint(with: devices) { guests.insert(name) }
+            }
+        }
+        return guests
+    }
+
+    /// The same function, or PF and VF of each other, or one below the other.
+    private func related(_ a: PCIAddress, _ b: PCIAddress) -> Bool {
+        if a == b { return true }
+        guard let model else { return false }
+        if model[a]?.physicalFunction == b || model[b]?.physicalFunction == a { return true }
+        return model.upstreamBridges(of: a).contains { $0.address == b } || model.upstreamBridges(of: b).contains { $0.address == a }
+    }
+}

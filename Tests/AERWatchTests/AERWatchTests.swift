@@ -1,0 +1,176 @@
+import AERWatch
+import Foundation
+import HostAccess
+import PCIModel
+import Testing
+import TestSupport
+
+/// TEST DOUBLE for libvirt in unit tests: records what the watchdog asks for. The real
+/// libvirtd is driven in Tests/LibvirtHook/libvirt-hook-test.sh.
+final class RecordingGuests: GuestControl {
+    var running: [String: [PCIAddress]]
+    /// Each guest's devices, as its definition has them (a restarted guest has them again).
+    let defined: [String: [PCIAddress]]
+    var calls: [String] = []
+    init(_ running: [String: [PCIAddress]]) {
+        self.running = running
+        defined = running
+    }
+    func runningGuests() throws -> [String: [PCIAddress]] { running }
+    func destroy(_ domain: String) throws {
+        calls.append("destroy \(domain)")
+        running[domain] = nil
+    }
+    func shutdown(_ domain: String) throws { calls.append("shutdown \(domain)") }
+    func start(_ domain: String) throws {
+        calls.append("start \(domain)")
+        running[domain] = defined[domain] ?? []
+    }
+}
+
+@Suite("AER events, counters and the journal")
+struct AERInputTests {
+    @Test("uevent properties become events; malformed ones are errors; others are not AER")
+    func uevents() throws {
+        let begin = try UeventParser.parse(["PCI_SLOT_NAME": "0000:02:00.0", "ERROR_EVENT": "BEGIN_RECOVERY", "DEVICE_ONLINE": "0"], time: 1, source: .uevent)
+        #expect(begin?.kind == .beginRecovery && begin?.deviceOnline == false && begin?.takesGuestDown == true)
+        let done = try UeventParser.parse(["DEVPATH": "/devices/pci0000:00/0000:00:04.0/0000:02:00.0", "ERROR_EVENT": "SUCCESSFUL_RECOVERY", "DEVICE_ONLINE": "1"], time: 1, source: .uevent)
+        #expect(done?.device.description == "0000:02:00.0" && done?.deviceRecovered == true)
+        #expect(try UeventParser.parse(["ACTION": "change", "PCI_SLOT_NAME": "0000:02:00.0"], time: 1, source: .uevent) == nil)
+        #expect(throws: UeventParser.Malformed.self) { try UeventParser.parse(["ERROR_EVENT": "EXPLODED", "PCI_SLOT_NAME": "0000:02:00.0"], time: 1, source: .uevent) }
+        #expect(throws: UeventParser.Malformed.self) { try UeventParser.parse(["ERROR_EVENT": "BEGIN_RECOVERY"], time: 1, source: .uevent) }
+        #expect(throws: UeventParser.Malformed.self) {
+            try UeventParser.parse(["ERROR_EVENT": "BEGIN_RECOVERY", "PCI_SLOT_NAME": "0000:02:00.0", "DEVICE_ONLINE": "2"], time: 1, source: .uevent)
+        }
+    }
+
+    @Test("counters: the TOTAL line is read, anything else malformed is an error naming the file")
+    func counterFiles() throws {
+        let text = "RxErr 0\nBadTLP 2\nBadDLLP 0\nRollover 0\nTimeout 0\nNonFatalErr 1\nCorrIntErr 0\nHeaderOF 0\nTOTAL_ERR_COR 3\n"
+        #expect(try AERCounters.total(in: text, key: "TOTAL_ERR_COR", file: "f") == 3)
+        #expect { try AERCounters.total(in: "TOTAL_ERR_COR x\n", key: "TOTAL_ERR_COR", file: "aer_dev_correctable") } throws: { "\($0)".contains("aer_dev_correctable") }
+        #expect { try AERCounters.total(in: "Undefined 0\n", key: "TOTAL_ERR_FATAL", file: "aer_dev_fatal") } throws: { "\($0)".contains("no TOTAL_ERR_FATAL") }
+    }
+
+    @Test("the poller turns counter increases into events and reports a broken file once")
+    func poller() throws {
+        let directory = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(try Tool.hostgen(["seed", "--dumps", Fixtures.directory + "/pciutils", "-o", directory + "/host"]).status == 0)
+        let port = directory + "/host/sys/bus/pci/devices/0000:00:03.0"
+        func counters(cor: Int, nonfatal: Int) throws {
+            try "TOTAL_ERR_COR \(cor)\n".write(toFile: port + "/aer_dev_correctable", atomically: true, encoding: .utf8)
+            try "TOTAL_ERR_FATAL 0\n".write(toFile: port + "/aer_dev_fatal", atomically: true, encoding: .utf8)
+            try "TOTAL_ERR_NONFATAL \(nonfatal)\n".write(toFile: port + "/aer_dev_nonfatal", atomically: true, encoding: .utf8)
+        }
+        try counters(cor: 0, nonfatal: 0)
+        let poller = CounterPoller(sys: HostRoots(path: directory + "/host").sys)
+        #expect(poller.poll(now: 1).events.isEmpty)
+        try counters(cor: 5, nonfatal: 1)
+        let events = poller.poll(now: 2).events
+        #expect(events.map(\.kind) == [.nonFatal, .correctable])
+        #expect(events.last?.count == 5)
+        try "garbage\n".write(toFile: port + "/aer_dev_fatal", atomically: true, encoding: .utf8)
+        #expect(poller.poll(now: 3).problems.count == 1)
+        #expect(poller.poll(now: 4).problems.isEmpty)
+    }
+
+    @Test("journal entries survive a reopen; unhandled ones stay unhandled until recorded")
+    func journal() throws {
+        let directory = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/aer.db"
+        let id: Int64
+        do {
+            let store = try AERJournal(path: path)
+            id = try store.append(AEREvent(time: 1, device: PCIAddress("04:00.0")!, kind: .beginRecovery, deviceOnline: false, source: .uevent))
+        }
+        let reopened = try AERJournal(path: path)
+        #expect(try reopened.events(unhandledOnly: true).map(\.id) == [id])
+        try reopened.record([.init(eventID: id, time: 2, domain: "a", action: "destroy", reason: "r", latencyMilliseconds: 1)], handling: id)
+        #expect(try reopened.events(unhandledOnly: true).isEmpty)
+        #expect(try reopened.decisions().map(\.action) == ["destroy"])
+    }
+}
+
+@Suite("The watchdog's decisions")
+struct WatchdogTests {
+    static func make(policy: AERPolicy = AERPolicy(), running: [String: [PCIAddress]]) throws -> (Watchdog, RecordingGuests, String) {
+        let directory = try Tool.temporaryDirectory()
+        let guests = RecordingGuests(running)
+        let watchdog = Watchdog(journal: try AERJournal(path: directory + "/aer.db"), policy: policy, control: guests)
+        watchdog.model = try SeedHost.model()
+        return (watchdog, guests, directory)
+    }
+
+    static func event(_ device: String, _ kind: AEREvent.Kind, online: Bool? = nil, time: Double = 1) -> AEREvent {
+        AEREvent(time: time, device: PCIAddress(device)!, kind: kind, deviceOnline: online, source: .injected)
+    }
+
+    @Test("BEGIN_RECOVERY takes down only the owner; SUCCESSFUL_RECOVERY brings it back after the back-off")
+    func takeDownAndRestart() throws {
+        var policy = AERPolicy()
+        policy.restartBackoffSeconds = 0
+        let (watchdog, guests, directory) = try Self.make(policy: policy, running: ["a": [PCIAddress("04:00.0")!], "b": [PCIAddress("05:00.1")!]])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let down = try watchdog.handle(Self.event("0000:04:00.0", .beginRecovery, online: false), arrival: wallClock())
+        #expect(guests.calls == ["destroy a"])
+        #expect(down.map(\.domain) == ["a"])
+        try watchdog.handle(Self.event("0000:04:00.0", .successfulRecovery, online: true), arrival: wallClock())
+        #expect(watchdog.hasPendingRestarts)
+        watchdog.tick(now: wallClock() + 1)
+        #expect(guests.calls == ["destroy a", "start a"])
+        let actions = try watchdog.journal.decisions().map { "\($0.action) \($0.domain)" }
+        #expect(actions == ["destroy a", "restart-scheduled a", "start a"])
+    }
+
+    @Test("an error on a switch port takes down the guests below it; a VF's PF error takes down the VF's guest")
+    func owners() throws {
+        let (watchdog, guests, directory) = try Self.make(running: ["a": [PCIAddress("04:00.0")!], "b": [PCIAddress("05:00.1")!], "c": []])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try watchdog.handle(Self.event("0000:03:04.0", .fatal), arrival: wallClock())
+        #expect(guests.calls == ["destroy b"])
+        #expect(try watchdog.owners(of: PCIAddress("00:03.0")!) == ["a"])
+    }
+
+    @Test("restarts stop at max-restarts-per-hour, and the reason is journaled")
+    func restartLimit() throws {
+        var policy = AERPolicy()
+        policy.restartBackoffSeconds = 0
+        policy.maxRestartsPerHour = 1
+        let (watchdog, guests, directory) = try Self.make(policy: policy, running: ["a": [PCIAddress("04:00.0")!]])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for _ in 0..<2 {
+            try watchdog.handle(Self.event("0000:04:00.0", .beginRecovery, online: false), arrival: wallClock())
+            try watchdog.handle(Self.event("0000:04:00.0", .successfulRecovery, online: true), arrival: wallClock())
+            watchdog.tick(now: wallClock() + 1)
+        }
+        #expect(guests.calls.filter { $0 == "start a" }.count == 1)
+        #expect(try watchdog.journal.decisions().contains { $0.action == "stay-down" && $0.reason.contains("max-restarts-per-hour 1") })
+    }
+
+    @Test("a correctable storm warns once per threshold, and nothing is lost from the journal")
+    func storm() throws {
+        var policy = AERPolicy()
+        policy.correctableWarnPerMinute = 100
+        let (watchdog, guests, directory) = try Self.make(policy: policy, running: ["a": [PCIAddress("04:00.0")!]])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for index in 0..<250 {
+            try watchdog.handle(Self.event("0000:04:00.0", .correctable, time: 1 + Double(index) / 1000), arrival: wallClock())
+        }
+        #expect(guests.calls.isEmpty)
+        #expect(try watchdog.journal.events().count == 250)
+        #expect(try watchdog.journal.decisions().filter { $0.action == "warn" }.count == 2)
+    }
+
+    @Test("after a crash between journal and action, the event is handled once on restart")
+    func resume() throws {
+        let (watchdog, guests, directory) = try Self.make(running: ["a": [PCIAddress("04:00.0")!]])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // The event reached the journal, then the daemon died before deciding.
+        try watchdog.journal.append(Self.event("0000:04:00.0", .beginRecovery, online: false))
+        try watchdog.resumeUnhandled(now: wallClock())
+        try watchdog.resumeUnhandled(now: wallClock())
+        #expect(guests.calls == ["destroy a"])
+    }
+}
