@@ -168,6 +168,32 @@ public final class AERJournal {
         return result
     }
 
+    /// Each guest's latest decision with the device of the event behind it: what the watchdog
+    /// had done to every guest when it last stopped (taken down, restart scheduled, started…).
+    public func latestGuestDecisions() throws(Error) -> [(decision: Decision, device: PCIAddress)] {
+        let statement = try prepare(
+            """
+            SELECT d.event, d.time, d.domain, d.action, d.reason, d.latency_ms, e.device FROM decisions d JOIN events e ON e.id = d.event
+            WHERE d.id IN (SELECT MAX(id) FROM decisions WHERE domain <> '-' GROUP BY domain) ORDER BY d.id
+            """)
+        defer { sqlite3_finalize(statement) }
+        var result: [(decision: Decision, device: PCIAddress)] = []
+        while sqlite3_step(statement) == SQLITE_ROW {
+            guard let device = PCIAddress(text(statement, 6)) else { continue }
+            let decision = Decision(
+                eventID: sqlite3_column_int64(statement, 0), time: sqlite3_column_double(statement, 1), domain: text(statement, 2),
+                action: text(statement, 3), reason: text(statement, 4), latencyMilliseconds: sqlite3_column_double(statement, 5))
+            result.append((decision, device))
+        }
+        return result
+    }
+
+    /// Caps the database at `pages` pages (SQLite's `max_page_count`): past it, writes fail
+    /// with SQLITE_FULL exactly as on a full disk. For tests of the full-disk path.
+    public func limitSize(pages: Int) throws(Error) {
+        try execute("PRAGMA max_page_count = \(pages)")
+    }
+
     private func text(_ statement: OpaquePointer, _ column: Int32) -> String {
         guard let pointer = sqlite3_column_text(statement, column) else { return "" }
         return String(cString: pointer)

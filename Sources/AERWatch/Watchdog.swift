@@ -32,6 +32,11 @@ public final class Watchdog {
     private var pendingRestarts: [(domain: String, due: Double, eventID: Int64)] = []
     private var restarts: [String: [Double]] = [:]
     private var correctableWindow: [PCIAddress: [Double]] = [:]
+    /// Set while the journal refuses writes, so the problem is logged once, not per event.
+    private var journalFailing = false
+    /// An event stayed unhandled because libvirt could not be asked; `tick` retries.
+    private var retryUnhandled = false
+    private var nextRetry = 0.0
 
     public init(journal: AERJournal, policy: AERPolicy, control: any GuestControl) {
         self.journal = journal
@@ -39,26 +44,86 @@ public final class Watchdog {
         self.control = control
     }
 
-    /// Events journaled but not handled when the daemon last stopped: handled now, once.
-    public func resumeUnhandled(now: Double) throws {
-        for entry in try journal.events(unhandledOnly: true) {
-            try decide(entry.event, id: entry.id, arrival: now)
+    /// Rebuilds what the watchdog had done before it stopped, from the journal's latest decision
+    /// per guest: guests it took down (still to be started after a recovery), restarts that
+    /// were scheduled, and the restarts of the last hour that count against the policy's limit.
+    public func restoreState(now: Double) throws {
+        for (decision, device) in try journal.latestGuestDecisions() {
+            switch decision.action {
+            case "destroy", "shutdown": takenDown[decision.domain] = device
+            case "restart-scheduled":
+                pendingRestarts.append((decision.domain, decision.time + policy.restartBackoffSeconds, decision.eventID))
+            default: break
+            }
+        }
+        for decision in try journal.decisions(since: now - 3600) where decision.action == "start" {
+            restarts[decision.domain, default: []].append(decision.time)
         }
     }
 
-    /// Journals the event, then decides and acts. Returns the decisions taken.
+    /// Events journaled but not handled (the daemon stopped before deciding, or libvirt could
+    /// not be asked for the owners): handled now, once. A take-down whose device has since
+    /// recovered is recorded as superseded instead of acted on.
+    public func resumeUnhandled(now: Double) throws {
+        let pending = try journal.events(unhandledOnly: true)
+        guard !pending.isEmpty else {
+            retryUnhandled = false
+            return
+        }
+        let recoveries = try journal.events(since: pending[0].event.time).filter(\.event.deviceRecovered)
+        for entry in pending {
+            if entry.event.takesGuestDown,
+                let recovery = recoveries.first(where: { $0.id > entry.id && related(entry.event.device, $0.event.device) })
+            {
+                try journal.record(
+                    [.init(eventID: entry.id, time: now, domain: "-", action: "superseded",
+                           reason: "\(recovery.event.device) recovered (event \(recovery.id)) before this event was handled", latencyMilliseconds: 0)],
+                    handling: entry.id)
+            } else {
+                try decide(entry.event, id: entry.id, arrival: now)
+            }
+        }
+        retryUnhandled = false
+    }
+
+    /// Journals the event, then decides and acts. Returns the decisions taken. When the journal
+    /// cannot be written (a full disk), the guests are still protected: the watchdog acts and
+    /// logs its decisions instead. When libvirt cannot say who owns the device, the event stays
+    /// unhandled in the journal and `tick` tries again.
     @discardableResult
     public func handle(_ event: AEREvent, arrival: Double) throws -> [AERJournal.Decision] {
-        let id = try journal.append(event)
-        return try decide(event, id: id, arrival: arrival)
+        let id: Int64?
+        do {
+            id = try journal.append(event)
+            if journalFailing {
+                journalFailing = false
+                log("the AER journal \(journal.path) is writable again")
+            }
+        } catch {
+            if !journalFailing {
+                log(error.diskFull
+                    ? "the AER journal \(journal.path) is full (free space on its disk): acting on events without journaling them"
+                    : "the AER journal \(journal.path) cannot be written (\(error)): acting on events without journaling them")
+            }
+            journalFailing = true
+            id = nil
+        }
+        do {
+            return try decide(event, id: id, arrival: arrival)
+        } catch let error as AERJournal.Error {
+            throw error
+        } catch {
+            retryUnhandled = id != nil
+            throw error
+        }
     }
 
     @discardableResult
-    private func decide(_ event: AEREvent, id: Int64, arrival: Double) throws -> [AERJournal.Decision] {
+    private func decide(_ event: AEREvent, id: Int64?, arrival: Double) throws -> [AERJournal.Decision] {
         var decisions: [AERJournal.Decision] = []
         func note(_ domain: String, _ action: String, _ reason: String) {
             decisions.append(
-                .init(eventID: id, time: wallClock(), domain: domain, action: action, reason: reason,
+                .init(eventID: id ?? 0, time: wallClock(), domain: domain, action: action, reason: reason,
                       latencyMilliseconds: (wallClock() - arrival) * 1000))
         }
         let takeDown = event.takesGuestDown || (event.kind == .nonFatal && policy.nonFatalCounter == "take-down")
@@ -83,7 +148,7 @@ public final class Watchdog {
                 } else if recent.count >= policy.maxRestartsPerHour {
                     note(domain, "stay-down", "\(recent.count) restarts in the last hour (max-restarts-per-hour \(policy.maxRestartsPerHour))")
                 } else {
-                    pendingRestarts.append((domain, now + policy.restartBackoffSeconds, id))
+                    pendingRestarts.append((domain, now + policy.restartBackoffSeconds, id ?? 0))
                     note(domain, "restart-scheduled", "\(event.device) recovered; start in \(Int(policy.restartBackoffSeconds)) s")
                 }
                 takenDown[domain] = nil
@@ -98,12 +163,21 @@ public final class Watchdog {
         } else if event.kind == .nonFatal {
             note("-", "warn", "non-fatal error counted on \(event.device) without a recovery event")
         }
-        try journal.record(decisions, handling: id)
+        if let id {
+            try journal.record(decisions, handling: id)
+        } else {
+            for decision in decisions { log("decision (not journaled): \(decision.action) \(decision.domain): \(decision.reason)") }
+        }
         return decisions
     }
 
-    /// Starts guests whose back-off has passed; call it periodically.
+    /// Starts guests whose back-off has passed and retries events libvirt could not be asked
+    /// about; call it periodically.
     public func tick(now: Double) {
+        if retryUnhandled, now >= nextRetry {
+            nextRetry = now + 5
+            do { try resumeUnhandled(now: now) } catch { log("events still unhandled: \(error)") }
+        }
         let due = pendingRestarts.filter { $0.due <= now }
         pendingRestarts.removeAll { $0.due <= now }
         for restart in due {
@@ -117,7 +191,11 @@ public final class Watchdog {
                 decision.reason = "start failed: \(error)"
                 log("start \(restart.domain) failed: \(error)")
             }
-            do { try journal.record([decision], handling: restart.eventID) } catch { log("journal: \(error)") }
+            if restart.eventID == 0 {
+                log("decision (not journaled): \(decision.action) \(decision.domain): \(decision.reason)")
+            } else {
+                do { try journal.record([decision], handling: restart.eventID) } catch { log("journal: \(error)") }
+            }
         }
     }
 
@@ -135,10 +213,10 @@ public final class Watchdog {
             for candidate in model.devices where candidate.physicalFunction == device { affected.insert(candidate.address) }
         }
         var guests = Set<String>()
-        for (domain, devices) in try control.runningGuests() where !affected.isDisjoint(with: devices) { guests.insert(domain) }
+        let running = try control.runningGuests()
+        for (domain, devices) in running where !affected.isDisjoint(with: devices) { guests.insert(domain) }
         if let registrations {
-            let running = Set(try control.runningGuests().keys)
-            for name in (try? registrations.list()) ?? [] where running.contains(name) {
+            for name in (try? registrations.list()) ?? [] where running[name] != nil {
                 let devices = ((try? registrations.read(name)) ?? nil ?? []).compactMap { line in
                     line.hasPrefix("device ") ? PCIAddress(line.dropFirst("device ".count)) : nil
                 }

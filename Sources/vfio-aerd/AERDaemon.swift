@@ -42,7 +42,10 @@ struct AERDaemon: ParsableCommand {
         watchdog.log = { say($0) }
         let queue = DispatchQueue(label: "vfio-aerd")
         let daemon = DaemonState(watchdog: watchdog)
-        try queue.sync { try watchdog.resumeUnhandled(now: wallClock()) }
+        try queue.sync {
+            try watchdog.restoreState(now: wallClock())
+            try watchdog.resumeUnhandled(now: wallClock())
+        }
 
         let deliver: @Sendable (AEREvent) -> Void = { event in
             let arrival = wallClock()

@@ -12,11 +12,17 @@ final class RecordingGuests: GuestControl {
     /// Each guest's devices, as its definition has them (a restarted guest has them again).
     let defined: [String: [PCIAddress]]
     var calls: [String] = []
+    /// Simulates libvirtd being away: every call fails as a dropped connection would.
+    var unreachable = false
+    struct Unreachable: Error {}
     init(_ running: [String: [PCIAddress]]) {
         self.running = running
         defined = running
     }
-    func runningGuests() throws -> [String: [PCIAddress]] { running }
+    func runningGuests() throws -> [String: [PCIAddress]] {
+        if unreachable { throw Unreachable() }
+        return running
+    }
     func destroy(_ domain: String) throws {
         calls.append("destroy \(domain)")
         running[domain] = nil
@@ -172,5 +178,72 @@ struct WatchdogTests {
         try watchdog.resumeUnhandled(now: wallClock())
         try watchdog.resumeUnhandled(now: wallClock())
         #expect(guests.calls == ["destroy a"])
+    }
+
+    @Test("a restarted watchdog remembers whom it took down and starts them after the recovery")
+    func restartRemembers() throws {
+        var policy = AERPolicy()
+        policy.restartBackoffSeconds = 0
+        let (first, guests, directory) = try Self.make(policy: policy, running: ["a": [PCIAddress("04:00.0")!], "b": [PCIAddress("05:00.1")!]])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try first.handle(Self.event("0000:04:00.0", .beginRecovery, online: false), arrival: wallClock())
+        // A new daemon process: same journal, same libvirt, nothing in memory.
+        let second = Watchdog(journal: try AERJournal(path: directory + "/aer.db"), policy: policy, control: guests)
+        second.model = first.model
+        try second.restoreState(now: wallClock())
+        try second.resumeUnhandled(now: wallClock())
+        try second.handle(Self.event("0000:04:00.0", .successfulRecovery, online: true), arrival: wallClock())
+        second.tick(now: wallClock() + 1)
+        #expect(guests.calls == ["destroy a", "start a"])
+    }
+
+    @Test("an unhandled take-down whose device recovered meanwhile is superseded, not acted on")
+    func superseded() throws {
+        let (watchdog, guests, directory) = try Self.make(running: ["a": [PCIAddress("04:00.0")!]])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try watchdog.journal.append(Self.event("0000:04:00.0", .beginRecovery, online: false, time: 1))
+        try watchdog.journal.append(Self.event("0000:04:00.0", .successfulRecovery, online: true, time: 2))
+        try watchdog.resumeUnhandled(now: wallClock())
+        #expect(guests.calls.isEmpty)
+        #expect(try watchdog.journal.decisions().map(\.action) == ["superseded"])
+        #expect(try watchdog.journal.events(unhandledOnly: true).isEmpty)
+    }
+
+    @Test("libvirt away: the event stays unhandled and is acted on once libvirt is back")
+    func libvirtAway() throws {
+        let (watchdog, guests, directory) = try Self.make(running: ["a": [PCIAddress("04:00.0")!]])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        guests.unreachable = true
+        #expect(throws: RecordingGuests.Unreachable.self) {
+            try watchdog.handle(Self.event("0000:04:00.0", .beginRecovery, online: false), arrival: wallClock())
+        }
+        #expect(try watchdog.journal.events(unhandledOnly: true).count == 1)
+        watchdog.tick(now: wallClock())
+        #expect(guests.calls.isEmpty)
+        guests.unreachable = false
+        watchdog.tick(now: wallClock() + 10)
+        watchdog.tick(now: wallClock() + 20)
+        #expect(guests.calls == ["destroy a"])
+        #expect(try watchdog.journal.events(unhandledOnly: true).isEmpty)
+    }
+
+    @Test("a full journal is reported once and the owner is still taken down")
+    func fullJournal() throws {
+        let (watchdog, guests, directory) = try Self.make(running: ["a": [PCIAddress("04:00.0")!]])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var lines: [String] = []
+        watchdog.log = { lines.append($0) }
+        try watchdog.journal.limitSize(pages: 8)
+        var index = 0
+        while lines.isEmpty, index < 10_000 {
+            // Same device, rising times: each row lands at the end of the index, like the next one.
+            try watchdog.handle(Self.event("0000:04:00.0", .correctable, time: Double(index)), arrival: wallClock())
+            index += 1
+        }
+        #expect(lines.first?.contains("is full") == true)
+        try watchdog.handle(Self.event("0000:04:00.0", .beginRecovery, online: false, time: 1e9), arrival: wallClock())
+        #expect(guests.calls == ["destroy a"])
+        #expect(lines.filter { $0.contains("is full") }.count == 1)
+        #expect(lines.contains { $0.contains("not journaled): destroy a") }, "\(lines)")
     }
 }
