@@ -47,9 +47,9 @@ unit-test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-## libvirt-test: the hook installed under a real libvirtd (started and stopped by the test).
+## libvirt-test: the hook and vfio-aerd under a real libvirtd (started and stopped by the test).
 libvirt-test: unit-test
-	Tests/LibvirtHook/libvirt-hook-test.sh $(DEBUG_BIN)
+	Tests/Libvirt/libvirt-test.sh $(DEBUG_BIN)
 
 ## vmlab: boot Debian's kernel under QEMU per PCIe topology and check vfioctl against it.
 vmlab: deps

@@ -45,17 +45,26 @@ public final class AERJournal {
     private let db: OpaquePointer
     public let path: String
 
-    public init(path: String) throws(Error) {
+    /// Opens (creating it unless `readOnly`) the journal at `path`. Readers (`vfioctl aer log`)
+    /// open it read-only and get a clear error when vfio-aerd has not written one yet.
+    public init(path: String, readOnly: Bool = false) throws(Error) {
         var handle: OpaquePointer?
-        let opened = sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nil)
+        let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_FULLMUTEX
+        let opened = sqlite3_open_v2(path, &handle, flags, nil)
         guard opened == SQLITE_OK, let handle else {
             let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
             sqlite3_close(handle)
-            throw Error(code: opened, message: "cannot open the AER journal \(path): \(message)")
+            let hint = readOnly ? " (vfio-aerd creates it when it starts; is --journal the daemon's?)" : ""
+            throw Error(code: opened, message: "cannot open the AER journal \(path): \(message)\(hint)")
         }
         db = handle
         self.path = path
         sqlite3_busy_timeout(db, 5000)
+        if readOnly {
+            // A file that is not a journal fails here rather than on the first query.
+            try execute("SELECT 1 FROM events LIMIT 0; SELECT 1 FROM decisions LIMIT 0")
+            return
+        }
         try execute("PRAGMA journal_mode=WAL")
         try execute("PRAGMA synchronous=FULL")
         try execute(

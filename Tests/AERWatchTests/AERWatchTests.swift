@@ -6,7 +6,7 @@ import Testing
 import TestSupport
 
 /// TEST DOUBLE for libvirt in unit tests: records what the watchdog asks for. The real
-/// libvirtd is driven in Tests/LibvirtHook/libvirt-hook-test.sh.
+/// libvirtd is driven in Tests/Libvirt/libvirt-test.sh.
 final class RecordingGuests: GuestControl {
     var running: [String: [PCIAddress]]
     /// Each guest's devices, as its definition has them (a restarted guest has them again).

@@ -56,3 +56,29 @@ public enum Tool {
         return path
     }
 }
+
+/// A unix datagram client: sends text to vfio-aerd's `--inject-socket`.
+public enum Datagram {
+    public struct Failed: Error, CustomStringConvertible {
+        public var description: String
+        public init(description: String) { self.description = description }
+    }
+
+    public static func send(_ text: String, to path: String) throws {
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { throw Failed(description: "socket: errno \(errno)") }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (index, byte) in path.utf8.prefix(buffer.count - 1).enumerated() { buffer[index] = byte }
+        }
+        let bytes = Array(text.utf8)
+        let sent = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, bytes.count, 0, pointer, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+        }
+        guard sent == bytes.count else { throw Failed(description: "sendto \(path): errno \(errno)") }
+    }
+}

@@ -28,7 +28,7 @@ extension VFIOCtl {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let store = try AERJournal(path: options.journal)
+            let store = try AERJournal(path: options.journal, readOnly: true)
             let since = options.since.map { wallClock() - $0 }
             let events = try store.events(since: since, device: device)
             let decisions = Dictionary(grouping: try store.decisions(since: since), by: \.eventID)
@@ -66,7 +66,7 @@ extension VFIOCtl {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let store = try AERJournal(path: options.journal)
+            let store = try AERJournal(path: options.journal, readOnly: true)
             let since = options.since.map { wallClock() - $0 }
             var counts: [String: Int] = [:]
             for entry in try store.events(since: since) { counts["\(entry.event.device) \(entry.event.kind.rawValue)", default: 0] += entry.event.count }

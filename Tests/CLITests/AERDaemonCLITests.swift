@@ -1,0 +1,124 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// vfio-aerd as a process: injected uevents in, journal out, read back with `vfioctl aer log`.
+/// Guests come from libvirt's own test driver (`test:///default`, one running domain "test"),
+/// a real libvirt driver that runs inside the daemon; the real libvirtd with TCG guests is
+/// exercised in Tests/Libvirt/libvirt-test.sh.
+@Suite("vfio-aerd and vfioctl aer from the command line", .serialized)
+struct AERDaemonCLITests {
+    final class Daemon {
+        let process = Process()
+        let directory: String
+        var socket: String { directory + "/inject.sock" }
+        var journal: String { directory + "/aer.db" }
+        var standardError: String { (try? String(contentsOfFile: directory + "/aerd.err", encoding: .utf8)) ?? "" }
+
+        init(policy: String) throws {
+            directory = try Tool.temporaryDirectory()
+            #expect(try Tool.hostgen(["seed", "--dumps", Fixtures.directory + "/pciutils", "-o", directory + "/host"]).status == 0)
+            try FileManager.default.createDirectory(atPath: directory + "/state/domains", withIntermediateDirectories: true)
+            // What the libvirt hook writes when it prepares a guest with the seed's first 82576.
+            try "device 0000:04:00.0\n".write(toFile: directory + "/state/domains/test", atomically: true, encoding: .utf8)
+            try policy.write(toFile: directory + "/aerd.toml", atomically: true, encoding: .utf8)
+            _ = FileManager.default.createFile(atPath: directory + "/aerd.err", contents: nil)
+            process.executableURL = URL(fileURLWithPath: Tool.buildDirectory + "/vfio-aerd")
+            process.arguments = [
+                "--no-udev", "--inject-socket", socket, "--libvirt", "test:///default", "--root", directory + "/host",
+                "--state-dir", directory + "/state", "--journal", journal, "--policy", directory + "/aerd.toml", "--poll-interval", "0.2",
+            ]
+            process.standardError = FileHandle(forWritingAtPath: directory + "/aerd.err")
+            try process.run()
+            try waitFor("watching")
+        }
+
+        func waitFor(_ text: String, seconds: Double = 20) throws {
+            let deadline = Date().addingTimeInterval(seconds)
+            while !standardError.contains(text) {
+                guard Date() < deadline, process.isRunning else {
+                    throw Datagram.Failed(description: "vfio-aerd never said \"\(text)\"; it said: \(standardError)")
+                }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }
+
+        func log() throws -> [[String: Any]] {
+            let result = try Tool.vfioctl(["aer", "log", "--json", "--journal", journal])
+            #expect(result.status == 0, "\(result.standardError)")
+            return try #require(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [[String: Any]])
+        }
+
+        /// Polls the journal until `done` holds for the log.
+        func logWhen(seconds: Double = 20, _ done: ([[String: Any]]) -> Bool) throws -> [[String: Any]] {
+            let deadline = Date().addingTimeInterval(seconds)
+            var entries = try log()
+            while !done(entries), Date() < deadline {
+                Thread.sleep(forTimeInterval: 0.1)
+                entries = try log()
+            }
+            return entries
+        }
+
+        func stop() -> Int32 {
+            process.terminate()
+            process.waitUntilExit()
+            try? FileManager.default.removeItem(atPath: directory)
+            return process.terminationStatus
+        }
+    }
+
+    static func actions(_ entries: [[String: Any]]) -> [String] {
+        entries.flatMap { entry in
+            ((entry["decisions"] as? [[String: Any]]) ?? []).map { "\($0["action"] ?? "?") \($0["domain"] ?? "?")" }
+        }
+    }
+
+    @Test("BEGIN_RECOVERY destroys the registered owner, SUCCESSFUL_RECOVERY starts it again; all journaled")
+    func recoveryCycle() throws {
+        let daemon = try Daemon(policy: "restart-backoff-seconds = 0\n")
+        try Datagram.send("PCI_SLOT_NAME=0000:04:00.0\nERROR_EVENT=BEGIN_RECOVERY\nDEVICE_ONLINE=0\n", to: daemon.socket)
+        try Datagram.send("PCI_SLOT_NAME=0000:04:00.0\nERROR_EVENT=SUCCESSFUL_RECOVERY\nDEVICE_ONLINE=1\n", to: daemon.socket)
+        let entries = try daemon.logWhen { Self.actions($0).contains("start test") }
+        #expect(Self.actions(entries) == ["destroy test", "restart-scheduled test", "start test"], "\(daemon.standardError)")
+        #expect(entries.map { $0["kind"] as? String } == ["begin-recovery", "successful-recovery"])
+        #expect(entries.allSatisfy { $0["handled"] as? Bool == true })
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test("an error on another device touches no guest; a malformed uevent is logged and the daemon goes on")
+    func unrelatedAndMalformed() throws {
+        let daemon = try Daemon(policy: "")
+        try Datagram.send("PCI_SLOT_NAME=0000:05:00.0\nERROR_EVENT=BEGIN_RECOVERY\nDEVICE_ONLINE=0\n", to: daemon.socket)
+        try Datagram.send("ERROR_EVENT=BEGIN_RECOVERY\n", to: daemon.socket)
+        try Datagram.send("PCI_SLOT_NAME=0000:05:00.0\nERROR_EVENT=SUCCESSFUL_RECOVERY\nDEVICE_ONLINE=1\n", to: daemon.socket)
+        let entries = try daemon.logWhen { $0.count == 2 && $0.allSatisfy { $0["handled"] as? Bool == true } }
+        #expect(entries.count == 2)
+        #expect(Self.actions(entries).isEmpty)
+        try daemon.waitFor("malformed uevent")
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test("SIGHUP with a broken policy keeps the old one and says where the file is wrong")
+    func reload() throws {
+        let daemon = try Daemon(policy: "action = \"destroy\"\n")
+        try "action = \"explode\"\n".write(toFile: daemon.directory + "/aerd.toml", atomically: true, encoding: .utf8)
+        kill(daemon.process.processIdentifier, SIGHUP)
+        try daemon.waitFor("policy not reloaded")
+        #expect(daemon.standardError.contains("aerd.toml:1"))
+        try "action = \"shutdown\"\n".write(toFile: daemon.directory + "/aerd.toml", atomically: true, encoding: .utf8)
+        kill(daemon.process.processIdentifier, SIGHUP)
+        try daemon.waitFor("policy reloaded")
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test("aer log on a journal that does not exist says so and creates nothing")
+    func missingJournal() throws {
+        let directory = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let result = try Tool.vfioctl(["aer", "log", "--journal", directory + "/aer.db"])
+        #expect(result.status != 0)
+        #expect(result.standardError.contains(directory + "/aer.db"))
+        #expect(!FileManager.default.fileExists(atPath: directory + "/aer.db"))
+    }
+}

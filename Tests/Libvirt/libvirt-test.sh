@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# vfioctl's libvirt hook and vfio-aerd under a real libvirtd (started here, stopped at the end):
+#  1. a Windows 2008 domain given both functions of an 82576 is refused by `virsh start`,
+#     and libvirt's error carries vfioctl's message;
+#  2. a domain without hostdevs starts and stops, and the hook saw prepare, started, release;
+#  3. two running TCG guests, one owning the seed's 82576 0000:04:00.0 (registered as the
+#     hook registers it): an injected BEGIN_RECOVERY makes vfio-aerd destroy exactly that
+#     guest, SUCCESSFUL_RECOVERY starts it again, the other guest never changes state, and
+#     the journal holds every event and decision.
+# Host state comes from the seed host (a snapshot for the hook, a generated tree for the
+# daemon), so nothing on this machine's PCI devices is touched. The daemon's uevents come
+# through its --inject-socket: the kernel's come only from real hardware (see the lab).
+# Prints `LIBVIRT <check> PASS|FAIL …` and `N passed, M failed`.
+# Usage: Tests/Libvirt/libvirt-test.sh BIN_DIR
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+bin=$(cd "$1" && pwd)
+work=$(mktemp -d /tmp/vfioctl-libvirt-XXXXXX)
+hook=/etc/libvirt/hooks/qemu.d/vfioctl-test
+uri=qemu:///system
+passed=0
+failed=0
+
+cleanup() {
+    [ -n "${aerd_pid:-}" ] && kill "$aerd_pid" 2>/dev/null
+    for domain in vfioctl-win2k8 vfioctl-plain vfioctl-aer-a vfioctl-aer-b; do
+        timeout 180 virsh -c "$uri" destroy "$domain" >/dev/null 2>&1
+        timeout 180 virsh -c "$uri" undefine "$domain" >/dev/null 2>&1
+    done
+    [ -f "$work/libvirtd.pid" ] && kill "$(cat "$work/libvirtd.pid")" 2>/dev/null
+    [ -f "$work/virtlogd.pid" ] && kill "$(cat "$work/virtlogd.pid")" 2>/dev/null
+    rm -f "$hook"
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+result() {  # name status details
+    if [ "$2" = PASS ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+    echo "LIBVIRT $1 $2 $3"
+}
+
+# The hook must be in place before libvirtd starts (libvirt finds hooks at start-up).
+getent group libvirt-qemu >/dev/null || groupadd -r libvirt-qemu
+getent passwd libvirt-qemu >/dev/null || useradd -r -g libvirt-qemu -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
+mkdir -p /etc/libvirt/hooks/qemu.d /var/log/libvirt /var/lib/libvirt/qemu /var/cache/libvirt/qemu /run/libvirt "$work/state"
+cat > "$work/hook.toml" <<TOML
+snapshot = "$here/../Fixtures/snapshots/seed-host.tar.gz"
+state-dir = "$work/state"
+log = "$work/hook.log"
+TOML
+printf '#!/bin/sh\nexec %s hook libvirt --config %s "$@"\n' "$bin/vfioctl" "$work/hook.toml" > "$hook"
+chmod 755 "$hook"
+
+# A libvirtd of our own: stop one that runs without our hook first.
+pkill -x libvirtd 2>/dev/null && sleep 1
+pgrep -x virtlogd >/dev/null || { virtlogd --daemon --pid-file "$work/virtlogd.pid" || true; }
+libvirtd --daemon --pid-file "$work/libvirtd.pid" || { result start FAIL "libvirtd did not start"; # 3. vfio-aerd: only the owner of the failing device goes down, and comes back.
+state() { timeout 60 virsh -c "$uri" domstate "$1" 2>/dev/null | head -1; }
+wait_state() {  # domain state seconds
+    for _ in $(seq 1 $(($3 * 5))); do [ "$(state "$1")" = "$2" ] && return 0; sleep 0.2; done
+    return 1
+}
+inject() { python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(sys.argv[2].encode(), sys.argv[1])' "$work/aerd.sock" "$1"; }
+for guest in a b; do
+    sed "s/vfioctl-plain/vfioctl-aer-$guest/" "$here/plain.xml" > "$work/aer-$guest.xml"
+    timeout 180 virsh -c "$uri" define "$work/aer-$guest.xml" >/dev/null
+    timeout 180 virsh -c "$uri" start "vfioctl-aer-$guest" >/dev/null 2>>"$work/start.err"
+done
+"$bin/vfioctl-hostgen" seed --dumps "$here/../Fixtures/pciutils" -o "$work/host" >/dev/null
+mkdir -p "$work/aerd-state/domains"
+echo "device 0000:04:00.0" > "$work/aerd-state/domains/vfioctl-aer-a"
+echo "restart-backoff-seconds = 1" > "$work/aerd.toml"
+"$bin/vfio-aerd" --no-udev --inject-socket "$work/aerd.sock" --libvirt "$uri" --root "$work/host" --state-dir "$work/aerd-state" \
+    --journal "$work/aer.db" --policy "$work/aerd.toml" 2>"$work/aerd.log" &
+aerd_pid=$!
+for _ in $(seq 1 100); do [ -S "$work/aerd.sock" ] && grep -q watching "$work/aerd.log" && break; sleep 0.1; done
+b_id=$(timeout 60 virsh -c "$uri" domid vfioctl-aer-b 2>/dev/null | head -1)
+if [ "$(state vfioctl-aer-a)" != running ] || [ "$(state vfioctl-aer-b)" != running ]; then
+    result aerd-setup FAIL "guests not running: a=$(state vfioctl-aer-a) b=$(state vfioctl-aer-b); $(cat "$work/start.err")"
+else
+    inject $'PCI_SLOT_NAME=0000:04:00.0\nERROR_EVENT=BEGIN_RECOVERY\nDEVICE_ONLINE=0'
+    if wait_state vfioctl-aer-a "shut off" 60 && [ "$(state vfioctl-aer-b)" = running ]; then
+        result aerd-destroys-owner PASS "vfioctl-aer-a shut off, vfioctl-aer-b running"
+    else
+        result aerd-destroys-owner FAIL "a=$(state vfioctl-aer-a) b=$(state vfioctl-aer-b); daemon: $(cat "$work/aerd.log")"
+    fi
+    inject $'PCI_SLOT_NAME=0000:04:00.0\nERROR_EVENT=SUCCESSFUL_RECOVERY\nDEVICE_ONLINE=1'
+    if wait_state vfioctl-aer-a running 120; then
+        result aerd-restarts-owner PASS "vfioctl-aer-a running again after the back-off"
+    else
+        result aerd-restarts-owner FAIL "a=$(state vfioctl-aer-a); daemon: $(cat "$work/aerd.log")"
+    fi
+    b_after=$(timeout 60 virsh -c "$uri" domid vfioctl-aer-b 2>/dev/null | head -1)
+    if [ "$(state vfioctl-aer-b)" = running ] && [ "$b_id" = "$b_after" ]; then
+        result aerd-other-untouched PASS "vfioctl-aer-b kept domain id $b_id throughout"
+    else
+        result aerd-other-untouched FAIL "vfioctl-aer-b: $(state vfioctl-aer-b), id $b_id -> $b_after"
+    fi
+    journal=$("$bin/vfioctl" aer log --journal "$work/aer.db" --json)
+    summary=$(python3 -c 'import json,sys
+entries = json.load(sys.stdin)
+print(" ".join(e["kind"] + (":" if e["decisions"] else "") + ",".join(d["action"] + "/" + d["domain"] for d in e["decisions"]) for e in entries))' <<<"$journal")
+    if [ "$summary" = "begin-recovery:destroy/vfioctl-aer-a successful-recovery:restart-scheduled/vfioctl-aer-a,start/vfioctl-aer-a" ]; then
+        result aerd-journal PASS "$summary"
+    else
+        result aerd-journal FAIL "journal: $summary"
+    fi
+fi
+
+echo "$passed passed, $failed failed"; exit 1; }
+for _ in $(seq 1 150); do timeout 10 virsh -c "$uri" version >/dev/null 2>&1 && break; sleep 0.2; done
+
+# 1. Refused: both 82576 functions to a Windows 2008 guest.
+timeout 180 virsh -c "$uri" define "$here/win2k8-dual-pf.xml" >/dev/null
+refusal=$(timeout 180 virsh -c "$uri" start vfioctl-win2k8 2>&1)
+if [ $? -ne 0 ] && grep -q "intel-82576-dual-pf-windows-2008" <<<"$refusal" && grep -q "Give a Windows 2008 guest only one" <<<"$refusal"; then
+    result refuse-dual-pf PASS "virsh start failed with vfioctl's message"
+    [ -n "${VERBOSE:-}" ] && echo "$refusal"
+else
+    result refuse-dual-pf FAIL "virsh start said: $refusal"
+fi
+if [ -z "$(ls "$work/state/domains" 2>/dev/null)" ]; then
+    result refusal-changes-nothing PASS "no registration left behind"
+else
+    result refusal-changes-nothing FAIL "state after a refusal: $(ls "$work/state/domains")"
+fi
+
+# 2. A guest without hostdevs starts and stops; the hook sees the whole life cycle.
+timeout 180 virsh -c "$uri" define "$here/plain.xml" >/dev/null
+if timeout 180 virsh -c "$uri" start vfioctl-plain >/dev/null 2>"$work/start.err"; then
+    sleep 1
+    timeout 180 virsh -c "$uri" destroy vfioctl-plain >/dev/null 2>&1
+    sleep 1
+    seen=$(grep '^vfioctl-plain ' "$work/hook.log" | tr '\n' ',')
+    if grep -q "vfioctl-plain prepare begin" "$work/hook.log" && grep -q "vfioctl-plain started begin" "$work/hook.log" \
+        && grep -q "vfioctl-plain release end" "$work/hook.log"; then
+        result plain-life-cycle PASS "hook saw: $seen"
+    else
+        result plain-life-cycle FAIL "hook saw: $seen"
+    fi
+else
+    result plain-life-cycle FAIL "virsh start failed: $(cat "$work/start.err")"
+fi
+
+# 3. vfio-aerd: only the owner of the failing device goes down, and comes back.
+state() { timeout 60 virsh -c "$uri" domstate "$1" 2>/dev/null | head -1; }
+wait_state() {  # domain state seconds
+    for _ in $(seq 1 $(($3 * 5))); do [ "$(state "$1")" = "$2" ] && return 0; sleep 0.2; done
+    return 1
+}
+inject() { python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(sys.argv[2].encode(), sys.argv[1])' "$work/aerd.sock" "$1"; }
+for guest in a b; do
+    sed "s/vfioctl-plain/vfioctl-aer-$guest/" "$here/plain.xml" > "$work/aer-$guest.xml"
+    timeout 180 virsh -c "$uri" define "$work/aer-$guest.xml" >/dev/null
+    timeout 180 virsh -c "$uri" start "vfioctl-aer-$guest" >/dev/null 2>>"$work/start.err"
+done
+"$bin/vfioctl-hostgen" seed --dumps "$here/../Fixtures/pciutils" -o "$work/host" >/dev/null
+mkdir -p "$work/aerd-state/domains"
+echo "device 0000:04:00.0" > "$work/aerd-state/domains/vfioctl-aer-a"
+echo "restart-backoff-seconds = 1" > "$work/aerd.toml"
+"$bin/vfio-aerd" --no-udev --inject-socket "$work/aerd.sock" --libvirt "$uri" --root "$work/host" --state-dir "$work/aerd-state" \
+    --journal "$work/aer.db" --policy "$work/aerd.toml" 2>"$work/aerd.log" &
+aerd_pid=$!
+for _ in $(seq 1 100); do [ -S "$work/aerd.sock" ] && grep -q watching "$work/aerd.log" && break; sleep 0.1; done
+b_id=$(timeout 60 virsh -c "$uri" domid vfioctl-aer-b 2>/dev/null | head -1)
+if [ "$(state vfioctl-aer-a)" != running ] || [ "$(state vfioctl-aer-b)" != running ]; then
+    result aerd-setup FAIL "guests not running: a=$(state vfioctl-aer-a) b=$(state vfioctl-aer-b); $(cat "$work/start.err")"
+else
+    inject $'PCI_SLOT_NAME=0000:04:00.0\nERROR_EVENT=BEGIN_RECOVERY\nDEVICE_ONLINE=0'
+    if wait_state vfioctl-aer-a "shut off" 60 && [ "$(state vfioctl-aer-b)" = running ]; then
+        result aerd-destroys-owner PASS "vfioctl-aer-a shut off, vfioctl-aer-b running"
+    else
+        result aerd-destroys-owner FAIL "a=$(state vfioctl-aer-a) b=$(state vfioctl-aer-b); daemon: $(cat "$work/aerd.log")"
+    fi
+    inject $'PCI_SLOT_NAME=0000:04:00.0\nERROR_EVENT=SUCCESSFUL_RECOVERY\nDEVICE_ONLINE=1'
+    if wait_state vfioctl-aer-a running 120; then
+        result aerd-restarts-owner PASS "vfioctl-aer-a running again after the back-off"
+    else
+        result aerd-restarts-owner FAIL "a=$(state vfioctl-aer-a); daemon: $(cat "$work/aerd.log")"
+    fi
+    b_after=$(timeout 60 virsh -c "$uri" domid vfioctl-aer-b 2>/dev/null | head -1)
+    if [ "$(state vfioctl-aer-b)" = running ] && [ "$b_id" = "$b_after" ]; then
+        result aerd-other-untouched PASS "vfioctl-aer-b kept domain id $b_id throughout"
+    else
+        result aerd-other-untouched FAIL "vfioctl-aer-b: $(state vfioctl-aer-b), id $b_id -> $b_after"
+    fi
+    journal=$("$bin/vfioctl" aer log --journal "$work/aer.db" --json)
+    summary=$(python3 -c 'import json,sys
+entries = json.load(sys.stdin)
+print(" ".join(e["kind"] + (":" if e["decisions"] else "") + ",".join(d["action"] + "/" + d["domain"] for d in e["decisions"]) for e in entries))' <<<"$journal")
+    if [ "$summary" = "begin-recovery:destroy/vfioctl-aer-a successful-recovery:restart-scheduled/vfioctl-aer-a,start/vfioctl-aer-a" ]; then
+        result aerd-journal PASS "$summary"
+    else
+        result aerd-journal FAIL "journal: $summary"
+    fi
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
