@@ -6,6 +6,7 @@ APT_PACKAGES = libpci-dev libudev-dev libvirt-dev libkmod-dev libsqlite3-dev pci
                qemu-system-x86 busybox-static cpio kmod python3 \
                libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
 DEBUG_BIN    = .build/debug
+MAN_DIR      = .build/plugins/GenerateManual/outputs
 RELEASE_BIN  = .build/release
 DUMPS        = Tests/Fixtures/pciutils
 SNAPSHOTS    = Tests/Fixtures/snapshots
@@ -16,7 +17,7 @@ LAB_BIN      = .build-lab/release
 PREFIX      ?= /usr/local
 HOOK_DIR    ?= /etc/libvirt/hooks/qemu.d
 
-.PHONY: deps build release demo test unit-test libvirt-test vmlab bench fixtures install lint clean
+.PHONY: deps build release demo test unit-test libvirt-test vmlab bench fixtures install man lint clean
 
 ## deps: install the Debian packages vfioctl builds and tests against (needs root).
 deps: .deps-stamp
@@ -74,14 +75,23 @@ bench: release
 ## install: vfioctl to $(PREFIX)/bin, the libvirt hook to $(HOOK_DIR) (restart libvirtd
 ## afterwards: it finds hooks at start-up), a default /etc/vfioctl/hook.toml if none exists,
 ## and vfioctl-apply.service (enable it with systemctl to apply /etc/vfioctl/desired.toml at boot).
-install: release
+install: release man
 	install -D -m 755 $(RELEASE_BIN)/vfioctl $(DESTDIR)$(PREFIX)/bin/vfioctl
+	install -D -m 755 $(RELEASE_BIN)/vfio-aerd $(DESTDIR)$(PREFIX)/bin/vfio-aerd
 	install -d $(DESTDIR)$(HOOK_DIR)
 	printf '#!/bin/sh\n# vfioctl: check and prepare PCI devices for libvirt guests (Docs/manual.md)\nexec $(PREFIX)/bin/vfioctl hook libvirt "$$@"\n' > $(DESTDIR)$(HOOK_DIR)/vfioctl
 	chmod 755 $(DESTDIR)$(HOOK_DIR)/vfioctl
 	test -e $(DESTDIR)/etc/vfioctl/hook.toml || install -D -m 644 Docs/hook.toml.example $(DESTDIR)/etc/vfioctl/hook.toml
+	test -e $(DESTDIR)/etc/vfioctl/aerd.toml || install -D -m 644 Docs/aerd.toml.example $(DESTDIR)/etc/vfioctl/aerd.toml
 	install -D -m 644 systemd/vfioctl-apply.service $(DESTDIR)/etc/systemd/system/vfioctl-apply.service
+	install -D -m 644 systemd/vfio-aerd.service $(DESTDIR)/etc/systemd/system/vfio-aerd.service
 	install -D -m 644 Docs/manual.md $(DESTDIR)$(PREFIX)/share/doc/vfioctl/manual.md
+	install -D -m 644 $(MAN_DIR)/vfioctl/vfioctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/vfioctl.8
+	install -D -m 644 $(MAN_DIR)/vfio-aerd/vfio-aerd.8 $(DESTDIR)$(PREFIX)/share/man/man8/vfio-aerd.8
+
+## man: manual pages (section 8) from the commands' own --help, with their examples.
+man: deps
+	$(SWIFT) package generate-manual --section 8 --authors "the vfioctl developers"
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests

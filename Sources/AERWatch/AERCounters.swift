@@ -40,11 +40,33 @@ public struct AERCounters: Sendable, Equatable {
     }
 }
 
+/// A root port's `aer_rootport_total_err_cor|fatal|nonfatal`: every error message it received,
+/// from itself or from below (one decimal number per file). They catch errors whose source
+/// the kernel could not attribute to a function.
+public enum RootPortTotals {
+    public static func read(_ address: PCIAddress, sys: RootedFileSystem) throws -> AERCounters? {
+        let base = "bus/pci/devices/\(address)/aer_rootport_total_err_"
+        guard let correctable = try sys.readText(base + "cor") else { return nil }
+        func number(_ text: String?, _ file: String) throws(AERCounters.Malformed) -> Int {
+            guard let text, let value = Int(String(text.filter { !$0.isWhitespace })), value >= 0 else {
+                throw AERCounters.Malformed(description: "\(file): cannot read \"\(text ?? "(missing)")\"")
+            }
+            return value
+        }
+        return AERCounters(
+            correctable: try number(correctable, base + "cor"), fatal: try number(try sys.readText(base + "fatal"), base + "fatal"),
+            nonFatal: try number(try sys.readText(base + "nonfatal"), base + "nonfatal"))
+    }
+}
+
 /// Polls every function's AER counters and turns increases into events, so errors the
-/// kernel sent no uevent for are not missed. A file that cannot be parsed is reported once.
+/// kernel sent no uevent for are not missed. A root port whose totals grew by more than the
+/// counters of the functions at and below it is an event on the port for the difference.
+/// A file that cannot be parsed is reported once.
 public final class CounterPoller: @unchecked Sendable {
     private let sys: RootedFileSystem
     private var last: [PCIAddress: AERCounters] = [:]
+    private var lastRootPort: [PCIAddress: AERCounters] = [:]
     private var reported = Set<String>()
 
     public init(sys: RootedFileSystem) { self.sys = sys }
@@ -54,26 +76,58 @@ public final class CounterPoller: @unchecked Sendable {
     public func poll(now: Double) -> (events: [AEREvent], problems: [String]) {
         var events: [AEREvent] = []
         var problems: [String] = []
+        func report(_ error: any Error) {
+            let text = "\(error)"
+            if reported.insert(text).inserted { problems.append(text) }
+        }
         let names = (try? sys.list("bus/pci/devices")) ?? []
+        var grown: [PCIAddress: AERCounters] = [:]
+        var rootPorts: [(PCIAddress, AERCounters)] = []
         for name in names {
             guard let address = PCIAddress(name) else { continue }
             do {
-                guard let counters = try AERCounters.read(address, sys: sys) else { continue }
-                if let previous = last[address] {
-                    let pairs: [(Int, AEREvent.Kind)] = [
-                        (counters.fatal - previous.fatal, .fatal), (counters.nonFatal - previous.nonFatal, .nonFatal),
-                        (counters.correctable - previous.correctable, .correctable),
-                    ]
-                    for (delta, kind) in pairs where delta > 0 {
-                        events.append(AEREvent(time: now, device: address, kind: kind, count: delta, source: .counter))
+                if let counters = try AERCounters.read(address, sys: sys) {
+                    if let previous = last[address] {
+                        let delta = counters.minus(previous)
+                        grown[address] = delta
+                        for (count, kind) in delta.byKind where count > 0 {
+                            events.append(AEREvent(time: now, device: address, kind: kind, count: count, source: .counter))
+                        }
                     }
+                    last[address] = counters
                 }
-                last[address] = counters
+                if let totals = try RootPortTotals.read(address, sys: sys) { rootPorts.append((address, totals)) }
             } catch {
-                let text = "\(error)"
-                if reported.insert(text).inserted { problems.append(text) }
+                report(error)
+            }
+        }
+        for (port, totals) in rootPorts {
+            defer { lastRootPort[port] = totals }
+            guard let previous = lastRootPort[port] else { continue }
+            var unattributed = totals.minus(previous)
+            for (address, delta) in grown where address == port || isBelow(address, port) {
+                unattributed = unattributed.minus(delta)
+            }
+            for (count, kind) in unattributed.byKind where count > 0 {
+                events.append(AEREvent(time: now, device: port, kind: kind, count: count, source: .counter))
             }
         }
         return (events, problems)
     }
+
+    /// Whether `address` sits below `port`: the port is a component of the function's sysfs
+    /// device path (the target of `bus/pci/devices/ADDR`).
+    private func isBelow(_ address: PCIAddress, _ port: PCIAddress) -> Bool {
+        guard let target = try? sys.readLink("bus/pci/devices/\(address)") else { return false }
+        return target.split(separator: "/").dropLast().contains { PCIAddress($0) == port }
+    }
+}
+
+extension AERCounters {
+    fileprivate func minus(_ other: AERCounters) -> AERCounters {
+        AERCounters(correctable: correctable - other.correctable, fatal: fatal - other.fatal, nonFatal: nonFatal - other.nonFatal)
+    }
+
+    /// Most severe first, as events should be handled.
+    fileprivate var byKind: [(Int, AEREvent.Kind)] { [(fatal, .fatal), (nonFatal, .nonFatal), (correctable, .correctable)] }
 }

@@ -35,6 +35,8 @@ struct AERDaemon: ParsableCommand {
 
     func run() throws {
         let roots = root.map { HostRoots(path: $0) } ?? .live
+        // systemd's StateDirectory= makes /var/lib/vfioctl; by hand, the daemon does.
+        try makeParentDirectory(of: journal)
         let store = try AERJournal(path: journal)
         let watchdog = Watchdog(journal: store, policy: try AERPolicy.load(path: policy), control: LibvirtGuests(uri: libvirt))
         watchdog.model = try? SysfsHostReader(roots: roots).read(source: "aerd")
@@ -123,6 +125,21 @@ struct AERDaemon: ParsableCommand {
 final class DaemonState: @unchecked Sendable {
     let watchdog: Watchdog
     init(watchdog: Watchdog) { self.watchdog = watchdog }
+}
+
+struct DaemonSetupError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// `mkdir -p` of the journal's directory, mode 0755.
+func makeParentDirectory(of path: String) throws {
+    var parent = path.hasPrefix("/") ? "" : "."
+    for component in path.split(separator: "/").dropLast() {
+        parent += "/" + component
+        if mkdir(parent, 0o755) != 0, errno != EEXIST {
+            throw DaemonSetupError(description: "cannot create \(parent) for the AER journal: \(String(cString: strerror(errno)))")
+        }
+    }
 }
 
 func say(_ line: String) {

@@ -81,6 +81,46 @@ struct AERInputTests {
         #expect(poller.poll(now: 4).problems.isEmpty)
     }
 
+    @Test("the shipped policy example parses to the documented defaults; a wrong value names file and line")
+    func policyFile() throws {
+        let example = Fixtures.directory + "/../../Docs/aerd.toml.example"
+        #expect(try AERPolicy.load(path: example) == AERPolicy())
+        #expect { try AERPolicy.parse("restart = true\naction = \"reboot\"\n", name: "aerd.toml") } throws: { "\($0)".contains("aerd.toml:2") }
+        #expect { try AERPolicy.parse("restart-after = 3\n", name: "aerd.toml") } throws: { "\($0)".contains("unknown key restart-after") }
+    }
+
+    @Test("root-port totals that grew beyond the counters below the port are an event on the port")
+    func rootPortTotals() throws {
+        let directory = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(try Tool.hostgen(["seed", "--dumps", Fixtures.directory + "/pciutils", "-o", directory + "/host"]).status == 0)
+        let devices = directory + "/host/sys/bus/pci/devices/"
+        func set(_ address: String, nonfatal: Int, rootTotal: Int? = nil) throws {
+            try "TOTAL_ERR_COR 0\n".write(toFile: devices + address + "/aer_dev_correctable", atomically: true, encoding: .utf8)
+            try "TOTAL_ERR_FATAL 0\n".write(toFile: devices + address + "/aer_dev_fatal", atomically: true, encoding: .utf8)
+            try "TOTAL_ERR_NONFATAL \(nonfatal)\n".write(toFile: devices + address + "/aer_dev_nonfatal", atomically: true, encoding: .utf8)
+            guard let rootTotal else { return }
+            for (suffix, value) in [("cor", 0), ("fatal", 0), ("nonfatal", rootTotal)] {
+                try "\(value)\n".write(toFile: devices + address + "/aer_rootport_total_err_" + suffix, atomically: true, encoding: .utf8)
+            }
+        }
+        try set("0000:00:03.0", nonfatal: 0, rootTotal: 0)
+        try set("0000:04:00.0", nonfatal: 0)
+        let poller = CounterPoller(sys: HostRoots(path: directory + "/host").sys)
+        #expect(poller.poll(now: 1).events.isEmpty)
+        // Three messages reached the port; the kernel attributed one to 04:00.0 (below it).
+        try set("0000:00:03.0", nonfatal: 0, rootTotal: 3)
+        try set("0000:04:00.0", nonfatal: 1)
+        let events = poller.poll(now: 2).events.map { "\($0.device) \($0.kind.rawValue) \($0.count)" }.sorted()
+        #expect(events == ["0000:00:03.0 nonfatal 2", "0000:04:00.0 nonfatal 1"])
+        // All attributed: no event on the port.
+        try set("0000:00:03.0", nonfatal: 0, rootTotal: 4)
+        try set("0000:04:00.0", nonfatal: 2)
+        #expect(poller.poll(now: 3).events.map(\.device.description) == ["0000:04:00.0"])
+        try "lots\n".write(toFile: devices + "0000:00:03.0/aer_rootport_total_err_fatal", atomically: true, encoding: .utf8)
+        #expect(poller.poll(now: 4).problems.first?.contains("aer_rootport_total_err_fatal") == true)
+    }
+
     @Test("journal entries survive a reopen; unhandled ones stay unhandled until recorded")
     func journal() throws {
         let directory = try Tool.temporaryDirectory()
