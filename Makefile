@@ -55,6 +55,7 @@ libvirt-test: unit-test
 ## vmlab: boot Debian's kernel under QEMU per PCIe topology and check vfioctl against it.
 vmlab: deps
 	$(SWIFT) build -c release --static-swift-stdlib --product vfioctl --scratch-path .build-lab
+	$(SWIFT) build -c release --static-swift-stdlib --product vfio-aerd --scratch-path .build-lab
 	Tests/VMLab/vmlab.sh $(LAB_BIN)
 
 ## fixtures: rebuild the snapshots in Tests/Fixtures/snapshots from the real dumps.
@@ -71,6 +72,7 @@ fixtures: build
 bench: release
 	Tests/Bench/inspect-vs-lspci.sh $(RELEASE_BIN)
 	Tests/Bench/hook-prepare.sh $(RELEASE_BIN)
+	Tests/Bench/aerd.sh $(RELEASE_BIN)
 
 ## install: vfioctl to $(PREFIX)/bin, the libvirt hook to $(HOOK_DIR) (restart libvirtd
 ## afterwards: it finds hooks at start-up), a default /etc/vfioctl/hook.toml if none exists,

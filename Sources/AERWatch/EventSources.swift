@@ -59,9 +59,12 @@ public final class UdevAERMonitor: @unchecked Sendable {
     public func stop() { running = false }
 }
 
-/// TEST DOUBLE for the kernel's uevents: writing a device's `uevent` file would be a write to
-/// the host's /sys, which tests must never do. A unix datagram socket accepts uevent text
-/// (`PCI_SLOT_NAME=…\nERROR_EVENT=…\nDEVICE_ONLINE=…`), handled exactly like a udev event.
+/// TEST DOUBLE for the kernel's uevents and counters: writing a device's `uevent` file would
+/// be a write to the host's /sys, which tests must never do. A unix datagram socket accepts
+/// uevent text (`PCI_SLOT_NAME=…\nERROR_EVENT=…\nDEVICE_ONLINE=…`), handled exactly like a
+/// udev event, or a counter movement (`PCI_SLOT_NAME=…\nAER_COUNTER=correctable|nonfatal|fatal
+/// \nCOUNT=N`), handled like one the poller found. A full socket blocks the sender, so a
+/// storm loses nothing.
 public final class InjectedEvents: @unchecked Sendable {
     private let fd: Int32
     private var running = true
@@ -101,10 +104,10 @@ public final class InjectedEvents: @unchecked Sendable {
                 guard n > 0 else { continue }
                 let text = String(decoding: buffer[0..<n], as: UTF8.self)
                 do {
-                    if let event = try UeventParser.parse(UeventParser.properties(text), time: wallClock(), source: .injected) {
+                    if let event = try Self.parse(text, time: wallClock()) {
                         onEvent(event)
                     } else {
-                        onProblem("injected message without ERROR_EVENT ignored")
+                        onProblem("injected message without ERROR_EVENT or AER_COUNTER ignored")
                     }
                 } catch {
                     onProblem("malformed uevent: \(error)")
@@ -114,6 +117,21 @@ public final class InjectedEvents: @unchecked Sendable {
     }
 
     public func stop() { running = false }
+
+    /// An injected message: uevent text, or a counter movement (`AER_COUNTER`, `COUNT`).
+    public static func parse(_ text: String, time: Double) throws(UeventParser.Malformed) -> AEREvent? {
+        let properties = UeventParser.properties(text)
+        guard let counter = properties["AER_COUNTER"] else { return try UeventParser.parse(properties, time: time, source: .injected) }
+        let kinds: [String: AEREvent.Kind] = ["correctable": .correctable, "nonfatal": .nonFatal, "fatal": .fatal]
+        guard let kind = kinds[counter] else { throw UeventParser.Malformed(description: "AER_COUNTER=\(counter) is not correctable, nonfatal or fatal") }
+        guard let slot = properties["PCI_SLOT_NAME"], let device = PCIAddress(slot) else {
+            throw UeventParser.Malformed(description: "AER_COUNTER=\(counter) without PCI_SLOT_NAME")
+        }
+        guard let count = Int(properties["COUNT"] ?? "1"), count > 0 else {
+            throw UeventParser.Malformed(description: "COUNT=\(properties["COUNT"] ?? "") is not a positive number")
+        }
+        return AEREvent(time: time, device: device, kind: kind, count: count, source: .injected)
+    }
 }
 
 /// Seconds since the epoch.

@@ -32,6 +32,8 @@ public final class Watchdog {
     private var pendingRestarts: [(domain: String, due: Double, eventID: Int64)] = []
     private var restarts: [String: [Double]] = [:]
     private var correctableWindow: [PCIAddress: [Double]] = [:]
+    /// When each function last had a recovery uevent (arrival time).
+    private var recoveryUevents: [PCIAddress: Double] = [:]
     /// Set while the journal refuses writes, so the problem is logged once, not per event.
     private var journalFailing = false
     /// An event stayed unhandled because libvirt could not be asked; `tick` retries.
@@ -126,8 +128,14 @@ public final class Watchdog {
                 .init(eventID: id ?? 0, time: wallClock(), domain: domain, action: action, reason: reason,
                       latencyMilliseconds: (wallClock() - arrival) * 1000))
         }
+        if event.source != .counter, event.kind == .beginRecovery || event.kind == .successfulRecovery || event.kind == .failedRecovery {
+            recoveryUevents[event.device] = arrival
+        }
         let takeDown = event.takesGuestDown || (event.kind == .nonFatal && policy.nonFatalCounter == "take-down")
-        if takeDown {
+        if event.source == .counter, event.kind != .correctable, let explained = explainingUevent(for: event.device, now: arrival) {
+            // The kernel ran its recovery for this error and said so; the uevents decide.
+            note("-", "explained", "counter moved with recovery uevents on \(explained)")
+        } else if takeDown {
             for domain in try owners(of: event.device).sorted() {
                 // Latency is measured up to the call: libvirt's own time is not ours.
                 note(domain, policy.action, "\(event.kind.rawValue) on \(event.device) (\(event.source.rawValue))")
@@ -170,6 +178,15 @@ public final class Watchdog {
         }
         return decisions
     }
+
+    /// A device related to `device` that had a recovery uevent within `counterGraceSeconds`:
+    /// the kernel's recovery covers the counter that moved.
+    private func explainingUevent(for device: PCIAddress, now: Double) -> PCIAddress? {
+        recoveryUevents.filter { now - $0.value < Self.counterGraceSeconds }.keys.sorted().first { related($0, device) }
+    }
+
+    /// How long a recovery uevent explains counters that move around it.
+    static let counterGraceSeconds = 30.0
 
     /// Starts guests whose back-off has passed and retries events libvirt could not be asked
     /// about; call it periodically.

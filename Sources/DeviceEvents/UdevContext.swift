@@ -6,8 +6,8 @@ import PCIModel
 #endif
 
 /// The one owner of a `struct udev *`; unreferenced in deinit. Enumerates PCI devices the
-/// way udev sees them (a cross-check of sysfs reads); the AER daemon's uevent monitor will
-/// live beside it.
+/// way udev sees them (a cross-check of sysfs reads). The AER daemon's uevent monitor is
+/// `AERWatch.UdevAERMonitor`.
 public final class UdevContext {
     private let udev: OpaquePointer
 

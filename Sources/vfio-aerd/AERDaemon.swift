@@ -38,20 +38,25 @@ struct AERDaemon: ParsableCommand {
         // systemd's StateDirectory= makes /var/lib/vfioctl; by hand, the daemon does.
         try makeParentDirectory(of: journal)
         let store = try AERJournal(path: journal)
-        let watchdog = Watchdog(journal: store, policy: try AERPolicy.load(path: policy), control: LibvirtGuests(uri: libvirt))
+        let guests = LibvirtGuests(uri: libvirt)
+        let watchdog = Watchdog(journal: store, policy: try AERPolicy.load(path: policy), control: guests)
         watchdog.model = try? SysfsHostReader(roots: roots).read(source: "aerd")
         watchdog.registrations = StateDirectory(path: stateDirectory + "/domains")
         watchdog.log = { say($0) }
         let queue = DispatchQueue(label: "vfio-aerd")
         let daemon = DaemonState(watchdog: watchdog)
+        // Connect now, so the first event does not pay for it; libvirtd may come later.
+        do { _ = try guests.runningGuests() } catch { say("libvirt \(libvirt) not reachable yet (\(error)); will retry on the first event") }
         try queue.sync {
             try watchdog.restoreState(now: wallClock())
             try watchdog.resumeUnhandled(now: wallClock())
         }
 
+        // Sources wait while their event is handled: memory stays bounded in a storm (the
+        // kernel's netlink buffer, libudev sets it large, and the sender's socket absorb it).
         let deliver: @Sendable (AEREvent) -> Void = { event in
             let arrival = wallClock()
-            queue.async {
+            queue.sync {
                 do { try daemon.watchdog.handle(event, arrival: arrival) } catch { say("event \(event.kind.rawValue) on \(event.device): \(error)") }
             }
         }

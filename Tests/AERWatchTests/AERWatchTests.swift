@@ -50,6 +50,16 @@ struct AERInputTests {
         }
     }
 
+    @Test("injected counter movements become counter-like events; bad ones say what is wrong")
+    func injectedCounters() throws {
+        let event = try InjectedEvents.parse("PCI_SLOT_NAME=0000:04:00.0\nAER_COUNTER=correctable\nCOUNT=7\n", time: 1)
+        #expect(event?.kind == .correctable && event?.count == 7 && event?.device.description == "0000:04:00.0")
+        #expect(try InjectedEvents.parse("PCI_SLOT_NAME=0000:04:00.0\nERROR_EVENT=FAILED_RECOVERY\n", time: 1)?.kind == .failedRecovery)
+        #expect { try InjectedEvents.parse("PCI_SLOT_NAME=0000:04:00.0\nAER_COUNTER=weird\n", time: 1) } throws: { "\($0)".contains("AER_COUNTER=weird") }
+        #expect { try InjectedEvents.parse("PCI_SLOT_NAME=0000:04:00.0\nAER_COUNTER=fatal\nCOUNT=-2\n", time: 1) } throws: { "\($0)".contains("COUNT=-2") }
+        #expect { try InjectedEvents.parse("AER_COUNTER=fatal\n", time: 1) } throws: { "\($0)".contains("without PCI_SLOT_NAME") }
+    }
+
     @Test("counters: the TOTAL line is read, anything else malformed is an error naming the file")
     func counterFiles() throws {
         let text = "RxErr 0\nBadTLP 2\nBadDLLP 0\nRollover 0\nTimeout 0\nNonFatalErr 1\nCorrIntErr 0\nHeaderOF 0\nTOTAL_ERR_COR 3\n"
@@ -285,5 +295,25 @@ struct WatchdogTests {
         #expect(guests.calls == ["destroy a"])
         #expect(lines.filter { $0.contains("is full") }.count == 1)
         #expect(lines.contains { $0.contains("not journaled): destroy a") }, "\(lines)")
+    }
+
+    @Test("a counter that moved with the kernel's recovery uevents is explained; one without them acts")
+    func countersAndUevents() throws {
+        var policy = AERPolicy()
+        policy.restartBackoffSeconds = 0
+        let (watchdog, guests, directory) = try Self.make(policy: policy, running: ["a": [PCIAddress("04:00.0")!], "b": [PCIAddress("05:00.1")!]])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let now = wallClock()
+        try watchdog.handle(Self.event("0000:04:00.0", .beginRecovery, online: false), arrival: now)
+        try watchdog.handle(Self.event("0000:04:00.0", .successfulRecovery, online: true), arrival: now)
+        watchdog.tick(now: now + 1)
+        // The root port above counted the same fatal error: the uevents already handled it.
+        let counted = AEREvent(time: now, device: PCIAddress("00:03.0")!, kind: .fatal, count: 1, source: .counter)
+        #expect(try watchdog.handle(counted, arrival: now + 2).map(\.action) == ["explained"])
+        #expect(guests.calls == ["destroy a", "start a"])
+        // A fatal counter on b's function with no uevent anywhere near it takes b down.
+        let silent = AEREvent(time: now, device: PCIAddress("05:00.1")!, kind: .fatal, count: 1, source: .counter)
+        #expect(try watchdog.handle(silent, arrival: now + 2).map(\.action) == ["destroy"])
+        #expect(guests.calls.last == "destroy b")
     }
 }

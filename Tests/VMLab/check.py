@@ -236,6 +236,31 @@ def expect_igb(devices, by_id, group_of, found):
     return problems
 
 
+def expect_aer_watch(devices, by_id, group_of, found):
+    """vfio-aerd journaled the kernel's own recovery uevents for the vfio-bound NIC, took
+    its owner down and started it again, explained the port's counter, and exited cleanly."""
+    problems = []
+    if found.get("_status_bind") != "0" or "vfio-pci" not in found.get("drivers-bound", ""):
+        problems.append(f"bind: exit {found.get('_status_bind')}")
+    entries = json.loads(found.get("aer-log", "[]") or "[]")
+    uevents = [(e["device"], e["kind"]) for e in entries if e["source"] == "uevent"]
+    nic = next((d for d, _ in uevents), None)
+    if not nic or [k for d, k in uevents if d == nic] != ["begin-recovery", "successful-recovery"]:
+        problems.append(f"kernel uevents journaled: {uevents}")
+    actions = [(d["action"], d["domain"]) for e in entries for d in e["decisions"]]
+    for wanted in [("destroy", "test"), ("restart-scheduled", "test"), ("start", "test")]:
+        if wanted not in actions:
+            problems.append(f"decision {wanted} missing: {actions}")
+    counters = [e for e in entries if e["source"] == "counter"]
+    if not counters or any(d["action"] != "explained" for e in counters for d in e["decisions"]):
+        problems.append(f"port counter not journaled as explained: {counters}")
+    if not all(e["handled"] for e in entries):
+        problems.append("unhandled events left in the journal")
+    if found.get("_status_aerd") != "0":
+        problems.append(f"vfio-aerd exit {found.get('_status_aerd')}: {found.get('aerd-log', '').strip()}")
+    return problems
+
+
 EXPECTATIONS = {
     "switch-no-acs": expect_switch,
     "root-ports": expect_root_ports,
@@ -248,6 +273,7 @@ EXPECTATIONS = {
     "bind-group": expect_bind,
     "sriov-set": expect_sriov_set,
     "igb-reload": expect_igb,
+    "aer-watch": expect_aer_watch,
 }
 
 

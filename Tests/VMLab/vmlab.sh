@@ -4,7 +4,7 @@
 # the kernel's own /sys/kernel/iommu_groups. Nothing here touches this machine's devices.
 #
 # Usage: Tests/VMLab/vmlab.sh BIN_DIR [SCENARIO...]
-#   BIN_DIR holds a vfioctl built with --static-swift-stdlib (see `make vmlab`).
+#   BIN_DIR holds vfioctl and vfio-aerd built with --static-swift-stdlib (see `make vmlab`).
 # Prints `VMLAB <scenario> PASS|FAIL <details>` per scenario and `N passed, M failed`.
 set -euo pipefail
 
@@ -12,7 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 bin=$(cd "$1" && pwd)
 shift
 scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(switch-no-acs root-ports pci-bridge multifunction rciep-quirk nvme-sriov aer-inject dma-check bind-group sriov-set igb-reload)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(switch-no-acs root-ports pci-bridge multifunction rciep-quirk nvme-sriov aer-inject dma-check bind-group sriov-set igb-reload aer-watch)
 cache=${VMLAB_CACHE:-$here/../../.build/vmlab}
 jobs=${VMLAB_JOBS:-2}
 mkdir -p "$cache"
@@ -42,8 +42,10 @@ for path in drivers/vfio drivers/nvme/host drivers/net/ethernet/intel drivers/pc
 done
 cp "$modules"/modules.order "$modules"/modules.builtin* "$root/lib/modules/$kver/" 2>/dev/null || true
 depmod -b "$root" "$kver"
-cp "$bin/vfioctl" "$root/bin/vfioctl"
-ldd "$bin/vfioctl" | awk '/=> \// { print $3 }' | while read -r lib; do cp -L "$lib" "$root/lib/vfioctl/"; done
+for tool in vfioctl vfio-aerd; do
+    cp "$bin/$tool" "$root/bin/$tool"
+    ldd "$bin/$tool" | awk '/=> \// { print $3 }' | while read -r lib; do cp -L "$lib" "$root/lib/vfioctl/"; done
+done
 cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
 [ -f /usr/share/misc/pci.ids ] && cp /usr/share/misc/pci.ids "$root/usr/share/misc/"
 cp "$here/init.sh" "$root/init" && chmod +x "$root/init"
@@ -69,6 +71,7 @@ topology() {
     sriov-set) topology nvme-sriov ;;
     igb-reload) topology root-ports ;;
     dma-check) echo "-device pcie-root-port,id=rp1,chassis=1,slot=1,bus=pcie.0 -device e1000e,bus=rp1,netdev=n0 -netdev user,id=n0" ;;
+    aer-watch) topology aer-inject ;;
     aer-inject) echo "-device pcie-root-port,id=rp1,chassis=1,slot=1,bus=pcie.0 -device e1000e,bus=rp1,netdev=n0 -netdev user,id=n0" ;;
     nvme-sriov) echo "-device pcie-root-port,id=rp1,chassis=1,slot=1,bus=pcie.0 -device nvme-subsys,id=ss0 \
         -device nvme,serial=lab2,subsys=ss0,bus=rp1,sriov_max_vfs=4,sriov_vq_flexible=10,sriov_vi_flexible=4" ;;
