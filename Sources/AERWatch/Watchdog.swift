@@ -32,6 +32,14 @@ public final class Watchdog {
     private var pendingRestarts: [(domain: String, due: Double, eventID: Int64)] = []
     private var restarts: [String: [Double]] = [:]
     private var correctableWindow: [PCIAddress: [Double]] = [:]
+    /// Counters for `--metrics-port`.
+    public var metrics: WatchdogMetrics {
+        var result = counted
+        result.guestsDown = takenDown.count
+        result.pendingRestarts = pendingRestarts.count
+        return result
+    }
+    private var counted = WatchdogMetrics()
     /// When each function last had a recovery uevent (arrival time).
     private var recoveryUevents: [PCIAddress: Double] = [:]
     /// Set while the journal refuses writes, so the problem is logged once, not per event.
@@ -102,6 +110,7 @@ public final class Watchdog {
                 log("the AER journal \(journal.path) is writable again")
             }
         } catch {
+            counted.journalWriteFailures += 1
             if !journalFailing {
                 log(error.diskFull
                     ? "the AER journal \(journal.path) is full (free space on its disk): acting on events without journaling them"
@@ -171,6 +180,8 @@ public final class Watchdog {
         } else if event.kind == .nonFatal {
             note("-", "warn", "non-fatal error counted on \(event.device) without a recovery event")
         }
+        counted.count(event)
+        counted.count(decisions, takeDownAction: policy.action)
         if let id {
             try journal.record(decisions, handling: id)
         } else {
@@ -208,6 +219,7 @@ public final class Watchdog {
                 decision.reason = "start failed: \(error)"
                 log("start \(restart.domain) failed: \(error)")
             }
+            counted.count([decision], takeDownAction: policy.action)
             if restart.eventID == 0 {
                 log("decision (not journaled): \(decision.action) \(decision.domain): \(decision.reason)")
             } else {

@@ -20,6 +20,7 @@ struct AERDaemon: ParsableCommand {
             Examples:
               vfio-aerd                                   # as systemd runs it
               vfio-aerd --policy /etc/vfioctl/aerd.toml --journal /var/lib/vfioctl/aer.db
+              vfio-aerd --metrics-port 9464               # Prometheus scrapes 127.0.0.1:9464
               vfioctl aer log --since 3600                # what it saw and did
             """)
 
@@ -30,6 +31,8 @@ struct AERDaemon: ParsableCommand {
     @Option(name: .customLong("state-dir"), help: "Where the libvirt hook registers guests' devices.") var stateDirectory = "/run/vfioctl"
     @Option(help: "Seconds between counter polls.") var pollInterval: Double = 2
     @Flag(name: .customLong("no-udev"), help: "Do not listen to kernel uevents (counters and injected events only).") var noUdev = false
+    @Option(name: .customLong("metrics-port"), help: ArgumentHelp("Serve Prometheus metrics on 127.0.0.1:PORT (0: any free port).", valueName: "port"))
+    var metricsPort: UInt16?
     @Option(name: .customLong("inject-socket"), help: ArgumentHelp("Accept uevent text on this unix datagram socket (tests).", valueName: "path"))
     var injectSocket: String?
 
@@ -75,6 +78,12 @@ struct AERDaemon: ParsableCommand {
             let injected = try InjectedEvents(path: injectSocket)
             injected.start(onEvent: deliver, onProblem: problem)
             sources.append(injected)
+        }
+        if let metricsPort {
+            let server = try MetricsServer(port: metricsPort)
+            server.start { queue.sync { daemon.watchdog.metrics.rendered() } }
+            sources.append(server)
+            say("metrics on http://127.0.0.1:\(server.port)/metrics")
         }
         let poller = CounterPoller(sys: roots.sys)
         let timer = DispatchSource.makeTimerSource(queue: queue)

@@ -15,7 +15,7 @@ struct AERDaemonCLITests {
         var journal: String { directory + "/aer.db" }
         var standardError: String { (try? String(contentsOfFile: directory + "/aerd.err", encoding: .utf8)) ?? "" }
 
-        init(policy: String) throws {
+        init(policy: String, extra: [String] = []) throws {
             directory = try Tool.temporaryDirectory()
             #expect(try Tool.hostgen(["seed", "--dumps", Fixtures.directory + "/pciutils", "-o", directory + "/host"]).status == 0)
             try FileManager.default.createDirectory(atPath: directory + "/state/domains", withIntermediateDirectories: true)
@@ -27,7 +27,7 @@ struct AERDaemonCLITests {
             process.arguments = [
                 "--no-udev", "--inject-socket", socket, "--libvirt", "test:///default", "--root", directory + "/host",
                 "--state-dir", directory + "/state", "--journal", journal, "--policy", directory + "/aerd.toml", "--poll-interval", "0.2",
-            ]
+            ] + extra
             process.standardError = FileHandle(forWritingAtPath: directory + "/aerd.err")
             try process.run()
             try waitFor("watching")
@@ -109,6 +109,28 @@ struct AERDaemonCLITests {
         try "action = \"shutdown\"\n".write(toFile: daemon.directory + "/aerd.toml", atomically: true, encoding: .utf8)
         kill(daemon.process.processIdentifier, SIGHUP)
         try daemon.waitFor("policy reloaded")
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test("--metrics-port serves Prometheus text on loopback that follows the events")
+    func metrics() throws {
+        let daemon = try Daemon(policy: "restart = false\n", extra: ["--metrics-port", "0"])
+        try daemon.waitFor("metrics on http://127.0.0.1:")
+        let port = try #require(daemon.standardError.split(separator: "\n").lazy.compactMap { line -> UInt16? in
+            guard let range = line.range(of: "127.0.0.1:") else { return nil }
+            return UInt16(line[range.upperBound...].prefix { $0.isNumber })
+        }.first)
+        #expect(try LoopbackHTTP.get(port: port).contains("vfio_aerd_guests_down 0"))
+        try Datagram.send("PCI_SLOT_NAME=0000:04:00.0\nERROR_EVENT=BEGIN_RECOVERY\nDEVICE_ONLINE=0\n", to: daemon.socket)
+        try Datagram.send("PCI_SLOT_NAME=0000:05:00.0\nAER_COUNTER=correctable\nCOUNT=12\n", to: daemon.socket)
+        _ = try daemon.logWhen { $0.count == 2 && $0.allSatisfy { $0["handled"] as? Bool == true } }
+        let page = try LoopbackHTTP.get(port: port)
+        #expect(page.hasPrefix("HTTP/1.0 200 OK"))
+        #expect(page.contains("vfio_aerd_events_total{kind=\"begin-recovery\",source=\"injected\"} 1"), "\(page)")
+        #expect(page.contains("vfio_aerd_errors_total{kind=\"correctable\"} 12"))
+        #expect(page.contains("vfio_aerd_decisions_total{action=\"destroy\"} 1"))
+        #expect(page.contains("vfio_aerd_guests_down 1"))
+        #expect(page.contains("vfio_aerd_last_take_down_latency_seconds "))
         #expect(daemon.stop() == 0)
     }
 

@@ -1,0 +1,57 @@
+/// What the watchdog has seen and done since it started, for `vfio-aerd --metrics-port`
+/// (Prometheus text exposition format 0.0.4). The journal is the record; these are counters
+/// for dashboards and alerts.
+public struct WatchdogMetrics: Sendable, Equatable {
+    /// Events by "kind source" (e.g. "begin-recovery uevent").
+    public var events: [String: Int] = [:]
+    /// Errors by kind: counter events add every error they cover.
+    public var errors: [String: Int] = [:]
+    /// Decisions by action (destroy, start, warn, explained, …).
+    public var decisions: [String: Int] = [:]
+    public var journalWriteFailures = 0
+    /// Milliseconds from arrival to the libvirt call of the latest take-down.
+    public var lastTakeDownLatencyMilliseconds: Double?
+    public var guestsDown = 0
+    public var pendingRestarts = 0
+
+    public init() {}
+
+    mutating func count(_ event: AEREvent) {
+        events["\(event.kind.rawValue) \(event.source.rawValue)", default: 0] += 1
+        errors[event.kind.rawValue, default: 0] += event.count
+    }
+
+    mutating func count(_ decisions: [AERJournal.Decision], takeDownAction: String) {
+        for decision in decisions {
+            self.decisions[decision.action, default: 0] += 1
+            if decision.action == takeDownAction { lastTakeDownLatencyMilliseconds = decision.latencyMilliseconds }
+        }
+    }
+
+    /// The Prometheus text format, metric names prefixed `vfio_aerd_`.
+    public func rendered() -> String {
+        var lines: [String] = []
+        func family(_ name: String, _ type: String, _ help: String, _ samples: [(labels: String, value: String)]) {
+            lines.append("# HELP vfio_aerd_\(name) \(help)")
+            lines.append("# TYPE vfio_aerd_\(name) \(type)")
+            for sample in samples { lines.append("vfio_aerd_\(name)\(sample.labels) \(sample.value)") }
+        }
+        family(
+            "events_total", "counter", "AER events received, by kind and source.",
+            events.sorted { $0.key < $1.key }.map { key, value in
+                let parts = key.split(separator: " ")
+                return ("{kind=\"\(parts[0])\",source=\"\(parts[1])\"}", "\(value)")
+            })
+        family("errors_total", "counter", "AER errors by kind (a counter event covers all errors it saw).",
+               errors.sorted { $0.key < $1.key }.map { ("{kind=\"\($0.key)\"}", "\($0.value)") })
+        family("decisions_total", "counter", "Decisions taken, by action.",
+               decisions.sorted { $0.key < $1.key }.map { ("{action=\"\($0.key)\"}", "\($0.value)") })
+        family("journal_write_failures_total", "counter", "Events that could not be journaled (a full disk).", [("", "\(journalWriteFailures)")])
+        family("guests_down", "gauge", "Guests taken down and not yet started again.", [("", "\(guestsDown)")])
+        family("pending_restarts", "gauge", "Guests waiting for their restart back-off.", [("", "\(pendingRestarts)")])
+        if let latency = lastTakeDownLatencyMilliseconds {
+            family("last_take_down_latency_seconds", "gauge", "Event arrival to the libvirt call, latest take-down.", [("", "\(latency / 1000)")])
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
