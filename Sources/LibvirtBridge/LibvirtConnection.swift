@@ -11,6 +11,9 @@ public final class LibvirtConnection {
 
     /// `virConnectOpen(uri)`: `qemu:///system` on a host, `test:///default` in tests.
     public init(uri: String) throws(LibvirtError) {
+        // libvirt's default handler prints every error to stderr as well; ours are thrown
+        // (with virGetLastError's message) and reported once by the caller.
+        virSetErrorFunc(nil) { _, _ in }
         guard let connection = virConnectOpen(uri) else { throw .last("virConnectOpen(\(uri))") }
         self.connection = connection
     }

@@ -37,6 +37,9 @@ struct AERDaemon: ParsableCommand {
     var injectSocket: String?
 
     func run() throws {
+        // A write to libvirtd's socket after libvirtd went away raises SIGPIPE, whose default
+        // action would kill the watchdog; as an error it is a reconnect.
+        signal(SIGPIPE, SIG_IGN)
         let roots = root.map { HostRoots(path: $0) } ?? .live
         // systemd's StateDirectory= makes /var/lib/vfioctl; by hand, the daemon does.
         try makeParentDirectory(of: journal)

@@ -6,7 +6,9 @@
 #  3. two running TCG guests, one owning the seed's 82576 0000:04:00.0 (registered as the
 #     hook registers it): an injected BEGIN_RECOVERY makes vfio-aerd destroy exactly that
 #     guest, SUCCESSFUL_RECOVERY starts it again, the other guest never changes state, and
-#     the journal holds every event and decision.
+#     the journal holds every event and decision;
+#  4. libvirtd stopped while an error arrives: the event waits unhandled in the journal, and
+#     once libvirtd is back the daemon reconnects and destroys the owner.
 # Host state comes from the seed host (a snapshot for the hook, a generated tree for the
 # daemon), so nothing on this machine's PCI devices is touched. The daemon's uevents come
 # through its --inject-socket: the kernel's come only from real hardware (see the lab).
@@ -105,6 +107,23 @@ print(" ".join(e["kind"] + (":" if e["decisions"] else "") + ",".join(d["action"
     else
         result aerd-journal FAIL "journal: $summary"
     fi
+
+    # 4. libvirtd goes away during an error and comes back: the event waits in the journal,
+    #    unhandled, and the daemon reconnects and acts on it (the guests' QEMUs never stop).
+    wait_state vfioctl-aer-a running 60
+    kill "$(cat "$work/libvirtd.pid")" 2>/dev/null
+    for _ in $(seq 1 50); do pgrep -x libvirtd >/dev/null || break; sleep 0.2; done
+    inject $'PCI_SLOT_NAME=0000:04:00.0\nERROR_EVENT=BEGIN_RECOVERY\nDEVICE_ONLINE=0'
+    sleep 2
+    waiting=$("$bin/vfioctl" aer log --journal "$work/aer.db" --json | python3 -c 'import json,sys; print(sum(1 for e in json.load(sys.stdin) if not e["handled"]))')
+    libvirtd --daemon --pid-file "$work/libvirtd.pid"
+    for _ in $(seq 1 150); do timeout 10 virsh -c "$uri" version >/dev/null 2>&1 && break; sleep 0.2; done
+    if [ "$waiting" = 1 ] && wait_state vfioctl-aer-a "shut off" 60 && [ "$(state vfioctl-aer-b)" = running ] \
+        && [ "$(timeout 60 virsh -c "$uri" domid vfioctl-aer-b 2>/dev/null | head -1)" = "$b_id" ]; then
+        result aerd-reconnects PASS "event unhandled while libvirtd was away, then vfioctl-aer-a destroyed; vfioctl-aer-b untouched"
+    else
+        result aerd-reconnects FAIL "unhandled while away: $waiting; a=$(state vfioctl-aer-a) b=$(state vfioctl-aer-b); daemon: $(tail -5 "$work/aerd.log")"
+    fi
 fi
 
 echo "$passed passed, $failed failed"; exit 1; }
@@ -192,6 +211,23 @@ print(" ".join(e["kind"] + (":" if e["decisions"] else "") + ",".join(d["action"
         result aerd-journal PASS "$summary"
     else
         result aerd-journal FAIL "journal: $summary"
+    fi
+
+    # 4. libvirtd goes away during an error and comes back: the event waits in the journal,
+    #    unhandled, and the daemon reconnects and acts on it (the guests' QEMUs never stop).
+    wait_state vfioctl-aer-a running 60
+    kill "$(cat "$work/libvirtd.pid")" 2>/dev/null
+    for _ in $(seq 1 50); do pgrep -x libvirtd >/dev/null || break; sleep 0.2; done
+    inject $'PCI_SLOT_NAME=0000:04:00.0\nERROR_EVENT=BEGIN_RECOVERY\nDEVICE_ONLINE=0'
+    sleep 2
+    waiting=$("$bin/vfioctl" aer log --journal "$work/aer.db" --json | python3 -c 'import json,sys; print(sum(1 for e in json.load(sys.stdin) if not e["handled"]))')
+    libvirtd --daemon --pid-file "$work/libvirtd.pid"
+    for _ in $(seq 1 150); do timeout 10 virsh -c "$uri" version >/dev/null 2>&1 && break; sleep 0.2; done
+    if [ "$waiting" = 1 ] && wait_state vfioctl-aer-a "shut off" 60 && [ "$(state vfioctl-aer-b)" = running ] \
+        && [ "$(timeout 60 virsh -c "$uri" domid vfioctl-aer-b 2>/dev/null | head -1)" = "$b_id" ]; then
+        result aerd-reconnects PASS "event unhandled while libvirtd was away, then vfioctl-aer-a destroyed; vfioctl-aer-b untouched"
+    else
+        result aerd-reconnects FAIL "unhandled while away: $waiting; a=$(state vfioctl-aer-a) b=$(state vfioctl-aer-b); daemon: $(tail -5 "$work/aerd.log")"
     fi
 fi
 

@@ -54,7 +54,8 @@ extension VFIOCtl {
             }
             for entry in events {
                 let online = entry.event.deviceOnline.map { $0 ? " online" : " offline" } ?? ""
-                print("#\(entry.id) \(entry.event.device) \(entry.event.kind.rawValue)\(online) ×\(entry.event.count) (\(entry.event.source.rawValue))")
+                let pending = entry.handled ? "" : " — not handled yet"
+                print("#\(entry.id) \(entry.event.device) \(entry.event.kind.rawValue)\(online) ×\(entry.event.count) (\(entry.event.source.rawValue))\(pending)")
                 for d in decisions[entry.id] ?? [] { print("    \(d.action) \(d.domain): \(d.reason)") }
             }
         }
