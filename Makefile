@@ -40,9 +40,9 @@ demo: release
 	$(RELEASE_BIN)/vfioctl inspect --snapshot $(SEED)
 	$(RELEASE_BIN)/vfioctl inspect --snapshot $(SEED) --tree
 
-## test: every test: unit, lspci differential, CLI, libvirt and udev, the hook under a real
-## libvirtd, then the real-kernel lab.
-test: unit-test libvirt-test vmlab
+## test: every test: the format lint, unit, lspci differential, CLI, libvirt and udev, the
+## hook and vfio-aerd under a real libvirtd, then the real-kernel lab.
+test: lint unit-test libvirt-test vmlab
 
 unit-test: deps
 	$(SWIFT) build --build-tests
@@ -95,8 +95,9 @@ install: release man
 man: deps
 	$(SWIFT) package generate-manual --section 8 --authors "the vfioctl developers"
 
+## lint: swift format with the checked-in .swift-format (4 spaces, 120 columns), strict.
 lint:
-	$(SWIFT) format lint --strict --recursive Sources Tests
+	$(SWIFT) format lint --strict --recursive Sources Tests Plugins Package.swift
 
 clean:
 	rm -rf .build .build-lab .deps-stamp

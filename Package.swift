@@ -56,11 +56,14 @@ let package = Package(
         /// Host changes: group binding, SR-IOV, with locking, journal and rollback.
         .target(
             name: "Actions",
-            dependencies: ["PCIModel", "HostAccess", "Analysis", .product(name: "SystemPackage", package: "swift-system")],
+            dependencies: [
+                "PCIModel", "HostAccess", "Analysis", .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: strictSettings),
         /// What the libvirt hook checks before a guest starts (pure).
         .target(
-            name: "GuestCheck", dependencies: ["PCIModel", "Analysis", "QuirkDB", "DomainXML"], swiftSettings: strictSettings),
+            name: "GuestCheck", dependencies: ["PCIModel", "Analysis", "QuirkDB", "DomainXML"],
+            swiftSettings: strictSettings),
         /// libvirt connections for the daemon (never linked into the CLI or the hook, which
         /// must not call libvirt and should stay small).
         .target(name: "LibvirtBridge", dependencies: ["CVirt"], swiftSettings: strictSettings),
@@ -100,23 +103,31 @@ let package = Package(
 
         // MARK: - Tests
         .target(
-            name: "TestSupport", dependencies: ["PCIModel", "HostAccess", "Analysis", "QuirkDB"], path: "Tests/TestSupport",
+            name: "TestSupport", dependencies: ["PCIModel", "HostAccess", "Analysis", "QuirkDB"],
+            path: "Tests/TestSupport",
             swiftSettings: strictSettings),
-        .testTarget(name: "PCIModelTests", dependencies: ["PCIModel", "HostAccess", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(
-            name: "AnalysisTests", dependencies: ["PCIModel", "HostAccess", "Analysis", "TestSupport"], swiftSettings: strictSettings),
+            name: "PCIModelTests", dependencies: ["PCIModel", "HostAccess", "TestSupport"],
+            swiftSettings: strictSettings),
         .testTarget(
-            name: "CLITests", dependencies: ["PCIModel", "HostAccess", "Analysis", "TestSupport"], swiftSettings: strictSettings),
+            name: "AnalysisTests", dependencies: ["PCIModel", "HostAccess", "Analysis", "TestSupport"],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "CLITests", dependencies: ["PCIModel", "HostAccess", "Analysis", "TestSupport"],
+            swiftSettings: strictSettings),
         .testTarget(
             name: "QuirkDBTests", dependencies: ["PCIModel", "HostAccess", "Analysis", "QuirkDB", "TestSupport"],
             swiftSettings: strictSettings),
         .testTarget(
-            name: "HookTests", dependencies: ["DomainXML", "GuestCheck", "Analysis", "QuirkDB", "PCIModel", "TestSupport"],
+            name: "HookTests",
+            dependencies: ["DomainXML", "GuestCheck", "Analysis", "QuirkDB", "PCIModel", "TestSupport"],
             swiftSettings: strictSettings),
         .testTarget(
-            name: "AERWatchTests", dependencies: ["AERWatch", "HostAccess", "PCIModel", "TestSupport"], swiftSettings: strictSettings),
+            name: "AERWatchTests", dependencies: ["AERWatch", "HostAccess", "PCIModel", "TestSupport"],
+            swiftSettings: strictSettings),
         .testTarget(
-            name: "HostActionTests", dependencies: ["HostAccess", "PCIModel", "Actions", "TestSupport"], swiftSettings: strictSettings),
+            name: "HostActionTests", dependencies: ["HostAccess", "PCIModel", "Actions", "TestSupport"],
+            swiftSettings: strictSettings),
         .testTarget(
             name: "SystemLibraryTests", dependencies: ["LibvirtBridge", "DeviceEvents", "HostAccess", "PCIModel"],
             swiftSettings: strictSettings),

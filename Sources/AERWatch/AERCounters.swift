@@ -35,8 +35,12 @@ public struct AERCounters: Sendable, Equatable {
         guard let correctable = try sys.readText(base + "aer_dev_correctable") else { return nil }
         return AERCounters(
             correctable: try total(in: correctable, key: "TOTAL_ERR_COR", file: base + "aer_dev_correctable"),
-            fatal: try total(in: try sys.readText(base + "aer_dev_fatal") ?? "", key: "TOTAL_ERR_FATAL", file: base + "aer_dev_fatal"),
-            nonFatal: try total(in: try sys.readText(base + "aer_dev_nonfatal") ?? "", key: "TOTAL_ERR_NONFATAL", file: base + "aer_dev_nonfatal"))
+            fatal: try total(
+                in: try sys.readText(base + "aer_dev_fatal") ?? "", key: "TOTAL_ERR_FATAL", file: base + "aer_dev_fatal"
+            ),
+            nonFatal: try total(
+                in: try sys.readText(base + "aer_dev_nonfatal") ?? "", key: "TOTAL_ERR_NONFATAL",
+                file: base + "aer_dev_nonfatal"))
     }
 }
 
@@ -54,7 +58,8 @@ public enum RootPortTotals {
             return value
         }
         return AERCounters(
-            correctable: try number(correctable, base + "cor"), fatal: try number(try sys.readText(base + "fatal"), base + "fatal"),
+            correctable: try number(correctable, base + "cor"),
+            fatal: try number(try sys.readText(base + "fatal"), base + "fatal"),
             nonFatal: try number(try sys.readText(base + "nonfatal"), base + "nonfatal"))
     }
 }
@@ -91,7 +96,8 @@ public final class CounterPoller: @unchecked Sendable {
                         let delta = counters.minus(previous)
                         grown[address] = delta
                         for (count, kind) in delta.byKind where count > 0 {
-                            events.append(AEREvent(time: now, device: address, kind: kind, count: count, source: .counter))
+                            events.append(
+                                AEREvent(time: now, device: address, kind: kind, count: count, source: .counter))
                         }
                     }
                     last[address] = counters
@@ -125,9 +131,13 @@ public final class CounterPoller: @unchecked Sendable {
 
 extension AERCounters {
     fileprivate func minus(_ other: AERCounters) -> AERCounters {
-        AERCounters(correctable: correctable - other.correctable, fatal: fatal - other.fatal, nonFatal: nonFatal - other.nonFatal)
+        AERCounters(
+            correctable: correctable - other.correctable, fatal: fatal - other.fatal,
+            nonFatal: nonFatal - other.nonFatal)
     }
 
     /// Most severe first, as events should be handled.
-    fileprivate var byKind: [(Int, AEREvent.Kind)] { [(fatal, .fatal), (nonFatal, .nonFatal), (correctable, .correctable)] }
+    fileprivate var byKind: [(Int, AEREvent.Kind)] {
+        [(fatal, .fatal), (nonFatal, .nonFatal), (correctable, .correctable)]
+    }
 }

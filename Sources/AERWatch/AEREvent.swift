@@ -28,7 +28,8 @@ public struct AEREvent: Sendable, Equatable {
     public var count: Int
     public var source: Source
 
-    public init(time: Double, device: PCIAddress, kind: Kind, deviceOnline: Bool? = nil, count: Int = 1, source: Source) {
+    public init(time: Double, device: PCIAddress, kind: Kind, deviceOnline: Bool? = nil, count: Int = 1, source: Source)
+    {
         self.time = time
         self.device = device
         self.kind = kind
@@ -51,7 +52,9 @@ public enum UeventParser {
         public var description: String
     }
 
-    public static func parse(_ properties: [String: String], time: Double, source: AEREvent.Source) throws(Malformed) -> AEREvent? {
+    public static func parse(_ properties: [String: String], time: Double, source: AEREvent.Source) throws(Malformed)
+        -> AEREvent?
+    {
         guard let error = properties["ERROR_EVENT"] else { return nil }
         let kind: AEREvent.Kind
         switch error {
@@ -66,7 +69,9 @@ public enum UeventParser {
         }
         var online: Bool?
         if let value = properties["DEVICE_ONLINE"] {
-            guard value == "0" || value == "1" else { throw Malformed(description: "DEVICE_ONLINE=\(value) is neither 0 nor 1") }
+            guard value == "0" || value == "1" else {
+                throw Malformed(description: "DEVICE_ONLINE=\(value) is neither 0 nor 1")
+            }
             online = value == "1"
         }
         return AEREvent(time: time, device: device, kind: kind, deviceOnline: online, source: source)

@@ -32,7 +32,9 @@ public final class AERJournal {
         /// Milliseconds from the event's arrival to the action (libvirt's own time excluded).
         public var latencyMilliseconds: Double
 
-        public init(eventID: Int64, time: Double, domain: String, action: String, reason: String, latencyMilliseconds: Double) {
+        public init(
+            eventID: Int64, time: Double, domain: String, action: String, reason: String, latencyMilliseconds: Double
+        ) {
             self.eventID = eventID
             self.time = time
             self.domain = domain
@@ -49,7 +51,8 @@ public final class AERJournal {
     /// open it read-only and get a clear error when vfio-aerd has not written one yet.
     public init(path: String, readOnly: Bool = false) throws(Error) {
         var handle: OpaquePointer?
-        let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_FULLMUTEX
+        let flags =
+            (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_FULLMUTEX
         let opened = sqlite3_open_v2(path, &handle, flags, nil)
         guard opened == SQLITE_OK, let handle else {
             let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
@@ -82,7 +85,8 @@ public final class AERJournal {
     deinit { sqlite3_close(db) }
 
     private func fail(_ what: String) -> Error {
-        Error(code: sqlite3_errcode(db), message: "AER journal \(path): \(what): \(String(cString: sqlite3_errmsg(db)))")
+        Error(
+            code: sqlite3_errcode(db), message: "AER journal \(path): \(what): \(String(cString: sqlite3_errmsg(db)))")
     }
 
     private func execute(_ sql: String) throws(Error) {
@@ -91,7 +95,9 @@ public final class AERJournal {
 
     private func prepare(_ sql: String) throws(Error) -> OpaquePointer {
         var statement: OpaquePointer?
-        guard sqlite3_prepare_v2(db, sql, -1, &statement, nil) == SQLITE_OK, let statement else { throw fail("prepare") }
+        guard sqlite3_prepare_v2(db, sql, -1, &statement, nil) == SQLITE_OK, let statement else {
+            throw fail("prepare")
+        }
         return statement
     }
 
@@ -103,7 +109,11 @@ public final class AERJournal {
         sqlite3_bind_double(statement, 1, event.time)
         sqlite3_bind_text(statement, 2, event.device.description, -1, csqlite_transient())
         sqlite3_bind_text(statement, 3, event.kind.rawValue, -1, csqlite_transient())
-        if let online = event.deviceOnline { sqlite3_bind_int(statement, 4, online ? 1 : 0) } else { sqlite3_bind_null(statement, 4) }
+        if let online = event.deviceOnline {
+            sqlite3_bind_int(statement, 4, online ? 1 : 0)
+        } else {
+            sqlite3_bind_null(statement, 4)
+        }
         sqlite3_bind_int64(statement, 5, Int64(event.count))
         sqlite3_bind_text(statement, 6, event.source.rawValue, -1, csqlite_transient())
         guard sqlite3_step(statement) == SQLITE_DONE else { throw fail("insert event") }
@@ -115,7 +125,8 @@ public final class AERJournal {
         try execute("BEGIN IMMEDIATE")
         do throws(Error) {
             for decision in decisions {
-                let statement = try prepare("INSERT INTO decisions(event, time, domain, action, reason, latency_ms) VALUES(?,?,?,?,?,?)")
+                let statement = try prepare(
+                    "INSERT INTO decisions(event, time, domain, action, reason, latency_ms) VALUES(?,?,?,?,?,?)")
                 defer { sqlite3_finalize(statement) }
                 sqlite3_bind_int64(statement, 1, decision.eventID)
                 sqlite3_bind_double(statement, 2, decision.time)
@@ -137,7 +148,9 @@ public final class AERJournal {
     }
 
     /// Events, oldest first, optionally since a time and for one device.
-    public func events(since: Double? = nil, device: PCIAddress? = nil, unhandledOnly: Bool = false) throws(Error) -> [Entry] {
+    public func events(since: Double? = nil, device: PCIAddress? = nil, unhandledOnly: Bool = false) throws(Error)
+        -> [Entry]
+    {
         var sql = "SELECT id, time, device, kind, online, count, source, handled FROM events WHERE time >= ?"
         if device != nil { sql += " AND device = ?" }
         if unhandledOnly { sql += " AND handled = 0" }
@@ -151,7 +164,8 @@ public final class AERJournal {
             guard let address = PCIAddress(text(statement, 2)), let kind = AEREvent.Kind(rawValue: text(statement, 3)),
                 let source = AEREvent.Source(rawValue: text(statement, 6))
             else { continue }
-            let online: Bool? = sqlite3_column_type(statement, 4) == SQLITE_NULL ? nil : sqlite3_column_int(statement, 4) == 1
+            let online: Bool? =
+                sqlite3_column_type(statement, 4) == SQLITE_NULL ? nil : sqlite3_column_int(statement, 4) == 1
             result.append(
                 Entry(
                     id: sqlite3_column_int64(statement, 0),
@@ -164,15 +178,18 @@ public final class AERJournal {
     }
 
     public func decisions(since: Double? = nil) throws(Error) -> [Decision] {
-        let statement = try prepare("SELECT event, time, domain, action, reason, latency_ms FROM decisions WHERE time >= ? ORDER BY id")
+        let statement = try prepare(
+            "SELECT event, time, domain, action, reason, latency_ms FROM decisions WHERE time >= ? ORDER BY id")
         defer { sqlite3_finalize(statement) }
         sqlite3_bind_double(statement, 1, since ?? 0)
         var result: [Decision] = []
         while sqlite3_step(statement) == SQLITE_ROW {
             result.append(
                 Decision(
-                    eventID: sqlite3_column_int64(statement, 0), time: sqlite3_column_double(statement, 1), domain: text(statement, 2),
-                    action: text(statement, 3), reason: text(statement, 4), latencyMilliseconds: sqlite3_column_double(statement, 5)))
+                    eventID: sqlite3_column_int64(statement, 0), time: sqlite3_column_double(statement, 1),
+                    domain: text(statement, 2),
+                    action: text(statement, 3), reason: text(statement, 4),
+                    latencyMilliseconds: sqlite3_column_double(statement, 5)))
         }
         return result
     }
@@ -190,8 +207,10 @@ public final class AERJournal {
         while sqlite3_step(statement) == SQLITE_ROW {
             guard let device = PCIAddress(text(statement, 6)) else { continue }
             let decision = Decision(
-                eventID: sqlite3_column_int64(statement, 0), time: sqlite3_column_double(statement, 1), domain: text(statement, 2),
-                action: text(statement, 3), reason: text(statement, 4), latencyMilliseconds: sqlite3_column_double(statement, 5))
+                eventID: sqlite3_column_int64(statement, 0), time: sqlite3_column_double(statement, 1),
+                domain: text(statement, 2),
+                action: text(statement, 3), reason: text(statement, 4),
+                latencyMilliseconds: sqlite3_column_double(statement, 5))
             result.append((decision, device))
         }
         return result

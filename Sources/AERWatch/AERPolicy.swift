@@ -23,23 +23,32 @@ public struct AERPolicy: Sendable, Equatable {
 
     public static func parse(_ text: String, name: String) throws -> AERPolicy {
         let table: TOMLTable
-        do { table = try TOMLParser.parse(text) } catch { throw QuirkFileError(file: name, line: error.line, message: error.message) }
+        do { table = try TOMLParser.parse(text) } catch {
+            throw QuirkFileError(file: name, line: error.line, message: error.message)
+        }
         var policy = AERPolicy()
         for entry in table.entries {
-            func fail(_ message: String) -> QuirkFileError { QuirkFileError(file: name, line: entry.line, message: message) }
+            func fail(_ message: String) -> QuirkFileError {
+                QuirkFileError(file: name, line: entry.line, message: message)
+            }
             switch (entry.key, entry.value) {
             case ("action", .string(let value)) where value == "destroy" || value == "shutdown": policy.action = value
             case ("restart", .bool(let value)): policy.restart = value
-            case ("restart-backoff-seconds", .integer(let value)) where value >= 0: policy.restartBackoffSeconds = Double(value)
+            case ("restart-backoff-seconds", .integer(let value)) where value >= 0:
+                policy.restartBackoffSeconds = Double(value)
             case ("max-restarts-per-hour", .integer(let value)) where value >= 0: policy.maxRestartsPerHour = value
-            case ("nonfatal-counter", .string(let value)) where value == "warn" || value == "take-down": policy.nonFatalCounter = value
-            case ("correctable-warn-per-minute", .integer(let value)) where value > 0: policy.correctableWarnPerMinute = value
-            case ("action", _), ("restart", _), ("restart-backoff-seconds", _), ("max-restarts-per-hour", _), ("nonfatal-counter", _),
+            case ("nonfatal-counter", .string(let value)) where value == "warn" || value == "take-down":
+                policy.nonFatalCounter = value
+            case ("correctable-warn-per-minute", .integer(let value)) where value > 0:
+                policy.correctableWarnPerMinute = value
+            case ("action", _), ("restart", _), ("restart-backoff-seconds", _), ("max-restarts-per-hour", _),
+                ("nonfatal-counter", _),
                 ("correctable-warn-per-minute", _):
                 throw fail("bad value for \(entry.key)")
             default:
                 throw fail(
-                    "unknown key \(entry.key); known: action, restart, restart-backoff-seconds, max-restarts-per-hour, nonfatal-counter, correctable-warn-per-minute")
+                    "unknown key \(entry.key); known: action, restart, restart-backoff-seconds, max-restarts-per-hour, nonfatal-counter, correctable-warn-per-minute"
+                )
             }
         }
         return policy

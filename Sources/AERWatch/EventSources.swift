@@ -31,7 +31,8 @@ public final class UdevAERMonitor: @unchecked Sendable {
     }
 
     /// Runs until `stop()`: each AER uevent, or a complaint about a malformed one, goes to the handlers.
-    public func start(onEvent: @escaping @Sendable (AEREvent) -> Void, onProblem: @escaping @Sendable (String) -> Void) {
+    public func start(onEvent: @escaping @Sendable (AEREvent) -> Void, onProblem: @escaping @Sendable (String) -> Void)
+    {
         // A queue of its own: the receive loop blocks in poll(2).
         DispatchQueue(label: "vfio-aerd.udev").async { [self] in
             let fd = udev_monitor_get_fd(monitor)
@@ -48,7 +49,9 @@ public final class UdevAERMonitor: @unchecked Sendable {
                 }
                 udev_device_unref(device)
                 do {
-                    if let event = try UeventParser.parse(properties, time: wallClock(), source: .uevent) { onEvent(event) }
+                    if let event = try UeventParser.parse(properties, time: wallClock(), source: .uevent) {
+                        onEvent(event)
+                    }
                 } catch {
                     onProblem("malformed uevent: \(error)")
                 }
@@ -76,10 +79,14 @@ public final class InjectedEvents: @unchecked Sendable {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            path.utf8CString.withUnsafeBytes { source in buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: source.prefix(buffer.count - 1))) }
+            path.utf8CString.withUnsafeBytes { source in
+                buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: source.prefix(buffer.count - 1)))
+            }
         }
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard fd >= 0, bound == 0 else {
             if fd >= 0 { close(fd) }
@@ -94,7 +101,8 @@ public final class InjectedEvents: @unchecked Sendable {
         unlink(path)
     }
 
-    public func start(onEvent: @escaping @Sendable (AEREvent) -> Void, onProblem: @escaping @Sendable (String) -> Void) {
+    public func start(onEvent: @escaping @Sendable (AEREvent) -> Void, onProblem: @escaping @Sendable (String) -> Void)
+    {
         DispatchQueue(label: "vfio-aerd.injected").async { [self] in
             var buffer = [UInt8](repeating: 0, count: 4096)
             while running {
@@ -121,9 +129,13 @@ public final class InjectedEvents: @unchecked Sendable {
     /// An injected message: uevent text, or a counter movement (`AER_COUNTER`, `COUNT`).
     public static func parse(_ text: String, time: Double) throws(UeventParser.Malformed) -> AEREvent? {
         let properties = UeventParser.properties(text)
-        guard let counter = properties["AER_COUNTER"] else { return try UeventParser.parse(properties, time: time, source: .injected) }
+        guard let counter = properties["AER_COUNTER"] else {
+            return try UeventParser.parse(properties, time: time, source: .injected)
+        }
         let kinds: [String: AEREvent.Kind] = ["correctable": .correctable, "nonfatal": .nonFatal, "fatal": .fatal]
-        guard let kind = kinds[counter] else { throw UeventParser.Malformed(description: "AER_COUNTER=\(counter) is not correctable, nonfatal or fatal") }
+        guard let kind = kinds[counter] else {
+            throw UeventParser.Malformed(description: "AER_COUNTER=\(counter) is not correctable, nonfatal or fatal")
+        }
         guard let slot = properties["PCI_SLOT_NAME"], let device = PCIAddress(slot) else {
             throw UeventParser.Malformed(description: "AER_COUNTER=\(counter) without PCI_SLOT_NAME")
         }

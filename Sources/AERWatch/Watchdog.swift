@@ -62,7 +62,8 @@ public final class Watchdog {
             switch decision.action {
             case "destroy", "shutdown": takenDown[decision.domain] = device
             case "restart-scheduled":
-                pendingRestarts.append((decision.domain, decision.time + policy.restartBackoffSeconds, decision.eventID))
+                pendingRestarts.append(
+                    (decision.domain, decision.time + policy.restartBackoffSeconds, decision.eventID))
             default: break
             }
         }
@@ -83,11 +84,18 @@ public final class Watchdog {
         let recoveries = try journal.events(since: pending[0].event.time).filter(\.event.deviceRecovered)
         for entry in pending {
             if entry.event.takesGuestDown,
-                let recovery = recoveries.first(where: { $0.id > entry.id && related(entry.event.device, $0.event.device) })
+                let recovery = recoveries.first(where: {
+                    $0.id > entry.id && related(entry.event.device, $0.event.device)
+                })
             {
                 try journal.record(
-                    [.init(eventID: entry.id, time: now, domain: "-", action: "superseded",
-                           reason: "\(recovery.event.device) recovered (event \(recovery.id)) before this event was handled", latencyMilliseconds: 0)],
+                    [
+                        .init(
+                            eventID: entry.id, time: now, domain: "-", action: "superseded",
+                            reason:
+                                "\(recovery.event.device) recovered (event \(recovery.id)) before this event was handled",
+                            latencyMilliseconds: 0)
+                    ],
                     handling: entry.id)
             } else {
                 try decide(entry.event, id: entry.id, arrival: now)
@@ -112,9 +120,11 @@ public final class Watchdog {
         } catch {
             counted.journalWriteFailures += 1
             if !journalFailing {
-                log(error.diskFull
-                    ? "the AER journal \(journal.path) is full (free space on its disk): acting on events without journaling them"
-                    : "the AER journal \(journal.path) cannot be written (\(error)): acting on events without journaling them")
+                log(
+                    error.diskFull
+                        ? "the AER journal \(journal.path) is full (free space on its disk): acting on events without journaling them"
+                        : "the AER journal \(journal.path) cannot be written (\(error)): acting on events without journaling them"
+                )
             }
             journalFailing = true
             id = nil
@@ -134,14 +144,19 @@ public final class Watchdog {
         var decisions: [AERJournal.Decision] = []
         func note(_ domain: String, _ action: String, _ reason: String) {
             decisions.append(
-                .init(eventID: id ?? 0, time: wallClock(), domain: domain, action: action, reason: reason,
-                      latencyMilliseconds: (wallClock() - arrival) * 1000))
+                .init(
+                    eventID: id ?? 0, time: wallClock(), domain: domain, action: action, reason: reason,
+                    latencyMilliseconds: (wallClock() - arrival) * 1000))
         }
-        if event.source != .counter, event.kind == .beginRecovery || event.kind == .successfulRecovery || event.kind == .failedRecovery {
+        if event.source != .counter,
+            event.kind == .beginRecovery || event.kind == .successfulRecovery || event.kind == .failedRecovery
+        {
             recoveryUevents[event.device] = arrival
         }
         let takeDown = event.takesGuestDown || (event.kind == .nonFatal && policy.nonFatalCounter == "take-down")
-        if event.source == .counter, event.kind != .correctable, let explained = explainingUevent(for: event.device, now: arrival) {
+        if event.source == .counter, event.kind != .correctable,
+            let explained = explainingUevent(for: event.device, now: arrival)
+        {
             // The kernel ran its recovery for this error and said so; the uevents decide.
             note("-", "explained", "counter moved with recovery uevents on \(explained)")
         } else if takeDown {
@@ -163,18 +178,27 @@ public final class Watchdog {
                 if !policy.restart {
                     note(domain, "stay-down", "policy: restart = false")
                 } else if recent.count >= policy.maxRestartsPerHour {
-                    note(domain, "stay-down", "\(recent.count) restarts in the last hour (max-restarts-per-hour \(policy.maxRestartsPerHour))")
+                    note(
+                        domain, "stay-down",
+                        "\(recent.count) restarts in the last hour (max-restarts-per-hour \(policy.maxRestartsPerHour))"
+                    )
                 } else {
                     pendingRestarts.append((domain, now + policy.restartBackoffSeconds, id ?? 0))
-                    note(domain, "restart-scheduled", "\(event.device) recovered; start in \(Int(policy.restartBackoffSeconds)) s")
+                    note(
+                        domain, "restart-scheduled",
+                        "\(event.device) recovered; start in \(Int(policy.restartBackoffSeconds)) s")
                 }
                 takenDown[domain] = nil
             }
         } else if event.kind == .correctable {
-            let window = (correctableWindow[event.device] ?? []).filter { event.time - $0 < 60 } + Array(repeating: event.time, count: event.count)
+            let window =
+                (correctableWindow[event.device] ?? []).filter { event.time - $0 < 60 }
+                + Array(repeating: event.time, count: event.count)
             correctableWindow[event.device] = Array(window.suffix(policy.correctableWarnPerMinute + 1))
             if window.count > policy.correctableWarnPerMinute {
-                note("-", "warn", "\(event.device): more than \(policy.correctableWarnPerMinute) correctable errors in a minute")
+                note(
+                    "-", "warn",
+                    "\(event.device): more than \(policy.correctableWarnPerMinute) correctable errors in a minute")
                 correctableWindow[event.device] = []
             }
         } else if event.kind == .nonFatal {
@@ -185,7 +209,9 @@ public final class Watchdog {
         if let id {
             try journal.record(decisions, handling: id)
         } else {
-            for decision in decisions { log("decision (not journaled): \(decision.action) \(decision.domain): \(decision.reason)") }
+            for decision in decisions {
+                log("decision (not journaled): \(decision.action) \(decision.domain): \(decision.reason)")
+            }
         }
         return decisions
     }
@@ -210,7 +236,8 @@ public final class Watchdog {
         pendingRestarts.removeAll { $0.due <= now }
         for restart in due {
             var decision = AERJournal.Decision(
-                eventID: restart.eventID, time: now, domain: restart.domain, action: "start", reason: "back-off over", latencyMilliseconds: 0)
+                eventID: restart.eventID, time: now, domain: restart.domain, action: "start", reason: "back-off over",
+                latencyMilliseconds: 0)
             do {
                 try control.start(restart.domain)
                 restarts[restart.domain, default: []].append(now)
@@ -237,9 +264,13 @@ public final class Watchdog {
             if let pf = model[device]?.physicalFunction { affected.insert(pf) }
             var frontier = [device]
             while let current = frontier.popLast() {
-                for child in model.children(of: current) where affected.insert(child.address).inserted { frontier.append(child.address) }
+                for child in model.children(of: current) where affected.insert(child.address).inserted {
+                    frontier.append(child.address)
+                }
             }
-            for candidate in model.devices where candidate.physicalFunction == device { affected.insert(candidate.address) }
+            for candidate in model.devices where candidate.physicalFunction == device {
+                affected.insert(candidate.address)
+            }
         }
         var guests = Set<String>()
         let running = try control.runningGuests()
@@ -260,6 +291,7 @@ public final class Watchdog {
         if a == b { return true }
         guard let model else { return false }
         if model[a]?.physicalFunction == b || model[b]?.physicalFunction == a { return true }
-        return model.upstreamBridges(of: a).contains { $0.address == b } || model.upstreamBridges(of: b).contains { $0.address == a }
+        return model.upstreamBridges(of: a).contains { $0.address == b }
+            || model.upstreamBridges(of: b).contains { $0.address == a }
     }
 }

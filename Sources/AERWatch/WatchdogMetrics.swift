@@ -42,15 +42,21 @@ public struct WatchdogMetrics: Sendable, Equatable {
                 let parts = key.split(separator: " ")
                 return ("{kind=\"\(parts[0])\",source=\"\(parts[1])\"}", "\(value)")
             })
-        family("errors_total", "counter", "AER errors by kind (a counter event covers all errors it saw).",
-               errors.sorted { $0.key < $1.key }.map { ("{kind=\"\($0.key)\"}", "\($0.value)") })
-        family("decisions_total", "counter", "Decisions taken, by action.",
-               decisions.sorted { $0.key < $1.key }.map { ("{action=\"\($0.key)\"}", "\($0.value)") })
-        family("journal_write_failures_total", "counter", "Events that could not be journaled (a full disk).", [("", "\(journalWriteFailures)")])
+        family(
+            "errors_total", "counter", "AER errors by kind (a counter event covers all errors it saw).",
+            errors.sorted { $0.key < $1.key }.map { ("{kind=\"\($0.key)\"}", "\($0.value)") })
+        family(
+            "decisions_total", "counter", "Decisions taken, by action.",
+            decisions.sorted { $0.key < $1.key }.map { ("{action=\"\($0.key)\"}", "\($0.value)") })
+        family(
+            "journal_write_failures_total", "counter", "Events that could not be journaled (a full disk).",
+            [("", "\(journalWriteFailures)")])
         family("guests_down", "gauge", "Guests taken down and not yet started again.", [("", "\(guestsDown)")])
         family("pending_restarts", "gauge", "Guests waiting for their restart back-off.", [("", "\(pendingRestarts)")])
         if let latency = lastTakeDownLatencyMilliseconds {
-            family("last_take_down_latency_seconds", "gauge", "Event arrival to the libvirt call, latest take-down.", [("", "\(latency / 1000)")])
+            family(
+                "last_take_down_latency_seconds", "gauge", "Event arrival to the libvirt call, latest take-down.",
+                [("", "\(latency / 1000)")])
         }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -41,7 +41,9 @@ public struct ActionState: Sendable {
 
     /// The journal an interrupted action left: its action line, devices and extra lines.
     public func readJournal() throws -> (action: String, devices: [PriorDriver], lines: [String])? {
-        guard let lines = try journal.read("journal"), let first = lines.first, first.hasPrefix("action ") else { return nil }
+        guard let lines = try journal.read("journal"), let first = lines.first, first.hasPrefix("action ") else {
+            return nil
+        }
         return (String(first.dropFirst("action ".count)), lines.compactMap(PriorDriver.init(line:)), lines)
     }
 

@@ -64,18 +64,18 @@ public struct DesiredStateApplier {
         var report: [String] = []
         let hugepages = Hugepages(roots: roots)
         for pool in desired.hugepages {
-            let where_ = pool.node.map { "node \($0)" } ?? "host"
+            let poolName = pool.node.map { "node \($0)" } ?? "host"
             let current = try hugepages.read(HugepagePool(sizeKiB: pool.sizeKiB, node: pool.node))
             if current.total == pool.count {
-                report.append("hugepages \(pool.sizeKiB) KiB on \(where_): \(pool.count) pages, unchanged")
+                report.append("hugepages \(pool.sizeKiB) KiB on \(poolName): \(pool.count) pages, unchanged")
                 continue
             }
             let writer = makeWriter()
             let after = try hugepages.resize(current, to: pool.count, writer: writer)
             report.append(
                 dryRun
-                    ? "hugepages \(pool.sizeKiB) KiB on \(where_): would go \(current.total) → \(pool.count)"
-                    : "hugepages \(pool.sizeKiB) KiB on \(where_): \(current.total) → \(after.total)"
+                    ? "hugepages \(pool.sizeKiB) KiB on \(poolName): would go \(current.total) → \(pool.count)"
+                    : "hugepages \(pool.sizeKiB) KiB on \(poolName): \(current.total) → \(after.total)"
                         + (after.total == pool.count ? "" : " (asked \(pool.count): the kernel gave fewer)"))
         }
         var manager = SRIOVManager(roots: roots, state: state)
@@ -84,8 +84,13 @@ public struct DesiredStateApplier {
             let status = try manager.status(item.pf)
             let autoprobeChanges = item.autoprobe != nil && item.autoprobe != status.autoprobe
             if status.current != item.count || autoprobeChanges {
-                let after = try manager.set(item.pf, count: item.count, autoprobe: item.autoprobe, force: false, inUseByGuests: [], writer: makeWriter())
-                report.append(dryRun ? "sriov \(item.pf): would go \(status.current) → \(item.count) VFs" : "sriov \(item.pf): \(status.current) → \(after.current) VFs")
+                let after = try manager.set(
+                    item.pf, count: item.count, autoprobe: item.autoprobe, force: false, inUseByGuests: [],
+                    writer: makeWriter())
+                report.append(
+                    dryRun
+                        ? "sriov \(item.pf): would go \(status.current) → \(item.count) VFs"
+                        : "sriov \(item.pf): \(status.current) → \(after.current) VFs")
             } else {
                 report.append("sriov \(item.pf): \(item.count) VFs, unchanged")
             }
@@ -115,14 +120,16 @@ public struct DesiredStateApplier {
         } else if let address = PCIAddress(binding.target), let found = model[address]?.iommuGroup {
             group = found
         } else {
-            throw ActionError(.invalidRequest, "bind \(binding.target): no such device or group with an IOMMU group on this host")
+            throw ActionError(
+                .invalidRequest, "bind \(binding.target): no such device or group with an IOMMU group on this host")
         }
         var binder = GroupBinder(roots: roots, state: state)
         binder.waitSeconds = min(timeoutSeconds, 5)
         let plan = try binder.plan(group: group, target: binding.driver, model: model, force: false)
         if plan.changes.isEmpty { return ["bind group \(group) (\(binding.target)): on \(binding.driver), unchanged"] }
         _ = try binder.bind(plan, dryRun: dryRun, kernelModel: kernelModel)
-        let moved = plan.changes.map { "\($0.address) \($0.driver ?? "unbound") → \(binding.driver)" }.joined(separator: ", ")
+        let moved = plan.changes.map { "\($0.address) \($0.driver ?? "unbound") → \(binding.driver)" }.joined(
+            separator: ", ")
         return ["bind group \(group) (\(binding.target)): " + (dryRun ? "would move " : "") + moved]
     }
 }

@@ -13,7 +13,8 @@ struct DriverSwitch {
 
     /// `driver_override` as the kernel shows it; "(null)" means none.
     func currentOverride(_ address: PCIAddress) throws(HostAccessError) -> String? {
-        guard let text = try sys.readText("bus/pci/devices/\(address)/driver_override"), !text.isEmpty, text != "(null)" else {
+        guard let text = try sys.readText("bus/pci/devices/\(address)/driver_override"), !text.isEmpty, text != "(null)"
+        else {
             return nil
         }
         return text

@@ -41,7 +41,10 @@ public struct GroupBinder {
     /// unless `force`.
     public func plan(group: Int, target: String, model: HostModel, force: Bool) throws -> Plan {
         guard let kernelGroups = model.kernelGroups else {
-            throw ActionError(.invalidRequest, "\(model.source) has no kernel IOMMU groups; bind needs a live host (or a --root tree) with the IOMMU on")
+            throw ActionError(
+                .invalidRequest,
+                "\(model.source) has no kernel IOMMU groups; bind needs a live host (or a --root tree) with the IOMMU on"
+            )
         }
         guard let members = kernelGroups[group] else {
             let hint = kernelGroups.isEmpty ? "the IOMMU is off" : "groups are 0…\(kernelGroups.keys.max() ?? 0)"
@@ -51,7 +54,8 @@ public struct GroupBinder {
             for dependency in model.facts.hostDependencies where members.contains(dependency.address) {
                 throw ActionError(
                     .hostDependency,
-                    "group \(group) holds \(dependency.address), which the host runs on (\(dependency.kind.rawValue): \(dependency.detail)); binding it would take it from the host. Use --force only if you mean it.")
+                    "group \(group) holds \(dependency.address), which the host runs on (\(dependency.kind.rawValue): \(dependency.detail)); binding it would take it from the host. Use --force only if you mean it."
+                )
             }
         }
         let switcher = DriverSwitch(sys: roots.sys, writer: HostWriter(dryRun: true))
@@ -62,14 +66,17 @@ public struct GroupBinder {
                 unchanged.append(address)
                 continue
             }
-            changes.append(PriorDriver(address: address, driver: device.driver, override: try switcher.currentOverride(address)))
+            changes.append(
+                PriorDriver(address: address, driver: device.driver, override: try switcher.currentOverride(address)))
         }
         return Plan(group: group, target: target, changes: changes, unchanged: unchanged)
     }
 
     /// Executes a plan. On any failure every changed function is put back and the error
     /// says so; if that fails too, the journal stays for `vfioctl recover`.
-    public func bind(_ plan: Plan, dryRun: Bool, kernelModel: ((HostWriter.Write) throws -> Void)? = nil) throws -> Outcome {
+    public func bind(_ plan: Plan, dryRun: Bool, kernelModel: ((HostWriter.Write) throws -> Void)? = nil) throws
+        -> Outcome
+    {
         let writer = HostWriter(dryRun: dryRun)
         writer.kernelModel = counting(kernelModel)
         let switcher = DriverSwitch(sys: roots.sys, writer: writer)
@@ -100,14 +107,20 @@ public struct GroupBinder {
     /// Puts every function of the group back on the driver it had before vfioctl bound it
     /// (from the binding record; without one, functions on vfio-pci are released to
     /// `drivers_probe`).
-    public func restore(group: Int, model: HostModel, dryRun: Bool, kernelModel: ((HostWriter.Write) throws -> Void)? = nil)
+    public func restore(
+        group: Int, model: HostModel, dryRun: Bool, kernelModel: ((HostWriter.Write) throws -> Void)? = nil
+    )
         throws -> [HostWriter.Write]
     {
-        guard let members = model.kernelGroups?[group] else { throw ActionError(.invalidRequest, "no IOMMU group \(group)") }
+        guard let members = model.kernelGroups?[group] else {
+            throw ActionError(.invalidRequest, "no IOMMU group \(group)")
+        }
         let recorded = try state.binding(group: group) ?? []
         let priors = members.sorted().compactMap { address -> PriorDriver? in
             if let known = recorded.first(where: { $0.address == address }) { return known }
-            guard let device = model[address], ["vfio-pci", "pci-stub"].contains(device.driver ?? "") else { return nil }
+            guard let device = model[address], ["vfio-pci", "pci-stub"].contains(device.driver ?? "") else {
+                return nil
+            }
             return PriorDriver(address: address, driver: nil, override: nil)
         }
         let writer = HostWriter(dryRun: dryRun)
@@ -128,7 +141,9 @@ public struct GroupBinder {
 
     /// After a crash: puts every function the journal names back the way it was, and a PF
     /// whose VF count was changing back to its old count.
-    public func recover(kernelModel: ((HostWriter.Write) throws -> Void)? = nil) throws -> (action: String, devices: [PriorDriver])? {
+    public func recover(kernelModel: ((HostWriter.Write) throws -> Void)? = nil) throws -> (
+        action: String, devices: [PriorDriver]
+    )? {
         guard let journal = try state.readJournal() else { return nil }
         let lock = try HostLock(stateDirectory: state.directory)
         defer { withExtendedLifetime(lock) {} }
@@ -155,7 +170,8 @@ public struct GroupBinder {
         guard failures.isEmpty else {
             throw ActionError(
                 .failedRollbackIncomplete,
-                "\(cause); rolling back failed too (\(failures.joined(separator: "; "))): the journal in \(state.directory) is kept, run `vfioctl recover`")
+                "\(cause); rolling back failed too (\(failures.joined(separator: "; "))): the journal in \(state.directory) is kept, run `vfioctl recover`"
+            )
         }
         state.clearJournal()
         throw ActionError(.failedAndRolledBack, "\(cause); every function is back on the driver it had")

@@ -23,7 +23,8 @@ public struct GuestPreparation {
         for device in model.devices where device.address.domain == address.domain {
             guard let sriov = device.config.sriov else { continue }
             let pf = Int(device.address.bus) << 8 | Int(device.address.device) << 3 | Int(device.address.function)
-            for index in 0..<Int(sriov.totalVFs) where pf + Int(sriov.firstVFOffset) + Int(sriov.vfStride) * index == target {
+            for index in 0..<Int(sriov.totalVFs)
+            where pf + Int(sriov.firstVFOffset) + Int(sriov.vfStride) * index == target {
                 return (device.address, index + 1)
             }
         }
@@ -75,13 +76,18 @@ public struct GuestPreparation {
             do {
                 if parts.count == 2, parts[0] == "group", let group = Int(parts[1]) {
                     let model = try SysfsHostReader(roots: roots).read(source: "host")
-                    _ = try GroupBinder(roots: roots, state: state).restore(group: group, model: model, dryRun: false, kernelModel: kernelModel)
-                } else if parts.count == 3, parts[0] == "sriov", let pf = PCIAddress(parts[1]), let previous = Int(parts[2]) {
-                    var manager = SRIOVManager(roots: roots, state: ActionState(directory: state.directory + "/prepare"))
+                    _ = try GroupBinder(roots: roots, state: state).restore(
+                        group: group, model: model, dryRun: false, kernelModel: kernelModel)
+                } else if parts.count == 3, parts[0] == "sriov", let pf = PCIAddress(parts[1]),
+                    let previous = Int(parts[2])
+                {
+                    var manager = SRIOVManager(
+                        roots: roots, state: ActionState(directory: state.directory + "/prepare"))
                     manager.timeoutSeconds = timeoutSeconds
                     let writer = HostWriter(dryRun: false)
                     writer.kernelModel = kernelModel
-                    _ = try manager.set(pf, count: previous, autoprobe: nil, force: true, inUseByGuests: [], writer: writer)
+                    _ = try manager.set(
+                        pf, count: previous, autoprobe: nil, force: true, inUseByGuests: [], writer: writer)
                 }
             } catch {
                 failures.append("\(line): \(error)")

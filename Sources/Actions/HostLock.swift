@@ -20,7 +20,8 @@ public final class HostLock {
         }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             close(fd)
-            throw ActionError(.busy, "another vfioctl action holds \(path); wait for it, or run `vfioctl recover` if it crashed")
+            throw ActionError(
+                .busy, "another vfioctl action holds \(path); wait for it, or run `vfioctl recover` if it crashed")
         }
     }
 

@@ -69,7 +69,8 @@ public struct IGBReload {
                 switch step.kind {
                 case .unload:
                     guard modules.isLoaded(step.module) else {
-                        report(StepResult(step: step, outcome: "\(step.module) is not loaded: skipped", milliseconds: 0))
+                        report(
+                            StepResult(step: step, outcome: "\(step.module) is not loaded: skipped", milliseconds: 0))
                         continue
                     }
                     try modules.unload(step.module)
@@ -78,7 +79,9 @@ public struct IGBReload {
                 }
                 report(StepResult(step: step, outcome: "ok", milliseconds: (DispatchTimeShim.now() - start) * 1000))
             } catch {
-                report(StepResult(step: step, outcome: "failed: \(error)", milliseconds: (DispatchTimeShim.now() - start) * 1000))
+                report(
+                    StepResult(
+                        step: step, outcome: "failed: \(error)", milliseconds: (DispatchTimeShim.now() - start) * 1000))
                 var note = ""
                 if !modules.isLoaded("igb") {
                     do {

@@ -49,7 +49,9 @@ public struct SRIOVManager {
             return (index, name)
         }.sorted { $0.0 < $1.0 }
         return try numbered.compactMap { _, name in
-            try sys.readLink("bus/pci/devices/\(pf)/\(name)").flatMap { $0.split(separator: "/").last.flatMap { PCIAddress($0) } }
+            try sys.readLink("bus/pci/devices/\(pf)/\(name)").flatMap {
+                $0.split(separator: "/").last.flatMap { PCIAddress($0) }
+            }
         }
     }
 
@@ -60,11 +62,13 @@ public struct SRIOVManager {
     ) throws -> Status {
         let before = try status(pf)
         guard count >= 0, count <= before.total else {
-            throw ActionError(.invalidRequest, "\(pf) supports at most \(before.total) VFs (sriov_totalvfs), not \(count)")
+            throw ActionError(
+                .invalidRequest, "\(pf) supports at most \(before.total) VFs (sriov_totalvfs), not \(count)")
         }
         let switcher = DriverSwitch(sys: sys, writer: writer)
         if try switcher.currentDriver(pf) == nil {
-            throw ActionError(.invalidRequest, "\(pf) has no driver; the kernel creates VFs through the PF's driver: load it first")
+            throw ActionError(
+                .invalidRequest, "\(pf) has no driver; the kernel creates VFs through the PF's driver: load it first")
         }
         let removed = count == before.current ? [] : before.vfs
         if !force {
@@ -73,13 +77,18 @@ public struct SRIOVManager {
                     throw ActionError(.inUse, "VF \(vf) is given to a running guest; stop the guest first (or --force)")
                 }
                 if try switcher.currentDriver(vf) == "vfio-pci" {
-                    throw ActionError(.inUse, "VF \(vf) is bound to vfio-pci and may be in a guest; `vfioctl restore \(vf)` first (or --force)")
+                    throw ActionError(
+                        .inUse,
+                        "VF \(vf) is bound to vfio-pci and may be in a guest; `vfioctl restore \(vf)` first (or --force)"
+                    )
                 }
             }
         }
         let base = "bus/pci/devices/\(pf)"
         if !writer.dryRun {
-            try state.writeJournal(action: "sriov \(pf) \(before.current) to \(count)", devices: [], extra: ["sriov \(pf) \(before.current)"])
+            try state.writeJournal(
+                action: "sriov \(pf) \(before.current) to \(count)", devices: [],
+                extra: ["sriov \(pf) \(before.current)"])
         }
         if let autoprobe, autoprobe != before.autoprobe {
             try writer.write(autoprobe ? "1" : "0", to: base + "/sriov_drivers_autoprobe", in: sys)
@@ -108,7 +117,10 @@ public struct SRIOVManager {
             last = present
             if present == expected { return }
             if DispatchTimeShim.now() > deadline {
-                throw ActionError(.timeout, "\(pf): \(present) of \(expected) VFs after \(Int(timeoutSeconds)) s; see dmesg for the PF driver's complaint")
+                throw ActionError(
+                    .timeout,
+                    "\(pf): \(present) of \(expected) VFs after \(Int(timeoutSeconds)) s; see dmesg for the PF driver's complaint"
+                )
             }
             usleep(50_000)
         }

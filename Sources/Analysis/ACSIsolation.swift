@@ -117,7 +117,8 @@ public struct ACSPolicy: Sendable {
     }
 
     /// `pci_acs_path_enabled(start, NULL, flags)`: `start` and every bridge above it.
-    public func pathEnabled(from start: PCIDevice, in model: HostModel, flags: ACSFlags = .requiredForIsolation) -> Bool {
+    public func pathEnabled(from start: PCIDevice, in model: HostModel, flags: ACSFlags = .requiredForIsolation) -> Bool
+    {
         guard evaluate(start, flags: flags).enabled else { return false }
         return model.upstreamBridges(of: start.address).allSatisfy { evaluate($0, flags: flags).enabled }
     }

@@ -66,7 +66,8 @@ public struct InspectReport: Sendable {
             let predictedIDs = Set(members.compactMap { prediction.group(of: $0) })
             let predicted = Set(predictedIDs.flatMap { prediction.groups[$0] })
             if predicted != kernelSet {
-                result.append(.init(kernelGroup: id, kernelMembers: members.sorted(), predictedMembers: predicted.sorted()))
+                result.append(
+                    .init(kernelGroup: id, kernelMembers: members.sorted(), predictedMembers: predicted.sorted()))
             }
         }
         return result
@@ -108,7 +109,10 @@ private struct AssessmentContext: Sendable {
         let address = device.address
         if device.isBridge {
             reasons.append(
-                Reason("bridge", .blocked, "\(address) is a PCI bridge (\(device.portType?.jsonName ?? "conventional")); bridges stay with the host on pcieport and are never assigned"))
+                Reason(
+                    "bridge", .blocked,
+                    "\(address) is a PCI bridge (\(device.portType?.jsonName ?? "conventional")); bridges stay with the host on pcieport and are never assigned"
+                ))
         }
         reasons += configReasons(device)
         reasons += iommuReasons(device)
@@ -118,22 +122,32 @@ private struct AssessmentContext: Sendable {
         reasons += isolationReasons(device)
         if !device.isBridge { reasons += resetReasons(device) }
         if let pf = device.physicalFunction {
-            reasons.append(Reason("sriov-vf", .assignable, "SR-IOV virtual function of \(label(pf))", related: [pf.description]))
+            reasons.append(
+                Reason("sriov-vf", .assignable, "SR-IOV virtual function of \(label(pf))", related: [pf.description]))
         }
         if let driver = device.driver, !device.isBridge {
             if driver == "vfio-pci" {
                 reasons.append(Reason("vfio-bound", .assignable, "bound to vfio-pci now"))
             } else if driver != "pci-stub" {
                 reasons.append(
-                    Reason("host-driver", .assignable, "bound to \(driver) now; it moves to vfio-pci when the group is bound (libvirt managed='yes' does that at guest start)"))
+                    Reason(
+                        "host-driver", .assignable,
+                        "bound to \(driver) now; it moves to vfio-pci when the group is bound (libvirt managed='yes' does that at guest start)"
+                    ))
             }
         }
         if hostChecks.contains(where: { $0.code == "vfio-modules" && $0.status == .fail }) {
-            reasons.append(Reason("vfio-missing", .blocked, "the running kernel has no vfio-pci; install a kernel with CONFIG_VFIO_PCI"))
+            reasons.append(
+                Reason(
+                    "vfio-missing", .blocked,
+                    "the running kernel has no vfio-pci; install a kernel with CONFIG_VFIO_PCI"))
         }
         if hostChecks.contains(where: { $0.code == "interrupt-remapping" && $0.status == .warn }) {
             reasons.append(
-                Reason("no-interrupt-remapping", .caveats, "the IOMMU cannot remap interrupts: a guest could forge MSIs; assignment needs allow_unsafe_interrupts"))
+                Reason(
+                    "no-interrupt-remapping", .caveats,
+                    "the IOMMU cannot remap interrupts: a guest could forge MSIs; assignment needs allow_unsafe_interrupts"
+                ))
         }
         reasons += additionalReasons(device)
         let predicted = prediction.group(of: address)
@@ -144,9 +158,13 @@ private struct AssessmentContext: Sendable {
         device.config.anomalies.map { anomaly in
             switch anomaly.kind {
             case .truncated:
-                Reason("config-truncated", .unknown, "\(anomaly.message): ACS, reset and SR-IOV cannot be judged; run vfioctl as root")
+                Reason(
+                    "config-truncated", .unknown,
+                    "\(anomaly.message): ACS, reset and SR-IOV cannot be judged; run vfioctl as root")
             case .noDevice where device.physicalFunction != nil:
-                Reason("vf-config", .assignable, "config space of a virtual function reads vendor 0xffff, as SR-IOV specifies")
+                Reason(
+                    "vf-config", .assignable,
+                    "config space of a virtual function reads vendor 0xffff, as SR-IOV specifies")
             default:
                 Reason("config-anomaly", .caveats, "config space of \(device.address): \(anomaly.message)")
             }
@@ -156,12 +174,25 @@ private struct AssessmentContext: Sendable {
     private func iommuReasons(_ device: PCIDevice) -> [Reason] {
         switch model.kernelGroups {
         case nil:
-            return [Reason("groups-predicted", .caveats, "this source has no kernel IOMMU groups; the group shown is predicted from config space")]
+            return [
+                Reason(
+                    "groups-predicted", .caveats,
+                    "this source has no kernel IOMMU groups; the group shown is predicted from config space")
+            ]
         case let groups? where groups.isEmpty:
-            return [Reason("iommu-off", .blocked, "the kernel has no IOMMU groups: enable VT-d/AMD-Vi in firmware and boot with intel_iommu=on or amd_iommu=on")]
+            return [
+                Reason(
+                    "iommu-off", .blocked,
+                    "the kernel has no IOMMU groups: enable VT-d/AMD-Vi in firmware and boot with intel_iommu=on or amd_iommu=on"
+                )
+            ]
         default:
             guard device.iommuGroup != nil else {
-                return [Reason("no-iommu-group", .blocked, "\(device.address) is in no IOMMU group: no IOMMU translates for it")]
+                return [
+                    Reason(
+                        "no-iommu-group", .blocked, "\(device.address) is in no IOMMU group: no IOMMU translates for it"
+                    )
+                ]
             }
             if let disagreement = disagreements.first(where: { $0.kernelMembers.contains(device.address) }) {
                 return [
@@ -183,7 +214,8 @@ private struct AssessmentContext: Sendable {
             reasons.append(
                 Reason(
                     "group-shared", .caveats,
-                    "\(groupName) also holds \(listing(endpoints)): the whole group goes to one guest (or to vfio-pci) together"))
+                    "\(groupName) also holds \(listing(endpoints)): the whole group goes to one guest (or to vfio-pci) together"
+                ))
             let held = endpoints.filter { member in
                 model[member]?.driver.map { !["vfio-pci", "pci-stub"].contains($0) } ?? false
             }
@@ -246,15 +278,23 @@ private struct AssessmentContext: Sendable {
         let reset = ResetCapability(of: device, in: model)
         let source = reset.fromSysfs ? "reset_method" : "config space"
         if !reset.canResetAlone {
-            let busMates = device.parent.map { model.children(of: $0).map(\.address).filter { $0 != device.address } } ?? []
+            let busMates =
+                device.parent.map { model.children(of: $0).map(\.address).filter { $0 != device.address } } ?? []
             let why =
                 busMates.isEmpty
                 ? "no FLR, no PM reset (NoSoftRst+ or no PM capability), and no bus reset on a root bus"
                 : "no FLR, no PM reset, and a bus reset would also reset \(busMates.map(\.description).joined(separator: ", "))"
-            return [Reason("no-reset", .caveats, "cannot be reset on its own (\(source)): \(why); state may leak between guests")]
+            return [
+                Reason(
+                    "no-reset", .caveats,
+                    "cannot be reset on its own (\(source)): \(why); state may leak between guests")
+            ]
         }
         if reset.methods == ["bus"] {
-            return [Reason("reset-bus-only", .assignable, "reset only by secondary bus reset of the parent bridge (\(source))")]
+            return [
+                Reason(
+                    "reset-bus-only", .assignable, "reset only by secondary bus reset of the parent bridge (\(source))")
+            ]
         }
         return []
     }

@@ -10,12 +10,14 @@ public struct LargePageVerdict: Sendable, Equatable {
     /// `intel_iommu=…,sp_off` turns superpages off; without SLLPS bits there are none.
     public init(unit: IOMMUUnit, commandLine: [String]) {
         let spOff = commandLine.contains { word in
-            word.hasPrefix("intel_iommu=") && word.dropFirst("intel_iommu=".count).split(separator: ",").contains("sp_off")
+            word.hasPrefix("intel_iommu=")
+                && word.dropFirst("intel_iommu=".count).split(separator: ",").contains("sp_off")
         }
         guard let intel = unit.intel else {
             available = false
             sizes = []
-            reason = unit.kind == .amd ? "AMD-Vi: page sizes come from VFIO (iova_pgsizes); run dma-check" : "unknown IOMMU"
+            reason =
+                unit.kind == .amd ? "AMD-Vi: page sizes come from VFIO (iova_pgsizes); run dma-check" : "unknown IOMMU"
             return
         }
         sizes = intel.superpageSizes

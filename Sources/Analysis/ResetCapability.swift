@@ -22,7 +22,9 @@ public struct ResetCapability: Sendable, Equatable {
         if device.config.advancedFeatures?.supportsFLR == true { methods.append("af_flr") }
         if let pm = device.config.powerManagement, !pm.noSoftReset { methods.append("pm") }
         if let parent = device.parent, model[parent] != nil, !device.isBridge {
-            let busMates = model.children(of: parent).filter { $0.address != device.address && $0.physicalFunction == nil }
+            let busMates = model.children(of: parent).filter {
+                $0.address != device.address && $0.physicalFunction == nil
+            }
             if busMates.isEmpty { methods.append("bus") }
         }
         self.methods = methods

@@ -66,7 +66,8 @@ public struct LibvirtDomain: Sendable {
         memoryKiB = Self.kibibytes(root.child("memory"))
         arch = root.at("os/type")?["arch"]
         machine = root.at("os/type")?["machine"]
-        osID = root.child("metadata")?.children.first { $0.name.hasSuffix(":libosinfo") }?
+        osID =
+            root.child("metadata")?.children.first { $0.name.hasSuffix(":libosinfo") }?
             .children.first { $0.name.hasSuffix(":os") }?["id"]
         if let backing = root.at("memoryBacking/hugepages") {
             let pages = backing.children("page").map { page -> Int? in
@@ -90,7 +91,10 @@ public struct LibvirtDomain: Sendable {
                 let address = try Self.pciAddress(source)
                 let guest = device.children("address").first { $0["type"] == "pci" }
                 let guestSlot = try guest.map { element throws(DomainXMLError) in
-                    (try Self.number(element, "bus"), try Self.number(element, "slot"), try Self.number(element, "function"))
+                    (
+                        try Self.number(element, "bus"), try Self.number(element, "slot"),
+                        try Self.number(element, "function")
+                    )
                 }
                 hostdevs.append(
                     PCIHostdev(
@@ -105,7 +109,9 @@ public struct LibvirtDomain: Sendable {
             }
             if device.name == "controller", device["type"] == "pci", device["model"] == "pci-bridge" { bridge = true }
             for address in device.children("address") where address["type"] == "pci" {
-                if (try? Self.number(address, "bus")) == 0, let slot = try? Self.number(address, "slot") { slots.insert(slot) }
+                if (try? Self.number(address, "bus")) == 0, let slot = try? Self.number(address, "slot") {
+                    slots.insert(slot)
+                }
             }
         }
         self.hostdevs = hostdevs
@@ -121,9 +127,12 @@ public struct LibvirtDomain: Sendable {
         let bus = try number(element, "bus")
         let slot = try number(element, "slot")
         let function = try number(element, "function")
-        guard domain >= 0, domain <= 0xffff_ffff, (0...0xff).contains(bus), (0...0x1f).contains(slot), (0...7).contains(function)
+        guard domain >= 0, domain <= 0xffff_ffff, (0...0xff).contains(bus), (0...0x1f).contains(slot),
+            (0...7).contains(function)
         else {
-            throw DomainXMLError(line: element.line, message: "PCI address out of range: domain \(domain) bus \(bus) slot \(slot) function \(function)")
+            throw DomainXMLError(
+                line: element.line,
+                message: "PCI address out of range: domain \(domain) bus \(bus) slot \(slot) function \(function)")
         }
         return PCIAddress(domain: UInt32(domain), bus: UInt8(bus), device: UInt8(slot), function: UInt8(function))
     }
@@ -141,7 +150,9 @@ public struct LibvirtDomain: Sendable {
         } else {
             value = Int(text)
         }
-        guard let value else { throw DomainXMLError(line: element.line, message: "\(attribute)='\(text)' is not a number") }
+        guard let value else {
+            throw DomainXMLError(line: element.line, message: "\(attribute)='\(text)' is not a number")
+        }
         return value
     }
 

@@ -154,7 +154,9 @@ public struct XMLReader {
             }
             guard current == quote else { throw fail("unterminated value of attribute \(attribute)") }
             advance()
-            if attributes.contains(where: { $0.name == attribute }) { throw fail("attribute \(attribute) repeated in <\(tag)>") }
+            if attributes.contains(where: { $0.name == attribute }) {
+                throw fail("attribute \(attribute) repeated in <\(tag)>")
+            }
             attributes.append((attribute, try decodeEntities(raw)))
         }
         var children: [XMLElement] = []
@@ -165,7 +167,9 @@ public struct XMLReader {
                 if starts(with: "</") {
                     advance(2)
                     let closing = try name()
-                    guard closing == tag else { throw fail("</\(closing)> closes <\(tag)> (opened on line \(startLine))") }
+                    guard closing == tag else {
+                        throw fail("</\(closing)> closes <\(tag)> (opened on line \(startLine))")
+                    }
                     skipSpace()
                     guard current == UInt8(ascii: ">") else { throw fail("expected > after </\(closing)") }
                     advance()
@@ -198,7 +202,9 @@ public struct XMLReader {
         var index = 0
         while index < raw.count {
             if raw[index] == UInt8(ascii: "&") {
-                guard let end = raw[index...].firstIndex(of: UInt8(ascii: ";")) else { throw fail("unterminated entity reference") }
+                guard let end = raw[index...].firstIndex(of: UInt8(ascii: ";")) else {
+                    throw fail("unterminated entity reference")
+                }
                 let entity = String(decoding: raw[(index + 1)..<end], as: UTF8.self)
                 switch entity {
                 case "lt": result += "<"
@@ -208,8 +214,12 @@ public struct XMLReader {
                 case "apos": result += "'"
                 default:
                     let number: UInt32? =
-                        entity.hasPrefix("#x") ? UInt32(entity.dropFirst(2), radix: 16) : entity.hasPrefix("#") ? UInt32(entity.dropFirst()) : nil
-                    guard let number, let scalar = Unicode.Scalar(number) else { throw fail("unknown entity &\(entity);") }
+                        entity.hasPrefix("#x")
+                        ? UInt32(entity.dropFirst(2), radix: 16)
+                        : entity.hasPrefix("#") ? UInt32(entity.dropFirst()) : nil
+                    guard let number, let scalar = Unicode.Scalar(number) else {
+                        throw fail("unknown entity &\(entity);")
+                    }
                     result.unicodeScalars.append(scalar)
                 }
                 index = end + 1

@@ -19,7 +19,8 @@ public struct HookFinding: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String {
-        "\(level.rawValue): " + (devices.isEmpty ? "" : devices.map(\.description).joined(separator: ", ") + ": ") + message
+        "\(level.rawValue): " + (devices.isEmpty ? "" : devices.map(\.description).joined(separator: ", ") + ": ")
+            + message
     }
 }
 
@@ -46,29 +47,37 @@ public struct GuestAssessment: Sendable {
         for hostdev in domain.hostdevs {
             let address = hostdev.address
             guard seen.insert(address).inserted else {
-                findings.append(.init(level: .refuse, device: address, message: "given to the guest twice (line \(hostdev.line)); remove the duplicate <hostdev>"))
+                findings.append(
+                    .init(
+                        level: .refuse, device: address,
+                        message: "given to the guest twice (line \(hostdev.line)); remove the duplicate <hostdev>"))
                 continue
             }
             guard let device = model[address] else {
                 findings.append(
                     .init(
                         level: .refuse, device: address,
-                        message: "no such PCI function on this host (line \(hostdev.line)); fix the address with `virsh edit \(domain.name)`"))
+                        message:
+                            "no such PCI function on this host (line \(hostdev.line)); fix the address with `virsh edit \(domain.name)`"
+                    ))
                 continue
             }
             findings += Self.deviceFindings(device, hostdev: hostdev, report: report)
-            findings += Self.groupFindings(device, hostdevs: hostdevAddresses, report: report, otherDomains: otherDomains)
+            findings += Self.groupFindings(
+                device, hostdevs: hostdevAddresses, report: report, otherDomains: otherDomains)
             let guest = GuestContext(
                 os: domain.osID, arch: domain.arch, machine: domain.machine, hostdevDriver: hostdev.driver,
                 functionsOfSameDevice: domain.functionsOfSameDevice(as: address))
-            for match in quirks.matches(for: device, in: model, policy: policy, guest: guest) where match.quirk.guest != nil || match.quirk.effect == .warn || match.quirk.effect == .block {
+            for match in quirks.matches(for: device, in: model, policy: policy, guest: guest)
+            where match.quirk.guest != nil || match.quirk.effect == .warn || match.quirk.effect == .block {
                 findings.append(Self.finding(for: match.quirk, device: address))
             }
         }
         let guest = GuestContext(
             os: domain.osID, arch: domain.arch, machine: domain.machine,
             hostdevDriver: domain.hostdevs.compactMap(\.driver).first { $0 == "kvm" })
-        for quirk in quirks.guestQuirks(for: guest, in: model) where quirk.effect != .advice || !domain.hostdevs.isEmpty {
+        for quirk in quirks.guestQuirks(for: guest, in: model) where quirk.effect != .advice || !domain.hostdevs.isEmpty
+        {
             if quirk.id == "pc-machine-slot-limit" {
                 findings += Self.slotFindings(domain, quirk: quirk)
             } else {
@@ -99,7 +108,9 @@ public struct GuestAssessment: Sendable {
     }
 
     /// IOMMU off, host dependencies, bridges, a missing group: refuse; no reset: warn.
-    static func deviceFindings(_ device: PCIDevice, hostdev: LibvirtDomain.PCIHostdev, report: InspectReport) -> [HookFinding] {
+    static func deviceFindings(_ device: PCIDevice, hostdev: LibvirtDomain.PCIHostdev, report: InspectReport)
+        -> [HookFinding]
+    {
         guard let assessment = report.assessment(of: device.address) else { return [] }
         var findings: [HookFinding] = []
         for reason in assessment.reasons {
@@ -116,7 +127,9 @@ public struct GuestAssessment: Sendable {
             findings.append(
                 .init(
                     level: .refuse, device: device.address,
-                    message: "unmanaged hostdev is bound to \(driver), not vfio-pci; bind its group to vfio-pci first or set managed='yes'"))
+                    message:
+                        "unmanaged hostdev is bound to \(driver), not vfio-pci; bind its group to vfio-pci first or set managed='yes'"
+                ))
         }
         return findings
     }
@@ -142,12 +155,16 @@ public struct GuestAssessment: Sendable {
                 findings.append(
                     .init(
                         level: .refuse, device: device.address,
-                        message: "shares its IOMMU group with \(member), which guest \(owner) is using; a group goes to one guest only"))
+                        message:
+                            "shares its IOMMU group with \(member), which guest \(owner) is using; a group goes to one guest only"
+                    ))
             } else if let driver = other.driver, !["vfio-pci", "pci-stub"].contains(driver) {
                 findings.append(
                     .init(
                         level: .refuse, device: device.address,
-                        message: "shares its IOMMU group with \(member) (bound to \(driver)); give \(member) to this guest too, or bind it to vfio-pci"))
+                        message:
+                            "shares its IOMMU group with \(member) (bound to \(driver)); give \(member) to this guest too, or bind it to vfio-pci"
+                    ))
             }
         }
         return findings
@@ -162,22 +179,29 @@ public struct GuestAssessment: Sendable {
         return [
             HookFinding(
                 level: .refuse, device: nil,
-                message: "[\(quirk.id)] the guest needs \(taken) PCI slots but a pc machine has 28 free. \(quirk.advice ?? "")")
+                message:
+                    "[\(quirk.id)] the guest needs \(taken) PCI slots but a pc machine has 28 free. \(quirk.advice ?? "")"
+            )
         ]
     }
 
     /// Hugepage backing: enough free pages of the asked size; and advice where the IOMMU
     /// would map large pages but the guest is not backed by them.
-    static func hugepageFindings(_ domain: LibvirtDomain, model: HostModel, freeHugepages: [Int: Int]) -> [HookFinding] {
+    static func hugepageFindings(_ domain: LibvirtDomain, model: HostModel, freeHugepages: [Int: Int]) -> [HookFinding]
+    {
         guard !domain.hostdevs.isEmpty || domain.hugepages != nil else { return [] }
         guard let backing = domain.hugepages else {
-            let verdicts = model.facts.iommuUnits.map { LargePageVerdict(unit: $0, commandLine: model.facts.commandLineWords) }
+            let verdicts = model.facts.iommuUnits.map {
+                LargePageVerdict(unit: $0, commandLine: model.facts.commandLineWords)
+            }
             guard let usable = verdicts.first(where: \.available) else { return [] }
             let sizes = usable.sizes.map(IntelIOMMUCapability.sizeName).joined(separator: "/")
             return [
                 HookFinding(
                     level: .info, device: nil,
-                    message: "the IOMMU maps \(sizes) pages: back this guest by hugepages (<memoryBacking><hugepages><page size='1' unit='G'/></hugepages></memoryBacking>) to cut IOTLB misses")
+                    message:
+                        "the IOMMU maps \(sizes) pages: back this guest by hugepages (<memoryBacking><hugepages><page size='1' unit='G'/></hugepages></memoryBacking>) to cut IOTLB misses"
+                )
             ]
         }
         var findings: [HookFinding] = []
@@ -190,7 +214,9 @@ public struct GuestAssessment: Sendable {
                 findings.append(
                     HookFinding(
                         level: .refuse, device: nil,
-                        message: "the guest's \(domain.memoryKiB / 1024) MiB need \(needed) free \(name) hugepages, the host has \(free); run `vfioctl hugepages reserve --size \(name) --count \(needed)` or set hugepages = \"reserve\" in /etc/vfioctl/hook.toml"))
+                        message:
+                            "the guest's \(domain.memoryKiB / 1024) MiB need \(needed) free \(name) hugepages, the host has \(free); run `vfioctl hugepages reserve --size \(name) --count \(needed)` or set hugepages = \"reserve\" in /etc/vfioctl/hook.toml"
+                    ))
             }
             if size == nil || backing.pageSizesKiB.count > 1 { break }
         }

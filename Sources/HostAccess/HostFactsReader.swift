@@ -33,11 +33,14 @@ struct HostFactsReader {
         }
         for interface in try defaultRouteInterfaces() {
             for address in try pciAddresses(ofInterface: interface, depth: 0) where known.contains(address) {
-                dependencies.append(.init(address: address, kind: .defaultRoute, detail: "the default route leaves through \(interface)"))
+                dependencies.append(
+                    .init(
+                        address: address, kind: .defaultRoute, detail: "the default route leaves through \(interface)"))
             }
         }
         for device in devices where device.isBootVGA {
-            dependencies.append(.init(address: device.address, kind: .bootVGA, detail: "boot_vga is 1: firmware's console display"))
+            dependencies.append(
+                .init(address: device.address, kind: .bootVGA, detail: "boot_vga is 1: firmware's console display"))
         }
         facts.hostDependencies = dependencies
         return facts
@@ -126,7 +129,8 @@ struct HostFactsReader {
         var result: [String] = []
         for line in table.split(separator: "\n").dropFirst() {
             let fields = line.split(whereSeparator: { $0 == "\t" || $0 == " " })
-            if fields.count >= 8, fields[1] == "00000000", fields[7] == "00000000", !result.contains(String(fields[0])) {
+            if fields.count >= 8, fields[1] == "00000000", fields[7] == "00000000", !result.contains(String(fields[0]))
+            {
                 result.append(String(fields[0]))
             }
         }

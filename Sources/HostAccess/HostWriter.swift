@@ -36,7 +36,8 @@ public final class HostWriter {
         let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, bytes.count) }
         if n < 0 { throw .system(Errno(rawValue: errno), "write \(value) to", path: path.string) }
         if n != bytes.count {
-            throw HostAccessError(.ioError, "short write of \(value) to \(path): \(n) of \(bytes.count) bytes", path: path.string)
+            throw HostAccessError(
+                .ioError, "short write of \(value) to \(path): \(n) of \(bytes.count) bytes", path: path.string)
         }
         do {
             try kernelModel?(Write(path: path.string, value: value))

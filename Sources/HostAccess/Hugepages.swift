@@ -67,7 +67,8 @@ public struct Hugepages {
     /// Sets the pool to `count` pages. When growing it, memory is compacted first
     /// (`/proc/sys/vm/compact_memory`) so the kernel finds contiguous ranges. Returns the pool
     /// as re-read afterwards: the kernel may give fewer pages than asked.
-    public func resize(_ pool: HugepagePool, to count: Int, writer: HostWriter) throws(HostAccessError) -> HugepagePool {
+    public func resize(_ pool: HugepagePool, to count: Int, writer: HostWriter) throws(HostAccessError) -> HugepagePool
+    {
         let current = try read(pool)
         if count > current.total, roots.proc.exists("sys/vm/compact_memory") {
             try writer.write("1", to: "sys/vm/compact_memory", in: roots.proc)

@@ -15,7 +15,10 @@ public final class KernelModules {
         let loaded = kmod_load_resources(context)
         if loaded < 0 {
             kmod_unref(context)
-            throw HostAccessError(.notFound, "libkmod cannot load the module index of the running kernel: errno \(-loaded) (is /lib/modules/$(uname -r) there?)")
+            throw HostAccessError(
+                .notFound,
+                "libkmod cannot load the module index of the running kernel: errno \(-loaded) (is /lib/modules/$(uname -r) there?)"
+            )
         }
     }
 
@@ -24,7 +27,9 @@ public final class KernelModules {
     private func module(_ name: String) throws(HostAccessError) -> OpaquePointer {
         var module: OpaquePointer?
         let result = kmod_module_new_from_name(context, name, &module)
-        guard result >= 0, let module else { throw HostAccessError(.notFound, "libkmod: no module \(name): errno \(-result)") }
+        guard result >= 0, let module else {
+            throw HostAccessError(.notFound, "libkmod: no module \(name): errno \(-result)")
+        }
         return module
     }
 
@@ -52,6 +57,8 @@ public final class KernelModules {
         let module = try module(name)
         defer { kmod_module_unref(module) }
         let result = kmod_module_remove_module(module, 0)
-        guard result >= 0 else { throw HostAccessError(.ioError, "rmmod \(name): \(String(cString: strerror(-result)))") }
+        guard result >= 0 else {
+            throw HostAccessError(.ioError, "rmmod \(name): \(String(cString: strerror(-result)))")
+        }
     }
 }

@@ -50,7 +50,8 @@ public struct LspciDumpReader {
                     driver: drivers[address]))
         }
         HostModel.assignParentsFromBusRanges(&devices)
-        return HostModel(source: "lspci dump \(path)", devices: devices, kernelGroups: nil, facts: HostFacts(), anomalies: anomalies,
+        return HostModel(
+            source: "lspci dump \(path)", devices: devices, kernelGroups: nil, facts: HostFacts(), anomalies: anomalies,
             configBytes: kept)
     }
 

@@ -66,7 +66,8 @@ final class PCILibrary {
         var current = access.pointee.devices
         while let device = current {
             let d = device.pointee
-            let address = PCIAddress(domain: UInt32(truncatingIfNeeded: d.domain), bus: d.bus, device: d.dev, function: d.func)
+            let address = PCIAddress(
+                domain: UInt32(truncatingIfNeeded: d.domain), bus: d.bus, device: d.dev, function: d.func)
             result.append((address, device))
             current = d.next
         }
@@ -81,11 +82,13 @@ final class PCILibrary {
         var message = [CChar](repeating: 0, count: 512)
         func read(_ offset: Int, _ length: Int) throws(HostAccessError) -> Bool {
             let result = buffer.withUnsafeMutableBufferPointer { bytes in
-                cpci_guard_read_block(device, Int32(offset), bytes.baseAddress! + offset, Int32(length), &message, message.count)
+                cpci_guard_read_block(
+                    device, Int32(offset), bytes.baseAddress! + offset, Int32(length), &message, message.count)
             }
             if result < 0 {
                 abandoned = true
-                throw HostAccessError(.libpci, "libpci: reading config space of \(address): \(String(nulTerminated: message))")
+                throw HostAccessError(
+                    .libpci, "libpci: reading config space of \(address): \(String(nulTerminated: message))")
             }
             return result == 1
         }

@@ -157,7 +157,9 @@ public final class DirectoryHandle {
     public func readText(_ name: String) throws(HostAccessError) -> String? {
         let name = try checked(name)
         let fd = openat(self.fd, name, O_RDONLY | O_CLOEXEC)
-        guard let bytes = try RootedFileSystem.readAll(fd: fd, limit: 1 << 16, path: path.appending(name)) else { return nil }
+        guard let bytes = try RootedFileSystem.readAll(fd: fd, limit: 1 << 16, path: path.appending(name)) else {
+            return nil
+        }
         var end = bytes.count
         while end > 0, bytes[end - 1] == UInt8(ascii: "\n") || bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
         return String(decoding: bytes[0..<end], as: UTF8.self)
@@ -166,7 +168,8 @@ public final class DirectoryHandle {
     /// The target of the symbolic link `name`; nil when there is none.
     public func readLink(_ name: String) throws(HostAccessError) -> String? {
         let name = try checked(name)
-        return try withUnsafeTemporaryAllocation(of: CChar.self, capacity: 4096) { buffer throws(HostAccessError) -> String? in
+        return try withUnsafeTemporaryAllocation(of: CChar.self, capacity: 4096) {
+            buffer throws(HostAccessError) -> String? in
             let n = readlinkat(fd, name, buffer.baseAddress!, 4095)
             if n < 0 {
                 let error = Errno(rawValue: errno)

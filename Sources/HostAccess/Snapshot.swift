@@ -118,11 +118,13 @@ public enum Snapshot {
                 .invalidInput, "\(named) is not a vfioctl snapshot: it has no \(manifestName)", path: named)
         }
         guard manifest.contains("\"format\": \"vfioctl-snapshot\"") else {
-            throw HostAccessError(.invalidInput, "\(named): \(manifestName) is not a vfioctl snapshot manifest", path: named)
+            throw HostAccessError(
+                .invalidInput, "\(named): \(manifestName) is not a vfioctl snapshot manifest", path: named)
         }
         guard top.exists("sys/bus/pci/devices") else {
             throw HostAccessError(
-                .invalidInput, "\(named) is incomplete: it has no sys/bus/pci/devices (truncated archive?)", path: named)
+                .invalidInput, "\(named) is incomplete: it has no sys/bus/pci/devices (truncated archive?)", path: named
+            )
         }
     }
 }

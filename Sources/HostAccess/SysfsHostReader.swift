@@ -105,7 +105,9 @@ public struct SysfsHostReader: Sendable {
             if let own = components.lastIndex(where: { PCIAddress($0) == device.address }), own > 0 {
                 device.parent = PCIAddress(components[own - 1])
             } else {
-                anomalies.append("\(try sys.resolve("bus/pci/devices/\(name)")) links to \(target), which does not end in the device's address")
+                anomalies.append(
+                    "\(try sys.resolve("bus/pci/devices/\(name)")) links to \(target), which does not end in the device's address"
+                )
             }
         } else {
             topologyFromLinks = false
@@ -121,7 +123,8 @@ public struct SysfsHostReader: Sendable {
             if let last = group.split(separator: "/").last, let number = Int(last) {
                 device.iommuGroup = number
             } else {
-                anomalies.append("\(directory.path.appending("iommu_group")) links to \(group), not to kernel/iommu_groups/N")
+                anomalies.append(
+                    "\(directory.path.appending("iommu_group")) links to \(group), not to kernel/iommu_groups/N")
             }
         }
         if let node = try directory.readText("numa_node"), let value = Int(node), value >= 0 {
@@ -148,7 +151,9 @@ public struct SysfsHostReader: Sendable {
 
     /// Groups from each device's `iommu_group` link. nil when `kernel/iommu_groups` is not in
     /// the tree at all (the source cannot tell); empty when the kernel has no groups (IOMMU off).
-    private func readKernelGroups(devices: [PCIDevice], sys: RootedFileSystem) throws(HostAccessError) -> [Int: [PCIAddress]]? {
+    private func readKernelGroups(devices: [PCIDevice], sys: RootedFileSystem) throws(HostAccessError) -> [Int:
+        [PCIAddress]]?
+    {
         guard try sys.list("kernel/iommu_groups") != nil else { return nil }
         var groups: [Int: [PCIAddress]] = [:]
         for device in devices {

@@ -32,7 +32,8 @@ public struct SysfsTreeWriter {
             try FileTree.writeText(directory.appending("device"), "0x\(hex(device.deviceID, width: 4))\n")
             try FileTree.writeText(directory.appending("class"), "0x\(hex(c.classCode, width: 6))\n")
             try FileTree.writeText(directory.appending("revision"), "0x\(hex(c.revision, width: 2))\n")
-            try FileTree.writeText(directory.appending("subsystem_vendor"), "0x\(hex(c.subsystemVendorID ?? 0, width: 4))\n")
+            try FileTree.writeText(
+                directory.appending("subsystem_vendor"), "0x\(hex(c.subsystemVendorID ?? 0, width: 4))\n")
             try FileTree.writeText(directory.appending("subsystem_device"), "0x\(hex(c.subsystemID ?? 0, width: 4))\n")
             try FileTree.writeText(directory.appending("irq"), "0\n")
             try FileTree.writeText(
@@ -64,14 +65,16 @@ public struct SysfsTreeWriter {
             if let group = device.iommuGroup {
                 let groupComponents = ["kernel", "iommu_groups", String(group)]
                 try FileTree.makeLink(
-                    directory.appending("iommu_group"), to: FileTree.relativeLink(from: deviceComponents, to: groupComponents))
+                    directory.appending("iommu_group"),
+                    to: FileTree.relativeLink(from: deviceComponents, to: groupComponents))
                 try FileTree.makeLink(
                     sys.appending("kernel/iommu_groups/\(group)/devices/\(device.address)"),
                     to: FileTree.relativeLink(from: groupComponents + ["devices"], to: deviceComponents))
             }
             if let pf = device.physicalFunction {
                 let pfComponents = components(of: pf, in: model)
-                try FileTree.makeLink(directory.appending("physfn"), to: FileTree.relativeLink(from: deviceComponents, to: pfComponents))
+                try FileTree.makeLink(
+                    directory.appending("physfn"), to: FileTree.relativeLink(from: deviceComponents, to: pfComponents))
                 // virtfnN on the PF, numbered in VF order (routing ID order).
                 let index = model.devices.filter { $0.physicalFunction == pf && $0.address < device.address }.count
                 try FileTree.makeLink(
@@ -108,13 +111,17 @@ public struct SysfsTreeWriter {
             switch unit.kind {
             case .intel:
                 try FileTree.makeDirectories(directory.appending("intel-iommu"))
-                if let cap = unit.capability { try FileTree.writeText(directory.appending("intel-iommu/cap"), hex(cap, width: 1) + "\n") }
+                if let cap = unit.capability {
+                    try FileTree.writeText(directory.appending("intel-iommu/cap"), hex(cap, width: 1) + "\n")
+                }
                 if let ecap = unit.extendedCapability {
                     try FileTree.writeText(directory.appending("intel-iommu/ecap"), hex(ecap, width: 1) + "\n")
                 }
             case .amd:
                 try FileTree.makeDirectories(directory.appending("amd-iommu"))
-                if let cap = unit.capability { try FileTree.writeText(directory.appending("amd-iommu/cap"), "0x" + hex(cap, width: 8) + "\n") }
+                if let cap = unit.capability {
+                    try FileTree.writeText(directory.appending("amd-iommu/cap"), "0x" + hex(cap, width: 8) + "\n")
+                }
                 if let features = unit.extendedCapability {
                     try FileTree.writeText(directory.appending("amd-iommu/features"), hex(features, width: 1) + "\n")
                 }
@@ -124,13 +131,18 @@ public struct SysfsTreeWriter {
             for address in unit.devices where model[address] != nil {
                 try FileTree.makeLink(
                     directory.appending("devices/\(address)"),
-                    to: FileTree.relativeLink(from: ["class", "iommu", unit.name, "devices"], to: components(of: address, in: model)))
+                    to: FileTree.relativeLink(
+                        from: ["class", "iommu", unit.name, "devices"], to: components(of: address, in: model)))
             }
         }
         if facts.acpiDMARTable != nil || facts.acpiIVRSTable != nil {
             try FileTree.makeDirectories(base.appending("sys/firmware/acpi/tables"))
-            if facts.acpiDMARTable == true { try FileTree.writeText(base.appending("sys/firmware/acpi/tables/DMAR"), "") }
-            if facts.acpiIVRSTable == true { try FileTree.writeText(base.appending("sys/firmware/acpi/tables/IVRS"), "") }
+            if facts.acpiDMARTable == true {
+                try FileTree.writeText(base.appending("sys/firmware/acpi/tables/DMAR"), "")
+            }
+            if facts.acpiIVRSTable == true {
+                try FileTree.writeText(base.appending("sys/firmware/acpi/tables/IVRS"), "")
+            }
         }
         if facts.vfioPCIAvailability == .loaded {
             try FileTree.makeDirectories(base.appending("sys/module/vfio_pci"))

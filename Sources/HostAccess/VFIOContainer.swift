@@ -47,7 +47,8 @@ public final class VFIOContainer {
         }
         guard cvfio_check_type1v2(container) == 1 else {
             iovaPageSizes = 0
-            throw HostAccessError(.ioError, "the kernel's VFIO offers no type1v2 IOMMU model: load it with modprobe vfio_iommu_type1")
+            throw HostAccessError(
+                .ioError, "the kernel's VFIO offers no type1v2 IOMMU model: load it with modprobe vfio_iommu_type1")
         }
         var viable: Int32 = 0
         guard cvfio_group_viable(group, &viable) == 0 else {
@@ -58,7 +59,8 @@ public final class VFIOContainer {
             iovaPageSizes = 0
             throw HostAccessError(
                 .invalidInput,
-                "IOMMU group \(groupNumber) is not viable: a member is still bound to a host driver; bind the whole group to vfio-pci")
+                "IOMMU group \(groupNumber) is not viable: a member is still bound to a host driver; bind the whole group to vfio-pci"
+            )
         }
         guard cvfio_group_set_container(group, container) == 0 else {
             iovaPageSizes = 0
@@ -116,7 +118,9 @@ public final class DMABuffer {
                 pageShift > 12
                 ? "; reserve \(size >> pageShift) pages first (vfioctl hugepages reserve --size \(pageShift == 21 ? "2M" : "1G") --count \(size >> pageShift))"
                 : ""
-            throw HostAccessError(.ioError, "mmap of \(size) bytes with \(1 << pageShift)-byte pages failed: \(Errno(rawValue: errno))\(hint)")
+            throw HostAccessError(
+                .ioError,
+                "mmap of \(size) bytes with \(1 << pageShift)-byte pages failed: \(Errno(rawValue: errno))\(hint)")
         }
         pointer = address
         self.size = size

@@ -58,14 +58,18 @@ public final class LibvirtConnection {
     public var isAlive: Bool { virConnectIsAlive(connection) == 1 }
 
     private func withDomain(_ name: String, _ call: String, _ body: (virDomainPtr) -> Int32) throws(LibvirtError) {
-        guard let domain = virDomainLookupByName(connection, name) else { throw .last("virDomainLookupByName(\(name))") }
+        guard let domain = virDomainLookupByName(connection, name) else {
+            throw .last("virDomainLookupByName(\(name))")
+        }
         defer { virDomainFree(domain) }
         guard body(domain) == 0 else { throw .last("\(call)(\(name))") }
     }
 
     /// The live XML of a domain (`virDomainGetXMLDesc`), which names its `<hostdev>`s.
     public func domainXML(name: String) throws(LibvirtError) -> String {
-        guard let domain = virDomainLookupByName(connection, name) else { throw .last("virDomainLookupByName(\(name))") }
+        guard let domain = virDomainLookupByName(connection, name) else {
+            throw .last("virDomainLookupByName(\(name))")
+        }
         defer { virDomainFree(domain) }
         guard let xml = virDomainGetXMLDesc(domain, 0) else { throw .last("virDomainGetXMLDesc(\(name))") }
         defer { free(xml) }

@@ -16,7 +16,9 @@ public struct LibvirtError: Error, CustomStringConvertible, Sendable {
         guard let error = virGetLastError() else {
             return LibvirtError(code: -1, message: "\(call) failed without a libvirt error", call: call)
         }
-        let text = error.pointee.message.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: strlen($0)), as: UTF8.self) }
+        let text = error.pointee.message.map {
+            String(decoding: UnsafeRawBufferPointer(start: $0, count: strlen($0)), as: UTF8.self)
+        }
         return LibvirtError(code: error.pointee.code, message: text ?? "unknown libvirt error", call: call)
     }
 

@@ -87,7 +87,8 @@ public struct ConfigSpaceBuilder: Sendable {
     @discardableResult
     public mutating func addMSIX(tableSize: Int) -> Int {
         let control = UInt16(tableSize - 1) & 0x7ff
-        return addCapability(id: MSIXCapability.id, body: [UInt8(control & 0xff), UInt8(control >> 8), 3, 0, 0, 0, 3, 0x20, 0, 0])
+        return addCapability(
+            id: MSIXCapability.id, body: [UInt8(control & 0xff), UInt8(control >> 8), 3, 0, 0, 0, 3, 0x20, 0, 0])
     }
 
     @discardableResult
@@ -134,7 +135,9 @@ public struct ConfigSpaceBuilder: Sendable {
 
     /// SR-IOV capability (SR-IOV spec 3.3) with VF Enable set when `numVFs` > 0.
     @discardableResult
-    public mutating func addSRIOV(totalVFs: UInt16, numVFs: UInt16, firstVFOffset: UInt16, vfStride: UInt16, vfDeviceID: UInt16)
+    public mutating func addSRIOV(
+        totalVFs: UInt16, numVFs: UInt16, firstVFOffset: UInt16, vfStride: UInt16, vfDeviceID: UInt16
+    )
         -> Int
     {
         var body = [UInt8](repeating: 0, count: 0x3c)

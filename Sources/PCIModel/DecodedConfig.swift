@@ -62,7 +62,8 @@ public struct DecodedConfig: Sendable, Equatable {
         vendorID = config.u16(ConfigRegister.vendorID) ?? 0xffff
         deviceID = config.u16(ConfigRegister.deviceID) ?? 0xffff
         revision = config.u8(ConfigRegister.revision) ?? 0
-        classCode = UInt32(config.u8(0x0b) ?? 0) << 16 | UInt32(config.u8(0x0a) ?? 0) << 8 | UInt32(config.u8(0x09) ?? 0)
+        classCode =
+            UInt32(config.u8(0x0b) ?? 0) << 16 | UInt32(config.u8(0x0a) ?? 0) << 8 | UInt32(config.u8(0x09) ?? 0)
         let headerType = config.u8(ConfigRegister.headerType) ?? 0
         isMultifunction = headerType & 0x80 != 0
         switch headerType & 0x7f {
@@ -112,7 +113,10 @@ public struct DecodedConfig: Sendable, Equatable {
         }
         if let express, express.portType == nil {
             anomalies.append(
-                .init(.reservedValue, "PCI Express port type \(express.rawPortType) is reserved (capability at 0x\(hex(express.offset, width: 2)))"))
+                .init(
+                    .reservedValue,
+                    "PCI Express port type \(express.rawPortType) is reserved (capability at 0x\(hex(express.offset, width: 2)))"
+                ))
         }
         self.anomalies = anomalies
     }
@@ -132,12 +136,15 @@ public struct DecodedConfig: Sendable, Equatable {
         var visited = Set<Int>()
         while offset != 0 {
             guard offset >= 0x40 else {
-                anomalies.append(.init(.pointerOutOfRange, "capability pointer 0x\(hex(offset, width: 2)) points into the header"))
+                anomalies.append(
+                    .init(.pointerOutOfRange, "capability pointer 0x\(hex(offset, width: 2)) points into the header"))
                 return
             }
             guard let id = config.u8(offset), let next = config.u8(offset + 1) else {
                 anomalies.append(
-                    .init(.pointerOutOfRange, "capability at 0x\(hex(offset, width: 2)) is beyond the \(config.count) readable bytes"))
+                    .init(
+                        .pointerOutOfRange,
+                        "capability at 0x\(hex(offset, width: 2)) is beyond the \(config.count) readable bytes"))
                 return
             }
             guard visited.insert(offset).inserted else {
@@ -145,7 +152,8 @@ public struct DecodedConfig: Sendable, Equatable {
                 return
             }
             if id == 0xff {
-                anomalies.append(.init(.pointerOutOfRange, "capability at 0x\(hex(offset, width: 2)) reads 0xff (chain broken)"))
+                anomalies.append(
+                    .init(.pointerOutOfRange, "capability at 0x\(hex(offset, width: 2)) reads 0xff (chain broken)"))
                 return
             }
             capabilities.append((id, offset))
@@ -154,7 +162,8 @@ public struct DecodedConfig: Sendable, Equatable {
         }
     }
 
-    private mutating func decodeStandard(id: UInt8, offset: Int, config: ConfigSpace, anomalies: inout [ConfigAnomaly]) {
+    private mutating func decodeStandard(id: UInt8, offset: Int, config: ConfigSpace, anomalies: inout [ConfigAnomaly])
+    {
         func truncated(_ name: String) {
             anomalies.append(.init(.capabilityTruncated, "\(name) capability at 0x\(hex(offset, width: 2)) is cut off"))
         }
@@ -182,7 +191,10 @@ public struct DecodedConfig: Sendable, Equatable {
         while true {
             guard let header = config.u32(offset) else {
                 anomalies.append(
-                    .init(.pointerOutOfRange, "extended capability at 0x\(hex(offset, width: 3)) is beyond the \(config.count) readable bytes"))
+                    .init(
+                        .pointerOutOfRange,
+                        "extended capability at 0x\(hex(offset, width: 3)) is beyond the \(config.count) readable bytes"
+                    ))
                 return
             }
             // A zero header at 0x100 means "no extended capabilities" (PCIe base spec 7.6.3).
@@ -193,7 +205,10 @@ public struct DecodedConfig: Sendable, Equatable {
             }
             let id = UInt16(header & 0xffff)
             if id == 0xffff {
-                anomalies.append(.init(.pointerOutOfRange, "extended capability at 0x\(hex(offset, width: 3)) reads 0xffff (chain broken)"))
+                anomalies.append(
+                    .init(
+                        .pointerOutOfRange,
+                        "extended capability at 0x\(hex(offset, width: 3)) reads 0xffff (chain broken)"))
                 return
             }
             extendedCapabilities.append((id, UInt8((header >> 16) & 0xf), offset))
@@ -202,14 +217,18 @@ public struct DecodedConfig: Sendable, Equatable {
             if next == 0 { return }
             guard next >= ConfigRegister.extendedCapabilitiesStart else {
                 anomalies.append(
-                    .init(.pointerOutOfRange, "extended capability at 0x\(hex(offset, width: 3)) points back into the first 256 bytes (0x\(hex(next, width: 3)))"))
+                    .init(
+                        .pointerOutOfRange,
+                        "extended capability at 0x\(hex(offset, width: 3)) points back into the first 256 bytes (0x\(hex(next, width: 3)))"
+                    ))
                 return
             }
             offset = next
         }
     }
 
-    private mutating func decodeExtended(id: UInt16, offset: Int, config: ConfigSpace, anomalies: inout [ConfigAnomaly]) {
+    private mutating func decodeExtended(id: UInt16, offset: Int, config: ConfigSpace, anomalies: inout [ConfigAnomaly])
+    {
         func truncated(_ name: String) {
             anomalies.append(.init(.capabilityTruncated, "\(name) capability at 0x\(hex(offset, width: 3)) is cut off"))
         }

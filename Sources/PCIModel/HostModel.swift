@@ -80,7 +80,9 @@ public struct HostModel: Sendable {
             let address = devices[i].address
             let claim =
                 bridges
-                .filter { $0.0.domain == address.domain && $0.0 != address && $0.1 <= address.bus && address.bus <= $0.2 }
+                .filter {
+                    $0.0.domain == address.domain && $0.0 != address && $0.1 <= address.bus && address.bus <= $0.2
+                }
                 .max { $0.1 < $1.1 }
             devices[i].parent = claim?.0
         }
@@ -135,7 +137,8 @@ public struct IOMMUUnit: Sendable, Equatable {
     public var devices: [PCIAddress]
 
     public init(
-        name: String, kind: Kind, capability: UInt64? = nil, extendedCapability: UInt64? = nil, devices: [PCIAddress] = []
+        name: String, kind: Kind, capability: UInt64? = nil, extendedCapability: UInt64? = nil,
+        devices: [PCIAddress] = []
     ) {
         self.name = name
         self.kind = kind

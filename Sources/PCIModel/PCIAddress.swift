@@ -26,7 +26,8 @@ public struct PCIAddress: Hashable, Comparable, Sendable, CustomStringConvertibl
         var separators: [UInt8] = []
         for byte in text.utf8 {
             switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"), UInt8(ascii: "A")...UInt8(ascii: "F"):
+            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"),
+                UInt8(ascii: "A")...UInt8(ascii: "F"):
                 let value: UInt8 =
                     byte <= UInt8(ascii: "9") ? byte - UInt8(ascii: "0") : (byte | 0x20) - UInt8(ascii: "a") + 10
                 current = current &* 16 &+ UInt32(value)
@@ -74,7 +75,8 @@ public struct PCIAddress: Hashable, Comparable, Sendable, CustomStringConvertibl
 
     public var description: String {
         if domain > 0xffff {
-            return hex(domain, width: 4) + ":" + hex(bus, width: 2) + ":" + hex(device, width: 2) + "." + String(function)
+            return hex(domain, width: 4) + ":" + hex(bus, width: 2) + ":" + hex(device, width: 2) + "."
+                + String(function)
         }
         // Hot path (thousands of devices in reports): format the 12 ASCII bytes directly.
         let digits = Array("0123456789abcdef".utf8)

@@ -4,7 +4,9 @@ extension Array where Element: Sendable {
     /// `map` spread over up to `workers` threads in interleaved slices; order is kept.
     /// Used where a host has thousands of functions and each needs independent work
     /// (sysfs attribute reads, assessments). Small inputs run inline.
-    public func parallelMap<Result>(workers: Int = 2, minimumPerWorker: Int = 128, _ transform: @Sendable (Element) -> Result)
+    public func parallelMap<Result>(
+        workers: Int = 2, minimumPerWorker: Int = 128, _ transform: @Sendable (Element) -> Result
+    )
         -> [Result]
     {
         parallelMap(workers: workers, minimumPerWorker: minimumPerWorker) { element, _ in transform(element) }

@@ -112,8 +112,11 @@ public struct IDSet: Sendable, Equatable, CustomStringConvertible {
     public func contains(_ value: UInt32) -> Bool { ranges.contains { $0.contains(value) } }
 
     public var description: String {
-        ranges.map { $0.lowerBound == $0.upperBound ? hex($0.lowerBound, width: 4) : "\(hex($0.lowerBound, width: 4))-\(hex($0.upperBound, width: 4))" }
-            .joined(separator: ",")
+        ranges.map {
+            $0.lowerBound == $0.upperBound
+                ? hex($0.lowerBound, width: 4) : "\(hex($0.lowerBound, width: 4))-\(hex($0.upperBound, width: 4))"
+        }
+        .joined(separator: ",")
     }
 }
 

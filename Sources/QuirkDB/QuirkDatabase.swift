@@ -15,7 +15,8 @@ public struct QuirkDatabase: Sendable {
             for quirk in try QuirkDecoder(file: file.name).decode(file.text) {
                 if let first = seen[quirk.id] {
                     let line = Int(quirk.source.split(separator: ":").last ?? "0") ?? 0
-                    throw QuirkFileError(file: file.name, line: line, message: "id \(quirk.id) is already defined at \(first)")
+                    throw QuirkFileError(
+                        file: file.name, line: line, message: "id \(quirk.id) is already defined at \(first)")
                 }
                 seen[quirk.id] = quirk.source
                 quirks.append(quirk)

@@ -40,7 +40,8 @@ struct QuirkDecoder {
 
     private func allowOnly(_ keys: Set<String>, in table: TOMLTable, where place: String) throws(QuirkFileError) {
         for entry in table.entries where !keys.contains(entry.key) {
-            throw fail(entry.line, "unknown key \"\(entry.key)\" in \(place); known: \(keys.sorted().joined(separator: ", "))")
+            throw fail(
+                entry.line, "unknown key \"\(entry.key)\" in \(place); known: \(keys.sorted().joined(separator: ", "))")
         }
     }
 
@@ -88,11 +89,15 @@ struct QuirkDecoder {
         for item in items {
             switch item {
             case .integer(let value):
-                guard value >= 0, value <= Int(maximum) else { throw fail(entry.line, "\"\(key)\" value \(value) is out of range") }
+                guard value >= 0, value <= Int(maximum) else {
+                    throw fail(entry.line, "\"\(key)\" value \(value) is out of range")
+                }
                 ranges.append(UInt32(value)...UInt32(value))
             case .string(let text):
                 let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-                guard parts.count == 2, let low = parseHex(parts[0]), let high = parseHex(parts[1]), low <= high, high <= maximum else {
+                guard parts.count == 2, let low = parseHex(parts[0]), let high = parseHex(parts[1]), low <= high,
+                    high <= maximum
+                else {
                     throw fail(entry.line, "\"\(key)\" range \"\(text)\" must look like \"0x3408-0x3411\"")
                 }
                 ranges.append(low...high)
@@ -116,7 +121,9 @@ struct QuirkDecoder {
         ]
         var result: ACSFlags = []
         for name in names {
-            guard let flag = known[name] else { throw fail(line, "unknown ACS flag \"\(name)\"; known: SV TB RR CR UF EC DT") }
+            guard let flag = known[name] else {
+                throw fail(line, "unknown ACS flag \"\(name)\"; known: SV TB RR CR UF EC DT")
+            }
             result.formUnion(flag)
         }
         return result
@@ -132,7 +139,8 @@ struct QuirkDecoder {
 
     private func decodeQuirk(_ table: TOMLTable) throws(QuirkFileError) -> Quirk {
         try allowOnly(
-            ["id", "title", "effect", "advice", "references", "sequence", "isolation", "match"], in: table, where: "[[quirk]]")
+            ["id", "title", "effect", "advice", "references", "sequence", "isolation", "match"], in: table,
+            where: "[[quirk]]")
         guard let id = try string(table, "id", required: true),
             let title = try string(table, "title", required: true),
             let effectName = try string(table, "effect", required: true)
@@ -147,9 +155,13 @@ struct QuirkDecoder {
         case "warn": effect = .warn
         case "advice": effect = .advice
         case "sriov-sequence":
-            guard let sequence = try string(table, "sequence") else { throw fail(effectLine, "effect sriov-sequence needs \"sequence\"") }
+            guard let sequence = try string(table, "sequence") else {
+                throw fail(effectLine, "effect sriov-sequence needs \"sequence\"")
+            }
             guard ["plain", "idt-workaround"].contains(sequence) else {
-                throw fail(table["sequence"]?.line ?? effectLine, "unknown sequence \"\(sequence)\"; known: plain, idt-workaround")
+                throw fail(
+                    table["sequence"]?.line ?? effectLine,
+                    "unknown sequence \"\(sequence)\"; known: plain, idt-workaround")
             }
             effect = .sriovSequence(sequence)
         case "isolation":
@@ -158,7 +170,8 @@ struct QuirkDecoder {
             }
             effect = .isolation(try decodeIsolation(rule))
         default:
-            throw fail(effectLine, "unknown effect \"\(effectName)\"; known: isolation, block, warn, advice, sriov-sequence")
+            throw fail(
+                effectLine, "unknown effect \"\(effectName)\"; known: isolation, block, warn, advice, sriov-sequence")
         }
         if effect.name != "isolation", table["isolation"] != nil {
             throw fail(table["isolation"]!.line, "\"isolation\" only goes with effect = \"isolation\"")
@@ -168,11 +181,16 @@ struct QuirkDecoder {
             throw fail(effectLine, "effect \(effect.name) needs \"advice\": tell the administrator what to do")
         }
         let references = try strings(table, "references") ?? []
-        guard !references.isEmpty else { throw fail(table.line, "quirk \(id) has no references: name the seed, bug or kernel source") }
-        guard let matchTable = try subtable(table, "match") else { throw fail(table.line, "quirk \(id) has no [quirk.match]") }
+        guard !references.isEmpty else {
+            throw fail(table.line, "quirk \(id) has no references: name the seed, bug or kernel source")
+        }
+        guard let matchTable = try subtable(table, "match") else {
+            throw fail(table.line, "quirk \(id) has no [quirk.match]")
+        }
         try allowOnly(
             [
-                "vendor", "device", "subsystem-vendor", "subsystem-device", "revision", "class", "port-type", "multifunction",
+                "vendor", "device", "subsystem-vendor", "subsystem-device", "revision", "class", "port-type",
+                "multifunction",
                 "root-bus", "capability", "name-lacks", "acs-path", "upstream", "guest", "host",
             ], in: matchTable, where: "[quirk.match]")
         let match = try decodeCriteria(matchTable)
@@ -183,7 +201,8 @@ struct QuirkDecoder {
             }
             for bridge in tables {
                 try allowOnly(
-                    ["vendor", "device", "subsystem-vendor", "subsystem-device", "revision", "class", "port-type"], in: bridge,
+                    ["vendor", "device", "subsystem-vendor", "subsystem-device", "revision", "class", "port-type"],
+                    in: bridge,
                     where: "[[quirk.match.upstream]]")
                 upstream.append(try decodeCriteria(bridge))
             }
@@ -197,14 +216,17 @@ struct QuirkDecoder {
             throw fail(matchTable.line, "an isolation quirk must name devices")
         }
         return Quirk(
-            id: id, title: title, effect: effect, advice: advice, references: references, match: match, upstream: upstream,
+            id: id, title: title, effect: effect, advice: advice, references: references, match: match,
+            upstream: upstream,
             guest: guest, host: host, source: "\(file):\(table.line)")
     }
 
     private func decodeIsolation(_ table: TOMLTable) throws(QuirkFileError) -> IsolationRule {
         try allowOnly(["provides", "consider", "control-offset"], in: table, where: "isolation")
         let provides = try flags(strings(table, "provides") ?? [], line: table.line)
-        let consider = try strings(table, "consider").map { names throws(QuirkFileError) in try flags(names, line: table.line) }
+        let consider = try strings(table, "consider").map { names throws(QuirkFileError) in
+            try flags(names, line: table.line)
+        }
         var offset: Int?
         if let entry = table["control-offset"] {
             guard case .integer(let value) = entry.value, value == 8 else {
@@ -229,11 +251,14 @@ struct QuirkDecoder {
             criteria.classPrefix = prefix.lowercased()
         }
         if let names = try strings(table, "port-type") {
-            let byName = Dictionary(uniqueKeysWithValues: PCIExpressCapability.PortType.allCases.map { ($0.jsonName, $0) })
+            let byName = Dictionary(
+                uniqueKeysWithValues: PCIExpressCapability.PortType.allCases.map { ($0.jsonName, $0) })
             var types: [PCIExpressCapability.PortType] = []
             for name in names {
                 guard let type = byName[name] else {
-                    throw fail(table["port-type"]!.line, "unknown port-type \"\(name)\"; known: \(byName.keys.sorted().joined(separator: ", "))")
+                    throw fail(
+                        table["port-type"]!.line,
+                        "unknown port-type \"\(name)\"; known: \(byName.keys.sorted().joined(separator: ", "))")
                 }
                 types.append(type)
             }
@@ -244,27 +269,35 @@ struct QuirkDecoder {
         if let capabilities = try strings(table, "capability") {
             let known: Set<String> = ["msi", "msix", "sriov", "ari", "acs", "aer", "flr"]
             if let unknown = capabilities.first(where: { !known.contains($0) }) {
-                throw fail(table["capability"]!.line, "unknown capability \"\(unknown)\"; known: \(known.sorted().joined(separator: ", "))")
+                throw fail(
+                    table["capability"]!.line,
+                    "unknown capability \"\(unknown)\"; known: \(known.sorted().joined(separator: ", "))")
             }
             criteria.capabilities = capabilities
         }
         criteria.nameLacks = try strings(table, "name-lacks")
         if let path = try string(table, "acs-path") {
-            guard path == "incomplete" else { throw fail(table["acs-path"]!.line, "acs-path can only be \"incomplete\"") }
+            guard path == "incomplete" else {
+                throw fail(table["acs-path"]!.line, "acs-path can only be \"incomplete\"")
+            }
             criteria.acsPath = path
         }
         return criteria
     }
 
     private func decodeGuest(_ table: TOMLTable) throws(QuirkFileError) -> GuestCriteria {
-        try allowOnly(["os", "arch", "machine", "hostdev-driver", "multiple-functions"], in: table, where: "[quirk.match.guest]")
+        try allowOnly(
+            ["os", "arch", "machine", "hostdev-driver", "multiple-functions"], in: table, where: "[quirk.match.guest]")
         return GuestCriteria(
             os: try strings(table, "os"), arch: try strings(table, "arch"), machine: try strings(table, "machine"),
-            hostdevDriver: try strings(table, "hostdev-driver"), multipleFunctions: try bool(table, "multiple-functions"))
+            hostdevDriver: try strings(table, "hostdev-driver"),
+            multipleFunctions: try bool(table, "multiple-functions"))
     }
 
     private func decodeHost(_ table: TOMLTable) throws(QuirkFileError) -> HostCriteria {
-        try allowOnly(["cpu-vendor", "cmdline-has", "cmdline-lacks", "acpi-table", "iommu"], in: table, where: "[quirk.match.host]")
+        try allowOnly(
+            ["cpu-vendor", "cmdline-has", "cmdline-lacks", "acpi-table", "iommu"], in: table,
+            where: "[quirk.match.host]")
         let iommu = try string(table, "iommu")
         if let iommu, iommu != "on" { throw fail(table["iommu"]!.line, "iommu can only be \"on\"") }
         return HostCriteria(

@@ -10,7 +10,10 @@ public struct GuestContext: Sendable {
     /// How many functions of this device's slot the guest is given.
     public var functionsOfSameDevice: Int
 
-    public init(os: String? = nil, arch: String? = nil, machine: String? = nil, hostdevDriver: String? = nil, functionsOfSameDevice: Int = 1) {
+    public init(
+        os: String? = nil, arch: String? = nil, machine: String? = nil, hostdevDriver: String? = nil,
+        functionsOfSameDevice: Int = 1
+    ) {
         self.os = os
         self.arch = arch
         self.machine = machine
@@ -30,7 +33,9 @@ public struct QuirkMatch: Sendable {
 extension QuirkDatabase {
     /// Every quirk matching `device` on this host; guest criteria are checked when `guest`
     /// is given, else reported as pending.
-    public func matches(for device: PCIDevice, in model: HostModel, policy: ACSPolicy, guest: GuestContext? = nil) -> [QuirkMatch] {
+    public func matches(for device: PCIDevice, in model: HostModel, policy: ACSPolicy, guest: GuestContext? = nil)
+        -> [QuirkMatch]
+    {
         quirks.compactMap { quirk in
             guard !quirk.isGuestScoped, Self.matches(quirk.match, device, model: model, policy: policy),
                 Self.matchesUpstream(quirk.upstream, of: device, in: model),
@@ -59,12 +64,15 @@ extension QuirkDatabase {
         var byVendor: [UInt16: [(Quirk, IsolationRule)]] = [:]
         var anyVendor: [(Quirk, IsolationRule)] = []
         for quirk in quirks {
-            guard case .isolation(let rule) = quirk.effect, quirk.host.map({ Self.matches($0, model: model) }) ?? true else {
+            guard case .isolation(let rule) = quirk.effect, quirk.host.map({ Self.matches($0, model: model) }) ?? true
+            else {
                 continue
             }
             // Index by vendor: this runs for every ACS evaluation of every function.
             if let vendors = quirk.match.vendor, vendors.ranges.allSatisfy({ $0.count <= 16 }) {
-                for range in vendors.ranges { for vendor in range { byVendor[UInt16(vendor), default: []].append((quirk, rule)) } }
+                for range in vendors.ranges {
+                    for vendor in range { byVendor[UInt16(vendor), default: []].append((quirk, rule)) }
+                }
             } else {
                 anyVendor.append((quirk, rule))
             }
@@ -94,7 +102,9 @@ extension QuirkDatabase {
         let config = device.config
         if let set = c.vendor, !set.contains(UInt32(device.vendorID)) { return false }
         if let set = c.device, !set.contains(UInt32(device.deviceID)) { return false }
-        if let set = c.subsystemVendor, !(config.subsystemVendorID.map { set.contains(UInt32($0)) } ?? false) { return false }
+        if let set = c.subsystemVendor, !(config.subsystemVendorID.map { set.contains(UInt32($0)) } ?? false) {
+            return false
+        }
         if let set = c.subsystemDevice, !(config.subsystemID.map { set.contains(UInt32($0)) } ?? false) { return false }
         if let set = c.revision, !set.contains(UInt32(config.revision)) { return false }
         if let prefix = c.classPrefix, !hex(config.classCode, width: 6).hasPrefix(prefix) { return false }
@@ -102,7 +112,9 @@ extension QuirkDatabase {
         if let multifunction = c.multifunction, device.isMultifunction != multifunction { return false }
         if let rootBus = c.rootBus, (device.parent == nil) != rootBus { return false }
         if let wanted = c.capabilities, !wanted.contains(where: { has($0, config) }) { return false }
-        if let words = c.nameLacks, let name = device.name?.lowercased(), words.contains(where: { name.contains($0.lowercased()) }) {
+        if let words = c.nameLacks, let name = device.name?.lowercased(),
+            words.contains(where: { name.contains($0.lowercased()) })
+        {
             return false
         }
         if c.acsPath != nil {
@@ -130,7 +142,8 @@ extension QuirkDatabase {
         guard !chain.isEmpty else { return true }
         var bridges = model.upstreamBridges(of: device.address)[...]
         for criteria in chain {
-            guard let index = bridges.firstIndex(where: { matches(criteria, $0, model: nil, policy: ACSPolicy()) }) else { return false }
+            guard let index = bridges.firstIndex(where: { matches(criteria, $0, model: nil, policy: ACSPolicy()) })
+            else { return false }
             bridges = bridges[(index + 1)...]
         }
         return true

@@ -32,7 +32,9 @@ public final class TOMLTable {
             return table
         case .table(let table)?: return table
         case .tableArray(let tables)?:
-            guard let last = tables.last else { throw TOMLError(line: line, message: "\"\(key)\" is an empty array of tables") }
+            guard let last = tables.last else {
+                throw TOMLError(line: line, message: "\"\(key)\" is an empty array of tables")
+            }
             return last
         default: throw TOMLError(line: line, message: "\"\(key)\" is a value, not a table")
         }
@@ -111,7 +113,9 @@ public struct TOMLParser {
                 guard current == UInt8(ascii: "]") else { throw fail("expected ] to close the table header") }
                 position += 1
                 if isArray {
-                    guard current == UInt8(ascii: "]") else { throw fail("expected ]] to close the array-of-tables header") }
+                    guard current == UInt8(ascii: "]") else {
+                        throw fail("expected ]] to close the array-of-tables header")
+                    }
                     position += 1
                 }
                 try endOfLine()
@@ -122,7 +126,8 @@ public struct TOMLParser {
                     table = try parent.appendToArray(last, line: headerLine)
                 } else {
                     if case .table? = parent[last]?.value, parent[last]?.line != headerLine {
-                        throw TOMLError(line: headerLine, message: "table [\(path.joined(separator: "."))] is defined twice")
+                        throw TOMLError(
+                            line: headerLine, message: "table [\(path.joined(separator: "."))] is defined twice")
                     }
                     table = try parent.table(last, line: headerLine)
                 }
@@ -137,7 +142,9 @@ public struct TOMLParser {
         let keyLine = line
         let path = try keyPath()
         skipSpaces()
-        guard current == UInt8(ascii: "=") else { throw fail("expected = after key \"\(path.joined(separator: "."))\"") }
+        guard current == UInt8(ascii: "=") else {
+            throw fail("expected = after key \"\(path.joined(separator: "."))\"")
+        }
         position += 1
         skipSpaces()
         let value = try self.value()
@@ -169,7 +176,8 @@ public struct TOMLParser {
 
     private func isBareKeyByte(_ byte: UInt8) -> Bool {
         (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
-            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_")
+            || byte == UInt8(ascii: "-")
     }
 
     private mutating func value() throws(TOMLError) -> TOMLValue {
@@ -188,7 +196,9 @@ public struct TOMLParser {
 
     private mutating func matchWord(_ word: String) -> Bool {
         let utf8 = Array(word.utf8)
-        guard position + utf8.count <= bytes.count, Array(bytes[position..<position + utf8.count]) == utf8 else { return false }
+        guard position + utf8.count <= bytes.count, Array(bytes[position..<position + utf8.count]) == utf8 else {
+            return false
+        }
         let after = position + utf8.count < bytes.count ? bytes[position + utf8.count] : UInt8(ascii: " ")
         guard !isBareKeyByte(after) else { return false }
         position += utf8.count
@@ -197,7 +207,9 @@ public struct TOMLParser {
 
     private mutating func integer() throws(TOMLError) -> Int {
         let start = position
-        while let byte = current, isBareKeyByte(byte) || byte == UInt8(ascii: "+") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: ":") {
+        while let byte = current,
+            isBareKeyByte(byte) || byte == UInt8(ascii: "+") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: ":")
+        {
             position += 1
         }
         var text = String(decoding: bytes[start..<position], as: UTF8.self).replacingUnderscores()
@@ -211,7 +223,15 @@ public struct TOMLParser {
             text.removeFirst()
         }
         let radix: Int
-        if text.hasPrefix("0x") { radix = 16 } else if text.hasPrefix("0o") { radix = 8 } else if text.hasPrefix("0b") { radix = 2 } else { radix = 10 }
+        if text.hasPrefix("0x") {
+            radix = 16
+        } else if text.hasPrefix("0o") {
+            radix = 8
+        } else if text.hasPrefix("0b") {
+            radix = 2
+        } else {
+            radix = 10
+        }
         let digits = radix == 10 ? Substring(text) : text.dropFirst(2)
         guard let magnitude = Int(digits, radix: radix) else { throw fail("\"\(text)\" is not a number") }
         return negative ? -magnitude : magnitude
@@ -219,7 +239,9 @@ public struct TOMLParser {
 
     private mutating func string() throws(TOMLError) -> String {
         let quote = bytes[position]
-        if quote == UInt8(ascii: "\""), position + 2 < bytes.count, bytes[position + 1] == quote, bytes[position + 2] == quote {
+        if quote == UInt8(ascii: "\""), position + 2 < bytes.count, bytes[position + 1] == quote,
+            bytes[position + 2] == quote
+        {
             return try multilineString()
         }
         position += 1
@@ -256,13 +278,16 @@ public struct TOMLParser {
             guard let byte = current else {
                 throw TOMLError(line: startLine, message: "unterminated multi-line string")
             }
-            if byte == UInt8(ascii: "\""), position + 2 < bytes.count, bytes[position + 1] == byte, bytes[position + 2] == byte {
+            if byte == UInt8(ascii: "\""), position + 2 < bytes.count, bytes[position + 1] == byte,
+                bytes[position + 2] == byte
+            {
                 position += 3
                 return String(decoding: result, as: UTF8.self)
             }
             position += 1
             if byte == UInt8(ascii: "\n") { line += 1 }
-            if byte == UInt8(ascii: "\\"), let next = current, next == UInt8(ascii: "\\") || next == UInt8(ascii: "\"") {
+            if byte == UInt8(ascii: "\\"), let next = current, next == UInt8(ascii: "\\") || next == UInt8(ascii: "\"")
+            {
                 result.append(next)
                 position += 1
             } else {

@@ -9,15 +9,21 @@ extension PCIAddress: ExpressibleByArgument {
 
 /// Where the host comes from: at most one of --root, --snapshot, --lspci-dump; else the live host.
 struct SourceOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("A directory holding sys/ and proc/ to read instead of the live host.", valueName: "dir"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("A directory holding sys/ and proc/ to read instead of the live host.", valueName: "dir"))
     var root: String?
 
-    @Option(name: .long, help: ArgumentHelp("A snapshot (.tar.gz or unpacked directory) from `vfioctl snapshot create`.", valueName: "path"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "A snapshot (.tar.gz or unpacked directory) from `vfioctl snapshot create`.", valueName: "path"))
     var snapshot: String?
 
     @Option(
         name: .customLong("lspci-dump"),
-        help: ArgumentHelp("`lspci -xxx`/`-vvvxxxx` output to read (no kernel groups, only predicted ones).", valueName: "file"))
+        help: ArgumentHelp(
+            "`lspci -xxx`/`-vvvxxxx` output to read (no kernel groups, only predicted ones).", valueName: "file"))
     var lspciDump: String?
 
     func validate() throws {

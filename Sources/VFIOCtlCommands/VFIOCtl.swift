@@ -22,7 +22,8 @@ public struct VFIOCtl: AsyncParsableCommand {
             """,
         version: version,
         subcommands: [
-            Inspect.self, SnapshotCommand.self, QuirksCommand.self, IOMMUCommand.self, HugepagesCommand.self, DMACheck.self,
+            Inspect.self, SnapshotCommand.self, QuirksCommand.self, IOMMUCommand.self, HugepagesCommand.self,
+            DMACheck.self,
             HookCommand.self, Bind.self, Restore.self, Recover.self, SRIOVCommand.self, Apply.self, AERCommand.self,
         ]
     )

@@ -28,12 +28,18 @@ struct AERDaemon: ParsableCommand {
     @Option(help: "SQLite journal.") var journal: String = "/var/lib/vfioctl/aer.db"
     @Option(help: "libvirt URI of the guests.") var libvirt: String = "qemu:///system"
     @Option(help: ArgumentHelp("Host root for topology and counters (default /).", valueName: "dir")) var root: String?
-    @Option(name: .customLong("state-dir"), help: "Where the libvirt hook registers guests' devices.") var stateDirectory = "/run/vfioctl"
+    @Option(name: .customLong("state-dir"), help: "Where the libvirt hook registers guests' devices.")
+    var stateDirectory = "/run/vfioctl"
     @Option(help: "Seconds between counter polls.") var pollInterval: Double = 2
-    @Flag(name: .customLong("no-udev"), help: "Do not listen to kernel uevents (counters and injected events only).") var noUdev = false
-    @Option(name: .customLong("metrics-port"), help: ArgumentHelp("Serve Prometheus metrics on 127.0.0.1:PORT (0: any free port).", valueName: "port"))
+    @Flag(name: .customLong("no-udev"), help: "Do not listen to kernel uevents (counters and injected events only).")
+    var noUdev = false
+    @Option(
+        name: .customLong("metrics-port"),
+        help: ArgumentHelp("Serve Prometheus metrics on 127.0.0.1:PORT (0: any free port).", valueName: "port"))
     var metricsPort: UInt16?
-    @Option(name: .customLong("inject-socket"), help: ArgumentHelp("Accept uevent text on this unix datagram socket (tests).", valueName: "path"))
+    @Option(
+        name: .customLong("inject-socket"),
+        help: ArgumentHelp("Accept uevent text on this unix datagram socket (tests).", valueName: "path"))
     var injectSocket: String?
 
     func run() throws {
@@ -52,7 +58,9 @@ struct AERDaemon: ParsableCommand {
         let queue = DispatchQueue(label: "vfio-aerd")
         let daemon = DaemonState(watchdog: watchdog)
         // Connect now, so the first event does not pay for it; libvirtd may come later.
-        do { _ = try guests.runningGuests() } catch { say("libvirt \(libvirt) not reachable yet (\(error)); will retry on the first event") }
+        do { _ = try guests.runningGuests() } catch {
+            say("libvirt \(libvirt) not reachable yet (\(error)); will retry on the first event")
+        }
         try queue.sync {
             try watchdog.restoreState(now: wallClock())
             try watchdog.resumeUnhandled(now: wallClock())
@@ -63,7 +71,9 @@ struct AERDaemon: ParsableCommand {
         let deliver: @Sendable (AEREvent) -> Void = { event in
             let arrival = wallClock()
             queue.sync {
-                do { try daemon.watchdog.handle(event, arrival: arrival) } catch { say("event \(event.kind.rawValue) on \(event.device): \(error)") }
+                do { try daemon.watchdog.handle(event, arrival: arrival) } catch {
+                    say("event \(event.kind.rawValue) on \(event.device): \(error)")
+                }
             }
         }
         let problem: @Sendable (String) -> Void = { say($0) }
@@ -100,7 +110,9 @@ struct AERDaemon: ParsableCommand {
                 let (events, problems) = poller.poll(now: now)
                 problems.forEach(say)
                 for event in events {
-                    do { try daemon.watchdog.handle(event, arrival: now) } catch { say("counter event on \(event.device): \(error)") }
+                    do { try daemon.watchdog.handle(event, arrival: now) } catch {
+                        say("counter event on \(event.device): \(error)")
+                    }
                 }
             }
             Notify.watchdogIfDue()
@@ -154,7 +166,8 @@ func makeParentDirectory(of path: String) throws {
     for component in path.split(separator: "/").dropLast() {
         parent += "/" + component
         if mkdir(parent, 0o755) != 0, errno != EEXIST {
-            throw DaemonSetupError(description: "cannot create \(parent) for the AER journal: \(String(cString: strerror(errno)))")
+            throw DaemonSetupError(
+                description: "cannot create \(parent) for the AER journal: \(String(cString: strerror(errno)))")
         }
     }
 }

@@ -49,7 +49,8 @@ struct Seed: AsyncParsableCommand {
         var devices: [PCIDevice] = []
         for (address, config) in bytes {
             let decoded = DecodedConfig(ConfigSpace(config))
-            let driver: String? = decoded.isBridge ? "pcieport" : (decoded.vendorID == 0x8086 && decoded.deviceID == 0x10c9 ? "igb" : nil)
+            let driver: String? =
+                decoded.isBridge ? "pcieport" : (decoded.vendorID == 0x8086 && decoded.deviceID == 0x10c9 ? "igb" : nil)
             devices.append(PCIDevice(address: address, config: decoded, driver: driver, numaNode: 0))
         }
         HostModel.assignParentsFromBusRanges(&devices)
@@ -82,7 +83,8 @@ struct Seed: AsyncParsableCommand {
     /// in the first 256 bytes; AER first in extended space), not from a dump, since none is
     /// public. The part predates ACS: it has no ACS capability, which is what matters here.
     static func idtPort(type: PCIExpressCapability.PortType, buses: (UInt8, UInt8, UInt8)) -> [UInt8] {
-        var builder = ConfigSpaceBuilder(vendorID: 0x111d, deviceID: 0x8018, classCode: 0x060400, revision: 0x0c, headerType: 1)
+        var builder = ConfigSpaceBuilder(
+            vendorID: 0x111d, deviceID: 0x8018, classCode: 0x060400, revision: 0x0c, headerType: 1)
         builder.setBuses(primary: buses.0, secondary: buses.1, subordinate: buses.2)
         builder.addExpress(type: type, slot: type == .downstreamPort, version: 1)
         builder.addPowerManagement(noSoftReset: false)

@@ -23,7 +23,8 @@ struct Synthetic: AsyncParsableCommand {
         var devices = generator.devices
         HostModel.assignParentsFromBusRanges(&devices)
         var model = HostModel(
-            source: "synthetic", devices: devices, kernelGroups: [:], facts: HostFacts(kernelCommandLine: "intel_iommu=on"),
+            source: "synthetic", devices: devices, kernelGroups: [:],
+            facts: HostFacts(kernelCommandLine: "intel_iommu=on"),
             configBytes: generator.bytes)
         // Benchmark data, not a kernel reading: the iommu_group links are vfioctl's own
         // prediction, so the reader has the same links to follow as on a real host.
@@ -33,9 +34,11 @@ struct Synthetic: AsyncParsableCommand {
         var groups: [Int: [PCIAddress]] = [:]
         for device in grouped { if let g = device.iommuGroup { groups[g, default: []].append(device.address) } }
         model = HostModel(
-            source: "synthetic", devices: grouped, kernelGroups: groups, facts: model.facts, configBytes: generator.bytes)
+            source: "synthetic", devices: grouped, kernelGroups: groups, facts: model.facts,
+            configBytes: generator.bytes)
         try SysfsTreeWriter(base: destination).write(model)
-        try Snapshot.writeManifest(in: destination, tool: "vfioctl-hostgen", origin: "synthetic", devices: devices.count)
+        try Snapshot.writeManifest(
+            in: destination, tool: "vfioctl-hostgen", origin: "synthetic", devices: devices.count)
         print("wrote \(output.output): \(devices.count) functions, \(groups.count) groups")
     }
 }
@@ -50,7 +53,10 @@ struct SyntheticHost {
 
     private var full: Bool { devices.count >= target }
 
-    private mutating func add(_ address: PCIAddress, _ builder: ConfigSpaceBuilder, driver: String?, vfOf pf: PCIAddress? = nil, ids: (UInt16, UInt16)? = nil) {
+    private mutating func add(
+        _ address: PCIAddress, _ builder: ConfigSpaceBuilder, driver: String?, vfOf pf: PCIAddress? = nil,
+        ids: (UInt16, UInt16)? = nil
+    ) {
         guard !full else { return }
         let config = DecodedConfig(ConfigSpace(builder.bytes))
         devices.append(
@@ -76,8 +82,11 @@ struct SyntheticHost {
     /// two-function device: 32 functions. `pattern` 0: ACS everywhere; 1: root port only;
     /// 2: no ACS at all.
     private mutating func addUnit(domain: UInt32, slot: UInt8, firstBus: UInt8, pattern: Int) {
-        let acsFlags: ACSFlags = [.sourceValidation, .translationBlocking, .requestRedirect, .completionRedirect, .upstreamForwarding]
-        var root = ConfigSpaceBuilder(vendorID: 0x8086, deviceID: 0x340a, classCode: 0x060400, revision: 0x22, headerType: 1)
+        let acsFlags: ACSFlags = [
+            .sourceValidation, .translationBlocking, .requestRedirect, .completionRedirect, .upstreamForwarding,
+        ]
+        var root = ConfigSpaceBuilder(
+            vendorID: 0x8086, deviceID: 0x340a, classCode: 0x060400, revision: 0x22, headerType: 1)
         root.setBuses(primary: 0, secondary: firstBus, subordinate: firstBus + 5)
         root.addExpress(type: .rootPort, slot: true)
         root.addPowerManagement(noSoftReset: false)
@@ -86,7 +95,8 @@ struct SyntheticHost {
         if pattern != 2 { root.addACS(capability: acsFlags, control: .requiredForIsolation) }
         add(PCIAddress(domain: domain, bus: 0, device: slot, function: 0), root, driver: "pcieport")
 
-        var up = ConfigSpaceBuilder(vendorID: 0x10b5, deviceID: 0x8747, classCode: 0x060400, revision: 0xca, headerType: 1)
+        var up = ConfigSpaceBuilder(
+            vendorID: 0x10b5, deviceID: 0x8747, classCode: 0x060400, revision: 0xca, headerType: 1)
         up.setBuses(primary: firstBus, secondary: firstBus + 1, subordinate: firstBus + 5)
         up.addExpress(type: .upstreamPort)
         up.addAER()
@@ -94,17 +104,21 @@ struct SyntheticHost {
 
         for port in 0..<4 {
             let bus = firstBus + 2 + UInt8(port)
-            var down = ConfigSpaceBuilder(vendorID: 0x10b5, deviceID: 0x8747, classCode: 0x060400, revision: 0xca, headerType: 1)
+            var down = ConfigSpaceBuilder(
+                vendorID: 0x10b5, deviceID: 0x8747, classCode: 0x060400, revision: 0xca, headerType: 1)
             down.setBuses(primary: firstBus + 1, secondary: bus, subordinate: bus)
             down.addExpress(type: .downstreamPort, slot: true)
             down.addAER()
             if pattern == 0 { down.addACS(capability: acsFlags, control: .requiredForIsolation) }
-            add(PCIAddress(domain: domain, bus: firstBus + 1, device: UInt8(port * 8), function: 0), down, driver: "pcieport")
+            add(
+                PCIAddress(domain: domain, bus: firstBus + 1, device: UInt8(port * 8), function: 0), down,
+                driver: "pcieport")
             if port < 3 {
                 addSRIOVFunction(domain: domain, bus: bus)
             } else {
                 for function: UInt8 in 0..<2 {
-                    var nic = ConfigSpaceBuilder(vendorID: 0x8086, deviceID: 0x105e, classCode: 0x020000, revision: 0x06, multifunction: true)
+                    var nic = ConfigSpaceBuilder(
+                        vendorID: 0x8086, deviceID: 0x105e, classCode: 0x020000, revision: 0x06, multifunction: true)
                     nic.setSubsystem(vendorID: 0x8086, id: 0x125e)
                     nic.addPowerManagement(noSoftReset: false)
                     nic.addMSI()
@@ -137,7 +151,8 @@ struct SyntheticHost {
             config.addAER()
             config.addARI(nextFunction: 0)
             add(
-                PCIAddress(domain: domain, bus: bus, device: 0, function: UInt8(vf)), config, driver: "igbvf", vfOf: pfAddress,
+                PCIAddress(domain: domain, bus: bus, device: 0, function: UInt8(vf)), config, driver: "igbvf",
+                vfOf: pfAddress,
                 ids: (0x8086, 0x10ca))
         }
     }

@@ -2,8 +2,8 @@ import AERWatch
 import Foundation
 import HostAccess
 import PCIModel
-import Testing
 import TestSupport
+import Testing
 
 /// TEST DOUBLE for libvirt in unit tests: records what the watchdog asks for. The real
 /// libvirtd is driven in Tests/Libvirt/libvirt-test.sh.
@@ -38,15 +38,30 @@ final class RecordingGuests: GuestControl {
 struct AERInputTests {
     @Test("uevent properties become events; malformed ones are errors; others are not AER")
     func uevents() throws {
-        let begin = try UeventParser.parse(["PCI_SLOT_NAME": "0000:02:00.0", "ERROR_EVENT": "BEGIN_RECOVERY", "DEVICE_ONLINE": "0"], time: 1, source: .uevent)
+        let begin = try UeventParser.parse(
+            ["PCI_SLOT_NAME": "0000:02:00.0", "ERROR_EVENT": "BEGIN_RECOVERY", "DEVICE_ONLINE": "0"], time: 1,
+            source: .uevent)
         #expect(begin?.kind == .beginRecovery && begin?.deviceOnline == false && begin?.takesGuestDown == true)
-        let done = try UeventParser.parse(["DEVPATH": "/devices/pci0000:00/0000:00:04.0/0000:02:00.0", "ERROR_EVENT": "SUCCESSFUL_RECOVERY", "DEVICE_ONLINE": "1"], time: 1, source: .uevent)
+        let done = try UeventParser.parse(
+            [
+                "DEVPATH": "/devices/pci0000:00/0000:00:04.0/0000:02:00.0", "ERROR_EVENT": "SUCCESSFUL_RECOVERY",
+                "DEVICE_ONLINE": "1",
+            ], time: 1, source: .uevent)
         #expect(done?.device.description == "0000:02:00.0" && done?.deviceRecovered == true)
-        #expect(try UeventParser.parse(["ACTION": "change", "PCI_SLOT_NAME": "0000:02:00.0"], time: 1, source: .uevent) == nil)
-        #expect(throws: UeventParser.Malformed.self) { try UeventParser.parse(["ERROR_EVENT": "EXPLODED", "PCI_SLOT_NAME": "0000:02:00.0"], time: 1, source: .uevent) }
-        #expect(throws: UeventParser.Malformed.self) { try UeventParser.parse(["ERROR_EVENT": "BEGIN_RECOVERY"], time: 1, source: .uevent) }
+        #expect(
+            try UeventParser.parse(["ACTION": "change", "PCI_SLOT_NAME": "0000:02:00.0"], time: 1, source: .uevent)
+                == nil)
         #expect(throws: UeventParser.Malformed.self) {
-            try UeventParser.parse(["ERROR_EVENT": "BEGIN_RECOVERY", "PCI_SLOT_NAME": "0000:02:00.0", "DEVICE_ONLINE": "2"], time: 1, source: .uevent)
+            try UeventParser.parse(
+                ["ERROR_EVENT": "EXPLODED", "PCI_SLOT_NAME": "0000:02:00.0"], time: 1, source: .uevent)
+        }
+        #expect(throws: UeventParser.Malformed.self) {
+            try UeventParser.parse(["ERROR_EVENT": "BEGIN_RECOVERY"], time: 1, source: .uevent)
+        }
+        #expect(throws: UeventParser.Malformed.self) {
+            try UeventParser.parse(
+                ["ERROR_EVENT": "BEGIN_RECOVERY", "PCI_SLOT_NAME": "0000:02:00.0", "DEVICE_ONLINE": "2"], time: 1,
+                source: .uevent)
         }
     }
 
@@ -54,30 +69,46 @@ struct AERInputTests {
     func injectedCounters() throws {
         let event = try InjectedEvents.parse("PCI_SLOT_NAME=0000:04:00.0\nAER_COUNTER=correctable\nCOUNT=7\n", time: 1)
         #expect(event?.kind == .correctable && event?.count == 7 && event?.device.description == "0000:04:00.0")
-        #expect(try InjectedEvents.parse("PCI_SLOT_NAME=0000:04:00.0\nERROR_EVENT=FAILED_RECOVERY\n", time: 1)?.kind == .failedRecovery)
-        #expect { try InjectedEvents.parse("PCI_SLOT_NAME=0000:04:00.0\nAER_COUNTER=weird\n", time: 1) } throws: { "\($0)".contains("AER_COUNTER=weird") }
-        #expect { try InjectedEvents.parse("PCI_SLOT_NAME=0000:04:00.0\nAER_COUNTER=fatal\nCOUNT=-2\n", time: 1) } throws: { "\($0)".contains("COUNT=-2") }
-        #expect { try InjectedEvents.parse("AER_COUNTER=fatal\n", time: 1) } throws: { "\($0)".contains("without PCI_SLOT_NAME") }
+        #expect(
+            try InjectedEvents.parse("PCI_SLOT_NAME=0000:04:00.0\nERROR_EVENT=FAILED_RECOVERY\n", time: 1)?.kind
+                == .failedRecovery)
+        #expect { try InjectedEvents.parse("PCI_SLOT_NAME=0000:04:00.0\nAER_COUNTER=weird\n", time: 1) } throws: {
+            "\($0)".contains("AER_COUNTER=weird")
+        }
+        #expect {
+            try InjectedEvents.parse("PCI_SLOT_NAME=0000:04:00.0\nAER_COUNTER=fatal\nCOUNT=-2\n", time: 1)
+        } throws: { "\($0)".contains("COUNT=-2") }
+        #expect { try InjectedEvents.parse("AER_COUNTER=fatal\n", time: 1) } throws: {
+            "\($0)".contains("without PCI_SLOT_NAME")
+        }
     }
 
     @Test("counters: the TOTAL line is read, anything else malformed is an error naming the file")
     func counterFiles() throws {
-        let text = "RxErr 0\nBadTLP 2\nBadDLLP 0\nRollover 0\nTimeout 0\nNonFatalErr 1\nCorrIntErr 0\nHeaderOF 0\nTOTAL_ERR_COR 3\n"
+        let text =
+            "RxErr 0\nBadTLP 2\nBadDLLP 0\nRollover 0\nTimeout 0\nNonFatalErr 1\nCorrIntErr 0\nHeaderOF 0\nTOTAL_ERR_COR 3\n"
         #expect(try AERCounters.total(in: text, key: "TOTAL_ERR_COR", file: "f") == 3)
-        #expect { try AERCounters.total(in: "TOTAL_ERR_COR x\n", key: "TOTAL_ERR_COR", file: "aer_dev_correctable") } throws: { "\($0)".contains("aer_dev_correctable") }
-        #expect { try AERCounters.total(in: "Undefined 0\n", key: "TOTAL_ERR_FATAL", file: "aer_dev_fatal") } throws: { "\($0)".contains("no TOTAL_ERR_FATAL") }
+        #expect {
+            try AERCounters.total(in: "TOTAL_ERR_COR x\n", key: "TOTAL_ERR_COR", file: "aer_dev_correctable")
+        } throws: { "\($0)".contains("aer_dev_correctable") }
+        #expect { try AERCounters.total(in: "Undefined 0\n", key: "TOTAL_ERR_FATAL", file: "aer_dev_fatal") } throws: {
+            "\($0)".contains("no TOTAL_ERR_FATAL")
+        }
     }
 
     @Test("the poller turns counter increases into events and reports a broken file once")
     func poller() throws {
         let directory = try Tool.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        #expect(try Tool.hostgen(["seed", "--dumps", Fixtures.directory + "/pciutils", "-o", directory + "/host"]).status == 0)
+        #expect(
+            try Tool.hostgen(["seed", "--dumps", Fixtures.directory + "/pciutils", "-o", directory + "/host"]).status
+                == 0)
         let port = directory + "/host/sys/bus/pci/devices/0000:00:03.0"
         func counters(cor: Int, nonfatal: Int) throws {
             try "TOTAL_ERR_COR \(cor)\n".write(toFile: port + "/aer_dev_correctable", atomically: true, encoding: .utf8)
             try "TOTAL_ERR_FATAL 0\n".write(toFile: port + "/aer_dev_fatal", atomically: true, encoding: .utf8)
-            try "TOTAL_ERR_NONFATAL \(nonfatal)\n".write(toFile: port + "/aer_dev_nonfatal", atomically: true, encoding: .utf8)
+            try "TOTAL_ERR_NONFATAL \(nonfatal)\n".write(
+                toFile: port + "/aer_dev_nonfatal", atomically: true, encoding: .utf8)
         }
         try counters(cor: 0, nonfatal: 0)
         let poller = CounterPoller(sys: HostRoots(path: directory + "/host").sys)
@@ -95,23 +126,33 @@ struct AERInputTests {
     func policyFile() throws {
         let example = Fixtures.directory + "/../../Docs/aerd.toml.example"
         #expect(try AERPolicy.load(path: example) == AERPolicy())
-        #expect { try AERPolicy.parse("restart = true\naction = \"reboot\"\n", name: "aerd.toml") } throws: { "\($0)".contains("aerd.toml:2") }
-        #expect { try AERPolicy.parse("restart-after = 3\n", name: "aerd.toml") } throws: { "\($0)".contains("unknown key restart-after") }
+        #expect { try AERPolicy.parse("restart = true\naction = \"reboot\"\n", name: "aerd.toml") } throws: {
+            "\($0)".contains("aerd.toml:2")
+        }
+        #expect { try AERPolicy.parse("restart-after = 3\n", name: "aerd.toml") } throws: {
+            "\($0)".contains("unknown key restart-after")
+        }
     }
 
     @Test("root-port totals that grew beyond the counters below the port are an event on the port")
     func rootPortTotals() throws {
         let directory = try Tool.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        #expect(try Tool.hostgen(["seed", "--dumps", Fixtures.directory + "/pciutils", "-o", directory + "/host"]).status == 0)
+        #expect(
+            try Tool.hostgen(["seed", "--dumps", Fixtures.directory + "/pciutils", "-o", directory + "/host"]).status
+                == 0)
         let devices = directory + "/host/sys/bus/pci/devices/"
         func set(_ address: String, nonfatal: Int, rootTotal: Int? = nil) throws {
-            try "TOTAL_ERR_COR 0\n".write(toFile: devices + address + "/aer_dev_correctable", atomically: true, encoding: .utf8)
-            try "TOTAL_ERR_FATAL 0\n".write(toFile: devices + address + "/aer_dev_fatal", atomically: true, encoding: .utf8)
-            try "TOTAL_ERR_NONFATAL \(nonfatal)\n".write(toFile: devices + address + "/aer_dev_nonfatal", atomically: true, encoding: .utf8)
+            try "TOTAL_ERR_COR 0\n".write(
+                toFile: devices + address + "/aer_dev_correctable", atomically: true, encoding: .utf8)
+            try "TOTAL_ERR_FATAL 0\n".write(
+                toFile: devices + address + "/aer_dev_fatal", atomically: true, encoding: .utf8)
+            try "TOTAL_ERR_NONFATAL \(nonfatal)\n".write(
+                toFile: devices + address + "/aer_dev_nonfatal", atomically: true, encoding: .utf8)
             guard let rootTotal else { return }
             for (suffix, value) in [("cor", 0), ("fatal", 0), ("nonfatal", rootTotal)] {
-                try "\(value)\n".write(toFile: devices + address + "/aer_rootport_total_err_" + suffix, atomically: true, encoding: .utf8)
+                try "\(value)\n".write(
+                    toFile: devices + address + "/aer_rootport_total_err_" + suffix, atomically: true, encoding: .utf8)
             }
         }
         try set("0000:00:03.0", nonfatal: 0, rootTotal: 0)
@@ -127,7 +168,8 @@ struct AERInputTests {
         try set("0000:00:03.0", nonfatal: 0, rootTotal: 4)
         try set("0000:04:00.0", nonfatal: 2)
         #expect(poller.poll(now: 3).events.map(\.device.description) == ["0000:04:00.0"])
-        try "lots\n".write(toFile: devices + "0000:00:03.0/aer_rootport_total_err_fatal", atomically: true, encoding: .utf8)
+        try "lots\n".write(
+            toFile: devices + "0000:00:03.0/aer_rootport_total_err_fatal", atomically: true, encoding: .utf8)
         #expect(poller.poll(now: 4).problems.first?.contains("aer_rootport_total_err_fatal") == true)
     }
 
@@ -139,11 +181,16 @@ struct AERInputTests {
         let id: Int64
         do {
             let store = try AERJournal(path: path)
-            id = try store.append(AEREvent(time: 1, device: PCIAddress("04:00.0")!, kind: .beginRecovery, deviceOnline: false, source: .uevent))
+            id = try store.append(
+                AEREvent(
+                    time: 1, device: PCIAddress("04:00.0")!, kind: .beginRecovery, deviceOnline: false, source: .uevent)
+            )
         }
         let reopened = try AERJournal(path: path)
         #expect(try reopened.events(unhandledOnly: true).map(\.id) == [id])
-        try reopened.record([.init(eventID: id, time: 2, domain: "a", action: "destroy", reason: "r", latencyMilliseconds: 1)], handling: id)
+        try reopened.record(
+            [.init(eventID: id, time: 2, domain: "a", action: "destroy", reason: "r", latencyMilliseconds: 1)],
+            handling: id)
         #expect(try reopened.events(unhandledOnly: true).isEmpty)
         #expect(try reopened.decisions().map(\.action) == ["destroy"])
     }
@@ -151,7 +198,9 @@ struct AERInputTests {
 
 @Suite("The watchdog's decisions")
 struct WatchdogTests {
-    static func make(policy: AERPolicy = AERPolicy(), running: [String: [PCIAddress]]) throws -> (Watchdog, RecordingGuests, String) {
+    static func make(policy: AERPolicy = AERPolicy(), running: [String: [PCIAddress]]) throws -> (
+        Watchdog, RecordingGuests, String
+    ) {
         let directory = try Tool.temporaryDirectory()
         let guests = RecordingGuests(running)
         let watchdog = Watchdog(journal: try AERJournal(path: directory + "/aer.db"), policy: policy, control: guests)
@@ -167,7 +216,8 @@ struct WatchdogTests {
     func takeDownAndRestart() throws {
         var policy = AERPolicy()
         policy.restartBackoffSeconds = 0
-        let (watchdog, guests, directory) = try Self.make(policy: policy, running: ["a": [PCIAddress("04:00.0")!], "b": [PCIAddress("05:00.1")!]])
+        let (watchdog, guests, directory) = try Self.make(
+            policy: policy, running: ["a": [PCIAddress("04:00.0")!], "b": [PCIAddress("05:00.1")!]])
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let down = try watchdog.handle(Self.event("0000:04:00.0", .beginRecovery, online: false), arrival: wallClock())
         #expect(guests.calls == ["destroy a"])
@@ -182,7 +232,9 @@ struct WatchdogTests {
 
     @Test("an error on a switch port takes down the guests below it; a VF's PF error takes down the VF's guest")
     func owners() throws {
-        let (watchdog, guests, directory) = try Self.make(running: ["a": [PCIAddress("04:00.0")!], "b": [PCIAddress("05:00.1")!], "c": []])
+        let (watchdog, guests, directory) = try Self.make(running: [
+            "a": [PCIAddress("04:00.0")!], "b": [PCIAddress("05:00.1")!], "c": [],
+        ])
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try watchdog.handle(Self.event("0000:03:04.0", .fatal), arrival: wallClock())
         #expect(guests.calls == ["destroy b"])
@@ -202,7 +254,10 @@ struct WatchdogTests {
             watchdog.tick(now: wallClock() + 1)
         }
         #expect(guests.calls.filter { $0 == "start a" }.count == 1)
-        #expect(try watchdog.journal.decisions().contains { $0.action == "stay-down" && $0.reason.contains("max-restarts-per-hour 1") })
+        #expect(
+            try watchdog.journal.decisions().contains {
+                $0.action == "stay-down" && $0.reason.contains("max-restarts-per-hour 1")
+            })
     }
 
     @Test("a correctable storm warns once per threshold, and nothing is lost from the journal")
@@ -212,7 +267,8 @@ struct WatchdogTests {
         let (watchdog, guests, directory) = try Self.make(policy: policy, running: ["a": [PCIAddress("04:00.0")!]])
         defer { try? FileManager.default.removeItem(atPath: directory) }
         for index in 0..<250 {
-            try watchdog.handle(Self.event("0000:04:00.0", .correctable, time: 1 + Double(index) / 1000), arrival: wallClock())
+            try watchdog.handle(
+                Self.event("0000:04:00.0", .correctable, time: 1 + Double(index) / 1000), arrival: wallClock())
         }
         #expect(guests.calls.isEmpty)
         #expect(try watchdog.journal.events().count == 250)
@@ -234,7 +290,8 @@ struct WatchdogTests {
     func restartRemembers() throws {
         var policy = AERPolicy()
         policy.restartBackoffSeconds = 0
-        let (first, guests, directory) = try Self.make(policy: policy, running: ["a": [PCIAddress("04:00.0")!], "b": [PCIAddress("05:00.1")!]])
+        let (first, guests, directory) = try Self.make(
+            policy: policy, running: ["a": [PCIAddress("04:00.0")!], "b": [PCIAddress("05:00.1")!]])
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try first.handle(Self.event("0000:04:00.0", .beginRecovery, online: false), arrival: wallClock())
         // A new daemon process: same journal, same libvirt, nothing in memory.
@@ -301,7 +358,8 @@ struct WatchdogTests {
     func countersAndUevents() throws {
         var policy = AERPolicy()
         policy.restartBackoffSeconds = 0
-        let (watchdog, guests, directory) = try Self.make(policy: policy, running: ["a": [PCIAddress("04:00.0")!], "b": [PCIAddress("05:00.1")!]])
+        let (watchdog, guests, directory) = try Self.make(
+            policy: policy, running: ["a": [PCIAddress("04:00.0")!], "b": [PCIAddress("05:00.1")!]])
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let now = wallClock()
         try watchdog.handle(Self.event("0000:04:00.0", .beginRecovery, online: false), arrival: now)

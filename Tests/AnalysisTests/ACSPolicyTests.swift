@@ -1,7 +1,7 @@
 import Analysis
 import PCIModel
-import Testing
 import TestSupport
+import Testing
 
 @Suite("pci_acs_enabled() rules")
 struct ACSPolicyTests {
@@ -11,7 +11,8 @@ struct ACSPolicyTests {
     func ports() {
         let missing = Hosts.device("0000:00:01.0", Hosts.rootPort(secondary: 1, acs: nil))
         #expect(policy.evaluate(missing).rule == .noCapability)
-        let partial = Hosts.device("0000:00:01.0", Hosts.rootPort(secondary: 1, acs: [.sourceValidation, .requestRedirect]))
+        let partial = Hosts.device(
+            "0000:00:01.0", Hosts.rootPort(secondary: 1, acs: [.sourceValidation, .requestRedirect]))
         #expect(policy.evaluate(partial).rule == .controlMissing([.completionRedirect, .upstreamForwarding]))
         let enabled = Hosts.device("0000:00:01.0", Hosts.rootPort(secondary: 1, acs: .requiredForIsolation))
         #expect(policy.evaluate(enabled).enabled)
@@ -28,7 +29,8 @@ struct ACSPolicyTests {
     @Test("single-function endpoints are exempt; multifunction ones need ACS")
     func endpoints() {
         #expect(policy.evaluate(Hosts.device("0000:01:00.0", Hosts.endpoint())).rule == .singleFunctionExempt)
-        #expect(policy.evaluate(Hosts.device("0000:01:00.0", Hosts.endpoint(multifunction: true))).rule == .noCapability)
+        #expect(
+            policy.evaluate(Hosts.device("0000:01:00.0", Hosts.endpoint(multifunction: true))).rule == .noCapability)
     }
 
     @Test("conventional PCI and PCIe-to-PCI bridges never isolate")

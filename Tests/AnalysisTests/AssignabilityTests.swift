@@ -1,7 +1,7 @@
 import Analysis
 import PCIModel
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Assignability verdicts and their evidence")
 struct AssignabilityTests {
@@ -11,7 +11,10 @@ struct AssignabilityTests {
         let nic = try #require(report.assessment(of: PCIAddress("04:00.0")!))
         #expect(nic.verdict == .caveats)
         let codes = Set(nic.reasons.map(\.code))
-        #expect(codes.isSuperset(of: ["group-shared", "group-member-driver", "acs-missing", "multifunction-no-acs", "groups-predicted"]))
+        #expect(
+            codes.isSuperset(of: [
+                "group-shared", "group-member-driver", "acs-missing", "multifunction-no-acs", "groups-predicted",
+            ]))
         let acs = nic.reasons.filter { $0.code == "acs-missing" }
         #expect(acs.flatMap(\.related).sorted() == ["0000:00:03.0", "0000:03:02.0"])
         #expect(acs.contains { $0.message.contains("ACS control lacks SV RR CR UF") })
@@ -26,7 +29,10 @@ struct AssignabilityTests {
     @Test("IOMMU off (kernel groups known and empty) blocks every device")
     func iommuOff() {
         let model = Hosts.model(
-            [Hosts.device("0000:00:01.0", Hosts.rootPort(secondary: 1, acs: .requiredForIsolation)), Hosts.device("0000:01:00.0", Hosts.endpoint())],
+            [
+                Hosts.device("0000:00:01.0", Hosts.rootPort(secondary: 1, acs: .requiredForIsolation)),
+                Hosts.device("0000:01:00.0", Hosts.endpoint()),
+            ],
             kernelGroups: [:])
         let report = InspectReport(model: model)
         let nic = report.assessment(of: PCIAddress("01:00.0")!)
@@ -42,7 +48,9 @@ struct AssignabilityTests {
             Hosts.device("0000:01:00.0", Hosts.endpoint(multifunction: true), driver: "nvme", group: 1),
             Hosts.device("0000:01:00.1", Hosts.endpoint(multifunction: true), driver: "vfio-pci", group: 1),
         ]
-        let facts = HostFacts(hostDependencies: [.init(address: PCIAddress("01:00.0")!, kind: .rootFilesystem, detail: "/ is on /dev/nvme0n1p2")])
+        let facts = HostFacts(hostDependencies: [
+            .init(address: PCIAddress("01:00.0")!, kind: .rootFilesystem, detail: "/ is on /dev/nvme0n1p2")
+        ])
         let model = Hosts.model(devices, kernelGroups: [1: devices.map(\.address)], facts: facts)
         let report = InspectReport(model: model)
         let sibling = report.assessment(of: PCIAddress("01:00.1")!)
@@ -58,7 +66,9 @@ struct AssignabilityTests {
             Hosts.device("0000:01:00.0", Hosts.endpoint(multifunction: true, flr: false, noSoftReset: true), group: 2),
             Hosts.device("0000:01:00.1", Hosts.endpoint(multifunction: true, flr: true), group: 2),
         ]
-        let report = InspectReport(model: Hosts.model(devices, kernelGroups: [1: [devices[0].address], 2: [devices[1].address, devices[2].address]]))
+        let report = InspectReport(
+            model: Hosts.model(
+                devices, kernelGroups: [1: [devices[0].address], 2: [devices[1].address, devices[2].address]]))
         let noReset = report.assessment(of: PCIAddress("01:00.0")!)
         #expect(noReset?.reasons.first { $0.code == "no-reset" }?.message.contains("0000:01:00.1") == true)
         #expect(report.assessment(of: PCIAddress("01:00.1")!)?.reasons.contains { $0.code == "no-reset" } == false)
@@ -67,7 +77,8 @@ struct AssignabilityTests {
             Hosts.device("0000:00:01.0", Hosts.rootPort(secondary: 1, acs: .requiredForIsolation), group: 1),
             Hosts.device("0000:01:00.0", Hosts.endpoint(flr: false, noSoftReset: false), group: 2),
         ]
-        let pmReport = InspectReport(model: Hosts.model(pmOnly, kernelGroups: [1: [pmOnly[0].address], 2: [pmOnly[1].address]]))
+        let pmReport = InspectReport(
+            model: Hosts.model(pmOnly, kernelGroups: [1: [pmOnly[0].address], 2: [pmOnly[1].address]]))
         #expect(pmReport.assessment(of: PCIAddress("01:00.0")!)?.reasons.contains { $0.code == "no-reset" } == false)
     }
 
@@ -79,20 +90,25 @@ struct AssignabilityTests {
         ]
         // The prediction puts the endpoint with its port (no ACS); this kernel split them,
         // as pcie_acs_override would.
-        let report = InspectReport(model: Hosts.model(devices, kernelGroups: [1: [devices[0].address], 2: [devices[1].address]]))
+        let report = InspectReport(
+            model: Hosts.model(devices, kernelGroups: [1: [devices[0].address], 2: [devices[1].address]]))
         #expect(report.disagreements.map(\.kernelGroup) == [1, 2])
         #expect(report.disagreements.first?.predictedMembers.map(\.description) == ["0000:00:01.0", "0000:01:00.0"])
-        #expect(report.assessment(of: PCIAddress("01:00.0")!)?.reasons.contains { $0.code == "group-prediction-differs" } == true)
+        #expect(
+            report.assessment(of: PCIAddress("01:00.0")!)?.reasons.contains { $0.code == "group-prediction-differs" }
+                == true)
     }
 
     @Test("a single isolated endpoint with FLR in its own group is assignable")
     func clean() {
         let devices = [
-            Hosts.device("0000:00:01.0", Hosts.rootPort(secondary: 1, acs: .requiredForIsolation), driver: "pcieport", group: 1),
+            Hosts.device(
+                "0000:00:01.0", Hosts.rootPort(secondary: 1, acs: .requiredForIsolation), driver: "pcieport", group: 1),
             Hosts.device("0000:01:00.0", Hosts.endpoint(), driver: "vfio-pci", group: 2),
         ]
         let facts = HostFacts(acpiDMARTable: true, vfioPCIAvailability: .loaded)
-        let report = InspectReport(model: Hosts.model(devices, kernelGroups: [1: [devices[0].address], 2: [devices[1].address]], facts: facts))
+        let report = InspectReport(
+            model: Hosts.model(devices, kernelGroups: [1: [devices[0].address], 2: [devices[1].address]], facts: facts))
         #expect(report.assessment(of: PCIAddress("01:00.0")!)?.verdict == .assignable)
         #expect(report.disagreements.isEmpty)
     }

@@ -1,8 +1,8 @@
 import Analysis
 import HostAccess
 import PCIModel
-import Testing
 import TestSupport
+import Testing
 
 @Suite("IOMMU group prediction by the kernel's rules")
 struct GroupPredictionTests {
@@ -10,13 +10,19 @@ struct GroupPredictionTests {
     func asusAsDumped() throws {
         let prediction = GroupPrediction(model: try Fixtures.model(dump: "tree-asus-p6t6"))
         // Root port 3 with the NF200 switch and the SAS controller below it.
-        #expect(prediction.members(of: "0000:04:00.0") == ["0000:00:03.0", "0000:02:00.0", "0000:03:00.0", "0000:03:02.0", "0000:04:00.0"])
+        #expect(
+            prediction.members(of: "0000:04:00.0") == [
+                "0000:00:03.0", "0000:02:00.0", "0000:03:00.0", "0000:03:02.0", "0000:04:00.0",
+            ])
         // Root port 7 with both functions of the GeForce.
         #expect(prediction.members(of: "0000:06:00.1") == ["0000:00:07.0", "0000:06:00.0", "0000:06:00.1"])
         // A root port on the root bus with nothing below is alone.
         #expect(prediction.members(of: "0000:00:01.0") == ["0000:00:01.0"])
         // ICH10 root ports: one multifunction slot without ACS: all three ports and both NICs.
-        #expect(prediction.members(of: "0000:07:00.0") == ["0000:00:1c.0", "0000:00:1c.1", "0000:00:1c.2", "0000:07:00.0", "0000:08:00.0"])
+        #expect(
+            prediction.members(of: "0000:07:00.0") == [
+                "0000:00:1c.0", "0000:00:1c.1", "0000:00:1c.2", "0000:07:00.0", "0000:08:00.0",
+            ])
         // Conventional multifunction devices on the root bus share a group per slot.
         #expect(prediction.members(of: "0000:00:1f.2") == ["0000:00:1f.0", "0000:00:1f.2", "0000:00:1f.3"])
         #expect(prediction.groups.count == 18)
@@ -26,7 +32,8 @@ struct GroupPredictionTests {
     func asusWithACS() throws {
         let model = try Fixtures.model(dump: "tree-asus-p6t6")
         let ports = ["0000:00:01.0", "0000:00:03.0", "0000:00:07.0"].compactMap { PCIAddress($0) }
-        let policy = ACSPolicy(controlOverrides: Dictionary(uniqueKeysWithValues: ports.map { ($0, ACSFlags.requiredForIsolation) }))
+        let policy = ACSPolicy(
+            controlOverrides: Dictionary(uniqueKeysWithValues: ports.map { ($0, ACSFlags.requiredForIsolation) }))
         let prediction = GroupPrediction(model: model, policy: policy)
         #expect(prediction.members(of: "0000:00:03.0") == ["0000:00:03.0"])
         #expect(prediction.members(of: "0000:02:00.0") == ["0000:02:00.0"])
@@ -52,13 +59,17 @@ struct GroupPredictionTests {
         let prediction = GroupPrediction(model: model)
         #expect(prediction.members(of: "0000:02:01.0") == ["0000:01:00.0", "0000:02:01.0", "0000:02:02.0"])
         #expect(prediction.members(of: "0000:00:1c.0") == ["0000:00:1c.0"])
-        #expect(GroupPrediction.dmaAliasRepresentative(of: model[PCIAddress("02:02.0")!]!, in: model).address.description == "0000:01:00.0")
+        #expect(
+            GroupPrediction.dmaAliasRepresentative(of: model[PCIAddress("02:02.0")!]!, in: model).address.description
+                == "0000:01:00.0")
     }
 
     @Test("multifunction functions without ACS share a group; one with ACS stands alone")
     func multifunction() {
         var withACS = Hosts.endpoint(multifunction: true)
-        withACS.addACS(capability: [.sourceValidation, .requestRedirect, .completionRedirect], control: [.sourceValidation, .requestRedirect, .completionRedirect])
+        withACS.addACS(
+            capability: [.sourceValidation, .requestRedirect, .completionRedirect],
+            control: [.sourceValidation, .requestRedirect, .completionRedirect])
         let isolated = Hosts.model([
             Hosts.device("0000:00:01.0", Hosts.rootPort(secondary: 1, acs: .requiredForIsolation)),
             Hosts.device("0000:01:00.0", withACS), Hosts.device("0000:01:00.1", withACS),

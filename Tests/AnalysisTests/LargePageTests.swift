@@ -23,7 +23,8 @@ struct LargePageTests {
         #expect(check?.status == .pass)
         #expect(check?.message.contains("2M/1G") == true)
         let spOff = HostModel(
-            source: "t", devices: [], kernelGroups: [:], facts: HostFacts(kernelCommandLine: "intel_iommu=on,sp_off", iommuUnits: [qemu]))
+            source: "t", devices: [], kernelGroups: [:],
+            facts: HostFacts(kernelCommandLine: "intel_iommu=on,sp_off", iommuUnits: [qemu]))
         #expect(HostChecks.run(spOff).first { $0.code == "iommu-superpages" }?.status == .warn)
     }
 }

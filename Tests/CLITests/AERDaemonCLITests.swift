@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// vfio-aerd as a process: injected uevents in, journal out, read back with `vfioctl aer log`.
 /// Guests come from libvirt's own test driver (`test:///default`, one running domain "test"),
@@ -17,17 +17,24 @@ struct AERDaemonCLITests {
 
         init(policy: String, extra: [String] = []) throws {
             directory = try Tool.temporaryDirectory()
-            #expect(try Tool.hostgen(["seed", "--dumps", Fixtures.directory + "/pciutils", "-o", directory + "/host"]).status == 0)
-            try FileManager.default.createDirectory(atPath: directory + "/state/domains", withIntermediateDirectories: true)
+            #expect(
+                try Tool.hostgen(["seed", "--dumps", Fixtures.directory + "/pciutils", "-o", directory + "/host"])
+                    .status == 0)
+            try FileManager.default.createDirectory(
+                atPath: directory + "/state/domains", withIntermediateDirectories: true)
             // What the libvirt hook writes when it prepares a guest with the seed's first 82576.
-            try "device 0000:04:00.0\n".write(toFile: directory + "/state/domains/test", atomically: true, encoding: .utf8)
+            try "device 0000:04:00.0\n".write(
+                toFile: directory + "/state/domains/test", atomically: true, encoding: .utf8)
             try policy.write(toFile: directory + "/aerd.toml", atomically: true, encoding: .utf8)
             _ = FileManager.default.createFile(atPath: directory + "/aerd.err", contents: nil)
             process.executableURL = URL(fileURLWithPath: Tool.buildDirectory + "/vfio-aerd")
-            process.arguments = [
-                "--no-udev", "--inject-socket", socket, "--libvirt", "test:///default", "--root", directory + "/host",
-                "--state-dir", directory + "/state", "--journal", journal, "--policy", directory + "/aerd.toml", "--poll-interval", "0.2",
-            ] + extra
+            process.arguments =
+                [
+                    "--no-udev", "--inject-socket", socket, "--libvirt", "test:///default", "--root",
+                    directory + "/host",
+                    "--state-dir", directory + "/state", "--journal", journal, "--policy", directory + "/aerd.toml",
+                    "--poll-interval", "0.2",
+                ] + extra
             process.standardError = FileHandle(forWritingAtPath: directory + "/aerd.err")
             try process.run()
             try waitFor("watching")
@@ -46,7 +53,8 @@ struct AERDaemonCLITests {
         func log() throws -> [[String: Any]] {
             let result = try Tool.vfioctl(["aer", "log", "--json", "--journal", journal])
             #expect(result.status == 0, "\(result.standardError)")
-            return try #require(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [[String: Any]])
+            return try #require(
+                try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [[String: Any]])
         }
 
         /// Polls the journal until `done` holds for the log.
@@ -77,10 +85,14 @@ struct AERDaemonCLITests {
     @Test("BEGIN_RECOVERY destroys the registered owner, SUCCESSFUL_RECOVERY starts it again; all journaled")
     func recoveryCycle() throws {
         let daemon = try Daemon(policy: "restart-backoff-seconds = 0\n")
-        try Datagram.send("PCI_SLOT_NAME=0000:04:00.0\nERROR_EVENT=BEGIN_RECOVERY\nDEVICE_ONLINE=0\n", to: daemon.socket)
-        try Datagram.send("PCI_SLOT_NAME=0000:04:00.0\nERROR_EVENT=SUCCESSFUL_RECOVERY\nDEVICE_ONLINE=1\n", to: daemon.socket)
+        try Datagram.send(
+            "PCI_SLOT_NAME=0000:04:00.0\nERROR_EVENT=BEGIN_RECOVERY\nDEVICE_ONLINE=0\n", to: daemon.socket)
+        try Datagram.send(
+            "PCI_SLOT_NAME=0000:04:00.0\nERROR_EVENT=SUCCESSFUL_RECOVERY\nDEVICE_ONLINE=1\n", to: daemon.socket)
         let entries = try daemon.logWhen { Self.actions($0).contains("start test") }
-        #expect(Self.actions(entries) == ["destroy test", "restart-scheduled test", "start test"], "\(daemon.standardError)")
+        #expect(
+            Self.actions(entries) == ["destroy test", "restart-scheduled test", "start test"], "\(daemon.standardError)"
+        )
         #expect(entries.map { $0["kind"] as? String } == ["begin-recovery", "successful-recovery"])
         #expect(entries.allSatisfy { $0["handled"] as? Bool == true })
         #expect(daemon.stop() == 0)
@@ -89,9 +101,11 @@ struct AERDaemonCLITests {
     @Test("an error on another device touches no guest; a malformed uevent is logged and the daemon goes on")
     func unrelatedAndMalformed() throws {
         let daemon = try Daemon(policy: "")
-        try Datagram.send("PCI_SLOT_NAME=0000:05:00.0\nERROR_EVENT=BEGIN_RECOVERY\nDEVICE_ONLINE=0\n", to: daemon.socket)
+        try Datagram.send(
+            "PCI_SLOT_NAME=0000:05:00.0\nERROR_EVENT=BEGIN_RECOVERY\nDEVICE_ONLINE=0\n", to: daemon.socket)
         try Datagram.send("ERROR_EVENT=BEGIN_RECOVERY\n", to: daemon.socket)
-        try Datagram.send("PCI_SLOT_NAME=0000:05:00.0\nERROR_EVENT=SUCCESSFUL_RECOVERY\nDEVICE_ONLINE=1\n", to: daemon.socket)
+        try Datagram.send(
+            "PCI_SLOT_NAME=0000:05:00.0\nERROR_EVENT=SUCCESSFUL_RECOVERY\nDEVICE_ONLINE=1\n", to: daemon.socket)
         let entries = try daemon.logWhen { $0.count == 2 && $0.allSatisfy { $0["handled"] as? Bool == true } }
         #expect(entries.count == 2)
         #expect(Self.actions(entries).isEmpty)
@@ -116,12 +130,14 @@ struct AERDaemonCLITests {
     func metrics() throws {
         let daemon = try Daemon(policy: "restart = false\n", extra: ["--metrics-port", "0"])
         try daemon.waitFor("metrics on http://127.0.0.1:")
-        let port = try #require(daemon.standardError.split(separator: "\n").lazy.compactMap { line -> UInt16? in
-            guard let range = line.range(of: "127.0.0.1:") else { return nil }
-            return UInt16(line[range.upperBound...].prefix { $0.isNumber })
-        }.first)
+        let port = try #require(
+            daemon.standardError.split(separator: "\n").lazy.compactMap { line -> UInt16? in
+                guard let range = line.range(of: "127.0.0.1:") else { return nil }
+                return UInt16(line[range.upperBound...].prefix { $0.isNumber })
+            }.first)
         #expect(try LoopbackHTTP.get(port: port).contains("vfio_aerd_guests_down 0"))
-        try Datagram.send("PCI_SLOT_NAME=0000:04:00.0\nERROR_EVENT=BEGIN_RECOVERY\nDEVICE_ONLINE=0\n", to: daemon.socket)
+        try Datagram.send(
+            "PCI_SLOT_NAME=0000:04:00.0\nERROR_EVENT=BEGIN_RECOVERY\nDEVICE_ONLINE=0\n", to: daemon.socket)
         try Datagram.send("PCI_SLOT_NAME=0000:05:00.0\nAER_COUNTER=correctable\nCOUNT=12\n", to: daemon.socket)
         _ = try daemon.logWhen { $0.count == 2 && $0.allSatisfy { $0["handled"] as? Bool == true } }
         let page = try LoopbackHTTP.get(port: port)

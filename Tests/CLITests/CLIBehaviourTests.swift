@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite("vfioctl as a user runs it")
 struct CLIBehaviourTests {
@@ -10,7 +10,8 @@ struct CLIBehaviourTests {
     func jsonSchema() throws {
         let result = try Tool.vfioctl(["inspect", "--snapshot", Self.seed, "--json"])
         #expect(result.status == 0, "\(result.standardError)")
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any])
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any])
         #expect(json["schemaVersion"] as? Int == 1)
         let devices = try #require(json["devices"] as? [[String: Any]])
         #expect(devices.count == 9)
@@ -26,7 +27,9 @@ struct CLIBehaviourTests {
         #expect(nic["verdict"] as? String == "caveats")
         #expect(nic["iommuGroup"] is NSNull)
         let reasons = try #require(nic["reasons"] as? [[String: Any]])
-        #expect(reasons.contains { $0["code"] as? String == "group-shared" && ($0["message"] as? String)?.isEmpty == false })
+        #expect(
+            reasons.contains { $0["code"] as? String == "group-shared" && ($0["message"] as? String)?.isEmpty == false }
+        )
         #expect(json["groups"] is NSNull)
         let predicted = try #require(json["predictedGroups"] as? [[String: Any]])
         #expect(predicted.contains { ($0["devices"] as? [String])?.count == 8 })
@@ -104,14 +107,18 @@ struct CLIBehaviourTests {
         #expect(created.standardOutput.contains("9 PCI functions"))
         let direct = try Tool.vfioctl(["inspect", "--root", tree, "--json"])
         let replayed = try Tool.vfioctl(["inspect", "--snapshot", snapshot, "--json"])
-        let strip: (String) -> String = { $0.split(separator: "\n").filter { !$0.contains("\"source\"") }.joined(separator: "\n") }
+        let strip: (String) -> String = {
+            $0.split(separator: "\n").filter { !$0.contains("\"source\"") }.joined(separator: "\n")
+        }
         #expect(direct.status == 0 && replayed.status == 0)
         #expect(strip(direct.standardOutput) == strip(replayed.standardOutput))
         // The capture holds what lspci needs too: lspci decodes the same port from it.
         let unpacked = directory + "/unpacked"
         try FileManager.default.createDirectory(atPath: unpacked, withIntermediateDirectories: true)
         #expect(try Tool.run("/bin/tar", ["-xzf", snapshot, "-C", unpacked]).status == 0)
-        let lspci = try Tool.run("/usr/bin/lspci", ["-vvv", "-A", "linux-sysfs", "-O", "sysfs.path=\(unpacked)/sys/bus/pci", "-s", "00:03.0"])
+        let lspci = try Tool.run(
+            "/usr/bin/lspci",
+            ["-vvv", "-A", "linux-sysfs", "-O", "sysfs.path=\(unpacked)/sys/bus/pci", "-s", "00:03.0"])
         #expect(lspci.standardOutput.contains("Root Port 3"))
         #expect(lspci.standardOutput.contains("ACSCap:\tSrcValid+ TransBlk+ ReqRedir+ CmpltRedir+ UpstreamFwd+"))
     }
@@ -120,10 +127,14 @@ struct CLIBehaviourTests {
     func seedFixtureIsCurrent() throws {
         let directory = try Tool.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        #expect(try Tool.hostgen(["seed", "--dumps", Fixtures.directory + "/pciutils", "-o", directory + "/seed"]).status == 0)
+        #expect(
+            try Tool.hostgen(["seed", "--dumps", Fixtures.directory + "/pciutils", "-o", directory + "/seed"]).status
+                == 0)
         let fresh = try Tool.vfioctl(["inspect", "--root", directory + "/seed", "--json"])
         let bundled = try Tool.vfioctl(["inspect", "--snapshot", Self.seed, "--json"])
-        let strip: (String) -> String = { $0.split(separator: "\n").filter { !$0.contains("\"source\"") }.joined(separator: "\n") }
+        let strip: (String) -> String = {
+            $0.split(separator: "\n").filter { !$0.contains("\"source\"") }.joined(separator: "\n")
+        }
         #expect(strip(fresh.standardOutput) == strip(bundled.standardOutput))
     }
 

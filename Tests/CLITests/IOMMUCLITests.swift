@@ -1,14 +1,17 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite("vfioctl iommu, hugepages and dma-check from the command line")
 struct IOMMUCLITests {
     @Test("iommu --json on the seed host: one DMAR unit, every function behind it, no large pages")
     func seedIOMMU() throws {
-        let result = try Tool.vfioctl(["iommu", "--json", "--snapshot", Fixtures.directory + "/snapshots/seed-host.tar.gz"])
+        let result = try Tool.vfioctl([
+            "iommu", "--json", "--snapshot", Fixtures.directory + "/snapshots/seed-host.tar.gz",
+        ])
         #expect(result.status == 0, "\(result.standardError)")
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any])
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any])
         let units = try #require(json["units"] as? [[String: Any]])
         #expect(units.count == 1)
         #expect(units.first?["capability"] as? String == "c90780106f0462")

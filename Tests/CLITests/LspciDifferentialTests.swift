@@ -1,8 +1,8 @@
 import Foundation
 import HostAccess
 import PCIModel
-import Testing
 import TestSupport
+import Testing
 
 /// What lspci (the reference decoder) prints for one function, parsed from `lspci -vvv -F`.
 struct LspciFunction: Equatable {
@@ -85,7 +85,10 @@ enum LspciText {
         function.acsControl = c.acs?.control.rawValue
         function.hasAER = c.aer != nil
         function.sriov = c.sriov.map {
-            [Int($0.initialVFs), Int($0.totalVFs), Int($0.numVFs), Int($0.firstVFOffset), Int($0.vfStride), Int($0.vfDeviceID)]
+            [
+                Int($0.initialVFs), Int($0.totalVFs), Int($0.numVFs), Int($0.firstVFOffset), Int($0.vfStride),
+                Int($0.vfDeviceID),
+            ]
         }
         return function
     }
@@ -126,7 +129,8 @@ struct LspciDifferentialTests {
 
     @Test("the differential check sees a difference when there is one")
     func detectsDifference() throws {
-        let reference = LspciText.parse(try Tool.run("/usr/bin/lspci", ["-vvv", "-F", Fixtures.dump("cap-pcie-1")]).standardOutput)
+        let reference = LspciText.parse(
+            try Tool.run("/usr/bin/lspci", ["-vvv", "-F", Fixtures.dump("cap-pcie-1")]).standardOutput)
         var device = try #require(try LspciDumpReader(path: Fixtures.dump("cap-pcie-1")).read().devices.first)
         var acs = try #require(device.config.acs)
         acs.control = .requiredForIsolation

@@ -1,8 +1,8 @@
 import DomainXML
 import Foundation
 import PCIModel
-import Testing
 import TestSupport
+import Testing
 
 /// libvirt's own test domains (Tests/Fixtures/libvirt-domains, from libvirt 9.0.0's
 /// qemuxml2argvdata, LGPL-2.1-or-later).
@@ -14,7 +14,8 @@ struct DomainXMLTests {
 
     @Test("every real domain XML parses")
     func allParse() throws {
-        let names = try FileManager.default.contentsOfDirectory(atPath: Fixtures.directory + "/libvirt-domains").filter { $0.hasSuffix(".xml") }
+        let names = try FileManager.default.contentsOfDirectory(atPath: Fixtures.directory + "/libvirt-domains").filter
+        { $0.hasSuffix(".xml") }
         #expect(names.count == 18)
         for name in names { _ = try Self.domain(name) }
     }
@@ -76,8 +77,14 @@ struct DomainXMLTests {
             ("<domain>\n<name>x</nam>\n</domain>", 2, "</nam> closes <name>"),
             ("<network><name>x</name></network>", 1, "not a libvirt <domain>"),
             ("<domain>\n</domain>", 1, "has no <name>"),
-            ("<domain><name>x</name><devices>\n<hostdev type='pci'><source/></hostdev></devices></domain>", 2, "no <source><address"),
-            ("<domain><name>x</name><devices><hostdev type='pci'><source>\n<address bus='0x04' slot='zz' function='0'/></source></hostdev></devices></domain>", 2, "slot='zz' is not a number"),
+            (
+                "<domain><name>x</name><devices>\n<hostdev type='pci'><source/></hostdev></devices></domain>", 2,
+                "no <source><address"
+            ),
+            (
+                "<domain><name>x</name><devices><hostdev type='pci'><source>\n<address bus='0x04' slot='zz' function='0'/></source></hostdev></devices></domain>",
+                2, "slot='zz' is not a number"
+            ),
             ("<!DOCTYPE domain [<!ENTITY x 'y'>]><domain/>", 1, "document type declarations"),
             ("<domain a=1><name>x</name></domain>", 1, "not quoted"),
         ])

@@ -2,8 +2,8 @@ import Actions
 import Foundation
 import HostAccess
 import PCIModel
-import Testing
 import TestSupport
+import Testing
 
 /// `vfioctl apply` on a generated tree, the kernel modelled by KernelModel.
 @Suite("Desired state")
@@ -18,7 +18,8 @@ struct ApplyTests {
         try "0\n".write(toFile: pool + "/nr_hugepages", atomically: true, encoding: .utf8)
         try "0\n".write(toFile: pool + "/free_hugepages", atomically: true, encoding: .utf8)
         let kernel = try KernelModel(root: directory + "/host")
-        var applier = DesiredStateApplier(roots: HostRoots(path: directory + "/host"), state: ActionState(directory: directory + "/state"))
+        var applier = DesiredStateApplier(
+            roots: HostRoots(path: directory + "/host"), state: ActionState(directory: directory + "/state"))
         applier.kernelModel = kernel.react
         applier.timeoutSeconds = 2
         var desired = DesiredState()
@@ -26,17 +27,19 @@ struct ApplyTests {
         desired.sriov = [.init(pf: PCIAddress("03:00.0")!, count: 2, autoprobe: false, bind: nil)]
         desired.bindings = [.init(target: "0000:06:00.0", driver: "vfio-pci")]
         let first = try applier.apply(desired)
-        #expect(first == [
-            "hugepages 2048 KiB on host: 0 → 16", "sriov 0000:03:00.0: 7 → 2 VFs",
-            "bind group \(try groupOf("0000:06:00.0", directory)) (0000:06:00.0): 0000:06:00.0 e1000e → vfio-pci, 0000:06:00.1 e1000e → vfio-pci",
-        ])
+        #expect(
+            first == [
+                "hugepages 2048 KiB on host: 0 → 16", "sriov 0000:03:00.0: 7 → 2 VFs",
+                "bind group \(try groupOf("0000:06:00.0", directory)) (0000:06:00.0): 0000:06:00.0 e1000e → vfio-pci, 0000:06:00.1 e1000e → vfio-pci",
+            ])
         #expect(kernel.vfs(of: "0000:03:00.0").count == 2)
         let second = try applier.apply(desired)
         #expect(second.allSatisfy { $0.hasSuffix("unchanged") }, "\(second)")
     }
 
     private func groupOf(_ address: String, _ directory: String) throws -> Int {
-        let link = try FileManager.default.destinationOfSymbolicLink(atPath: directory + "/host/sys/bus/pci/devices/\(address)/iommu_group")
+        let link = try FileManager.default.destinationOfSymbolicLink(
+            atPath: directory + "/host/sys/bus/pci/devices/\(address)/iommu_group")
         return Int((link as NSString).lastPathComponent) ?? -1
     }
 }

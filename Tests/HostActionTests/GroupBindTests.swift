@@ -2,8 +2,8 @@ import Actions
 import Foundation
 import HostAccess
 import PCIModel
-import Testing
 import TestSupport
+import Testing
 
 /// Binding on a generated tree with the kernel's bind behaviour modelled by KernelModel
 /// (TestSupport; the behaviours it models are listed there). The real kernel does the same
@@ -25,7 +25,9 @@ struct GroupBindTests {
         let directory = try Tool.temporaryDirectory()
         #expect(try Tool.hostgen(["synthetic", "--functions", "64", "-o", directory + "/host"]).status == 0)
         let roots = HostRoots(path: directory + "/host")
-        return Host(directory: directory, roots: roots, kernel: try KernelModel(root: directory + "/host"), state: ActionState(directory: directory + "/state"))
+        return Host(
+            directory: directory, roots: roots, kernel: try KernelModel(root: directory + "/host"),
+            state: ActionState(directory: directory + "/state"))
     }
 
     func nicGroup(_ host: Host) throws -> (Int, HostModel) {
@@ -48,7 +50,8 @@ struct GroupBindTests {
         #expect(host.driver("0000:06:00.0") == "vfio-pci" && host.driver("0000:06:00.1") == "vfio-pci")
         #expect(outcome.vfioDevice == host.directory + "/host/dev/vfio/\(group)")
         #expect(try host.state.readJournal() == nil)
-        let writes = try binder.restore(group: group, model: try host.model(), dryRun: false, kernelModel: host.kernel.react)
+        let writes = try binder.restore(
+            group: group, model: try host.model(), dryRun: false, kernelModel: host.kernel.react)
         #expect(host.driver("0000:06:00.0") == "e1000e" && host.driver("0000:06:00.1") == "e1000e")
         #expect(host.kernel.override(of: "0000:06:00.0") == nil)
         #expect(writes.contains { $0.path.hasSuffix("/drivers/e1000e/bind") })
@@ -61,12 +64,18 @@ struct GroupBindTests {
         defer { try? FileManager.default.removeItem(atPath: host.directory) }
         let (group, model) = try nicGroup(host)
         let binder = GroupBinder(roots: host.roots, state: host.state)
-        let outcome = try binder.bind(try binder.plan(group: group, target: "vfio-pci", model: model, force: false), dryRun: true)
-        let tails = outcome.writes.map { "\($0.path.split(separator: "/").suffix(2).joined(separator: "/")) ← \($0.value)" }
-        #expect(tails == [
-            "0000:06:00.0/driver_override ← vfio-pci", "driver/unbind ← 0000:06:00.0", "pci/drivers_probe ← 0000:06:00.0",
-            "0000:06:00.1/driver_override ← vfio-pci", "driver/unbind ← 0000:06:00.1", "pci/drivers_probe ← 0000:06:00.1",
-        ])
+        let outcome = try binder.bind(
+            try binder.plan(group: group, target: "vfio-pci", model: model, force: false), dryRun: true)
+        let tails = outcome.writes.map {
+            "\($0.path.split(separator: "/").suffix(2).joined(separator: "/")) ← \($0.value)"
+        }
+        #expect(
+            tails == [
+                "0000:06:00.0/driver_override ← vfio-pci", "driver/unbind ← 0000:06:00.0",
+                "pci/drivers_probe ← 0000:06:00.0",
+                "0000:06:00.1/driver_override ← vfio-pci", "driver/unbind ← 0000:06:00.1",
+                "pci/drivers_probe ← 0000:06:00.1",
+            ])
         #expect(host.driver("0000:06:00.0") == "e1000e")
         #expect(!FileManager.default.fileExists(atPath: host.directory + "/state/journal"))
     }
@@ -101,7 +110,9 @@ struct GroupBindTests {
         }
         let binder = GroupBinder(roots: host.roots, state: host.state)
         #expect {
-            _ = try binder.bind(try binder.plan(group: group, target: "vfio-pci", model: model, force: false), dryRun: false, kernelModel: host.kernel.react)
+            _ = try binder.bind(
+                try binder.plan(group: group, target: "vfio-pci", model: model, force: false), dryRun: false,
+                kernelModel: host.kernel.react)
         } throws: { error in
             (error as? ActionError)?.code == .failedRollbackIncomplete && "\(error)".contains("vfioctl recover")
         }
@@ -119,7 +130,11 @@ struct GroupBindTests {
         defer { try? FileManager.default.removeItem(atPath: host.directory) }
         let (group, model) = try nicGroup(host)
         let dependent = model.withFacts {
-            $0.hostDependencies = [HostDependency(address: PCIAddress("06:00.1")!, kind: .defaultRoute, detail: "the default route leaves through eth0")]
+            $0.hostDependencies = [
+                HostDependency(
+                    address: PCIAddress("06:00.1")!, kind: .defaultRoute,
+                    detail: "the default route leaves through eth0")
+            ]
         }
         let binder = GroupBinder(roots: host.roots, state: host.state)
         #expect {

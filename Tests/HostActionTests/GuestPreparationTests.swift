@@ -2,8 +2,8 @@ import Actions
 import Foundation
 import HostAccess
 import PCIModel
-import Testing
 import TestSupport
+import Testing
 
 /// The hook's host preparation on a generated tree, the kernel modelled by KernelModel.
 @Suite("Preparing the host for a guest")
@@ -36,7 +36,8 @@ struct GuestPreparationTests {
         let pf = PCIAddress("03:00.0")!
         let writer = HostWriter(dryRun: false)
         writer.kernelModel = kernel.react
-        _ = try SRIOVManager(roots: roots, state: ActionState(directory: directory + "/s")).set(pf, count: 0, autoprobe: nil, force: true, inUseByGuests: [], writer: writer)
+        _ = try SRIOVManager(roots: roots, state: ActionState(directory: directory + "/s")).set(
+            pf, count: 0, autoprobe: nil, force: true, inUseByGuests: [], writer: writer)
         let model = try SysfsHostReader(roots: roots).read(source: "tree")
         let records = try preparation.createVFs(for: [PCIAddress("03:00.2")!], model: model, inUse: [])
         #expect(records == ["sriov 0000:03:00.0 0"])

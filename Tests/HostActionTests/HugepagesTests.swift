@@ -28,7 +28,10 @@ struct HugepagesTests {
         let root = try makeTree()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let pools = try Hugepages(roots: HostRoots(path: root)).pools()
-        #expect(pools.map { "\($0.node.map(String.init) ?? "host"):\($0.sizeKiB)" }.sorted() == ["0:1048576", "0:2048", "host:1048576", "host:2048"])
+        #expect(
+            pools.map { "\($0.node.map(String.init) ?? "host"):\($0.sizeKiB)" }.sorted() == [
+                "0:1048576", "0:2048", "host:1048576", "host:2048",
+            ])
     }
 
     @Test("growing a node pool compacts memory first, then writes nr_hugepages once")
@@ -39,13 +42,23 @@ struct HugepagesTests {
         let writer = HostWriter(dryRun: false)
         let after = try hugepages.resize(HugepagePool(sizeKiB: 2048, node: 0), to: 128, writer: writer)
         #expect(after.total == 128)
-        #expect(writer.writes.map(\.path) == [root + "/proc/sys/vm/compact_memory", root + "/sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages"])
-        #expect(try String(contentsOfFile: root + "/sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages", encoding: .utf8) == "128\n")
+        #expect(
+            writer.writes.map(\.path) == [
+                root + "/proc/sys/vm/compact_memory",
+                root + "/sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages",
+            ])
+        #expect(
+            try String(
+                contentsOfFile: root + "/sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages",
+                encoding: .utf8) == "128\n")
         // Shrinking does not compact, and the shorter value replaces the longer one whole.
         let shrink = HostWriter(dryRun: false)
         _ = try hugepages.resize(HugepagePool(sizeKiB: 2048, node: 0), to: 8, writer: shrink)
         #expect(shrink.writes.count == 1)
-        #expect(try String(contentsOfFile: root + "/sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages", encoding: .utf8) == "8\n")
+        #expect(
+            try String(
+                contentsOfFile: root + "/sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages",
+                encoding: .utf8) == "8\n")
     }
 
     @Test("a dry run records the writes and changes nothing")
@@ -53,9 +66,15 @@ struct HugepagesTests {
         let root = try makeTree()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let writer = HostWriter(dryRun: true)
-        _ = try Hugepages(roots: HostRoots(path: root)).resize(HugepagePool(sizeKiB: 1_048_576, node: nil), to: 4, writer: writer)
-        #expect(writer.writes.map(\.description).last == "echo 4 > \(root)/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages")
-        #expect(try String(contentsOfFile: root + "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages", encoding: .utf8) == "0\n")
+        _ = try Hugepages(roots: HostRoots(path: root)).resize(
+            HugepagePool(sizeKiB: 1_048_576, node: nil), to: 4, writer: writer)
+        #expect(
+            writer.writes.map(\.description).last
+                == "echo 4 > \(root)/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages")
+        #expect(
+            try String(
+                contentsOfFile: root + "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages", encoding: .utf8)
+                == "0\n")
     }
 
     @Test("a pool the kernel does not offer is an error naming the file")

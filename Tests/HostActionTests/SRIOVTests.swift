@@ -2,8 +2,8 @@ import Actions
 import Foundation
 import HostAccess
 import PCIModel
-import Testing
 import TestSupport
+import Testing
 
 /// SR-IOV on a generated tree, the kernel modelled by KernelModel (which refuses a change
 /// between two non-zero counts, as the kernel's EBUSY does). The real kernel does the same
@@ -13,7 +13,10 @@ struct SRIOVTests {
     func makeHost() throws -> (String, HostRoots, KernelModel, ActionState) {
         let directory = try Tool.temporaryDirectory()
         #expect(try Tool.hostgen(["synthetic", "--functions", "64", "-o", directory + "/host"]).status == 0)
-        return (directory, HostRoots(path: directory + "/host"), try KernelModel(root: directory + "/host"), ActionState(directory: directory + "/state"))
+        return (
+            directory, HostRoots(path: directory + "/host"), try KernelModel(root: directory + "/host"),
+            ActionState(directory: directory + "/state")
+        )
     }
 
     @Test("0 → 2 → 4 → 0, changing 2 → 4 through 0; VFs at the capability's routing IDs")
@@ -40,7 +43,9 @@ struct SRIOVTests {
         _ = try set(2)
         let direct = HostWriter(dryRun: false)
         direct.kernelModel = kernel.react
-        #expect(throws: HostAccessError.self) { try direct.write("4", to: "bus/pci/devices/0000:03:00.0/sriov_numvfs", in: roots.sys) }
+        #expect(throws: HostAccessError.self) {
+            try direct.write("4", to: "bus/pci/devices/0000:03:00.0/sriov_numvfs", in: roots.sys)
+        }
     }
 
     @Test("a dry run of 7 → 3 writes autoprobe, 0, then 3")
@@ -50,9 +55,10 @@ struct SRIOVTests {
         let writer = HostWriter(dryRun: true)
         _ = try SRIOVManager(roots: roots, state: state).set(
             PCIAddress("03:00.0")!, count: 3, autoprobe: false, force: true, inUseByGuests: [], writer: writer)
-        #expect(writer.writes.map { "\($0.path.split(separator: "/").last!) ← \($0.value)" } == [
-            "sriov_drivers_autoprobe ← 0", "sriov_numvfs ← 0", "sriov_numvfs ← 3",
-        ])
+        #expect(
+            writer.writes.map { "\($0.path.split(separator: "/").last!) ← \($0.value)" } == [
+                "sriov_drivers_autoprobe ← 0", "sriov_numvfs ← 0", "sriov_numvfs ← 3",
+            ])
     }
 
     @Test("VFs on vfio-pci or given to a guest are not removed without --force")
@@ -61,7 +67,9 @@ struct SRIOVTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let manager = SRIOVManager(roots: roots, state: state)
         #expect {
-            _ = try manager.set(PCIAddress("03:00.0")!, count: 0, autoprobe: nil, force: false, inUseByGuests: [PCIAddress("03:00.3")!], writer: HostWriter(dryRun: true))
+            _ = try manager.set(
+                PCIAddress("03:00.0")!, count: 0, autoprobe: nil, force: false, inUseByGuests: [PCIAddress("03:00.3")!],
+                writer: HostWriter(dryRun: true))
         } throws: { error in
             (error as? ActionError)?.code == .inUse && "\(error)".contains("0000:03:00.3 is given to a running guest")
         }
@@ -72,18 +80,29 @@ struct SRIOVTests {
         let (directory, roots, _, state) = try makeHost()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let manager = SRIOVManager(roots: roots, state: state)
-        #expect { _ = try manager.set(PCIAddress("03:00.0")!, count: 8, autoprobe: nil, force: true, inUseByGuests: [], writer: HostWriter(dryRun: true)) } throws: { "\($0)".contains("at most 7") }
-        #expect { _ = try manager.status(PCIAddress("06:00.0")!) } throws: { "\($0)".contains("not an SR-IOV physical function") }
+        #expect {
+            _ = try manager.set(
+                PCIAddress("03:00.0")!, count: 8, autoprobe: nil, force: true, inUseByGuests: [],
+                writer: HostWriter(dryRun: true))
+        } throws: { "\($0)".contains("at most 7") }
+        #expect { _ = try manager.status(PCIAddress("06:00.0")!) } throws: {
+            "\($0)".contains("not an SR-IOV physical function")
+        }
         try FileManager.default.removeItem(atPath: directory + "/host/sys/bus/pci/devices/0000:03:00.0/driver")
-        #expect { _ = try manager.set(PCIAddress("03:00.0")!, count: 2, autoprobe: nil, force: true, inUseByGuests: [], writer: HostWriter(dryRun: true)) } throws: { "\($0)".contains("has no driver") }
+        #expect {
+            _ = try manager.set(
+                PCIAddress("03:00.0")!, count: 2, autoprobe: nil, force: true, inUseByGuests: [],
+                writer: HostWriter(dryRun: true))
+        } throws: { "\($0)".contains("has no driver") }
     }
 
     @Test("igb reload sequences: the seed's order, 8 clamped to 7 with the reason")
     func igbSequences() {
         let workaround = IGBReload(maxVFs: 8, sequence: .idtWorkaround)
-        #expect(workaround.steps.map(\.description) == [
-            "rmmod igb", "modprobe igb max_vfs=1", "rmmod igbvf", "rmmod igb", "modprobe igb max_vfs=7",
-        ])
+        #expect(
+            workaround.steps.map(\.description) == [
+                "rmmod igb", "modprobe igb max_vfs=1", "rmmod igbvf", "rmmod igb", "modprobe igb max_vfs=7",
+            ])
         #expect(workaround.clampNote?.contains("at most 7") == true)
         let plain = IGBReload(maxVFs: 4, sequence: .plain)
         #expect(plain.steps.map(\.description) == ["rmmod igb", "modprobe igb max_vfs=4"])

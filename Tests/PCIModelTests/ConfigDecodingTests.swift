@@ -1,7 +1,7 @@
 import HostAccess
 import PCIModel
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Config-space decoding on real bytes")
 struct ConfigDecodingTests {

@@ -1,6 +1,6 @@
 import PCIModel
-import Testing
 import TestSupport
+import Testing
 
 @Suite("PCI addresses")
 struct PCIAddressTests {
@@ -17,7 +17,10 @@ struct PCIAddressTests {
 
     @Test(
         "malformed addresses are rejected",
-        arguments: ["", "0000:03:20.0", "0000:03:00.8", "03:00", "0000:003:00.0", "pci0000:00", "0000:03:00.0.1", "zz:00.0", "0000::00.0"])
+        arguments: [
+            "", "0000:03:20.0", "0000:03:00.8", "03:00", "0000:003:00.0", "pci0000:00", "0000:03:00.0.1", "zz:00.0",
+            "0000::00.0",
+        ])
     func rejects(text: String) {
         #expect(PCIAddress(text) == nil)
     }
@@ -25,6 +28,7 @@ struct PCIAddressTests {
     @Test("addresses sort by domain, bus, device, function")
     func sorts() {
         let addresses = ["0001:00:00.0", "0000:01:00.0", "0000:00:1f.3", "0000:00:02.0"].compactMap { PCIAddress($0) }
-        #expect(addresses.sorted().map(\.description) == ["0000:00:02.0", "0000:00:1f.3", "0000:01:00.0", "0001:00:00.0"])
+        #expect(
+            addresses.sorted().map(\.description) == ["0000:00:02.0", "0000:00:1f.3", "0000:01:00.0", "0001:00:00.0"])
     }
 }

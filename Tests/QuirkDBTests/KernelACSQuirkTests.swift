@@ -1,8 +1,8 @@
 import Analysis
 import PCIModel
 import QuirkDB
-import Testing
 import TestSupport
+import Testing
 
 /// The transcription of the kernel's pci_dev_acs_enabled[] (Quirks/kernel-acs.toml).
 @Suite("Kernel ACS quirks")
@@ -23,10 +23,13 @@ struct KernelACSQuirkTests {
         var builder = ConfigSpaceBuilder(
             vendorID: vendor ?? UInt16(m.vendor?.ranges.first?.lowerBound ?? 0x8086),
             deviceID: deviceID ?? UInt16(m.device?.ranges.first?.lowerBound ?? 0x1234),
-            classCode: isBridge ? 0x060400 : 0x020000, headerType: isBridge ? 1 : 0, multifunction: m.multifunction ?? false)
+            classCode: isBridge ? 0x060400 : 0x020000, headerType: isBridge ? 1 : 0,
+            multifunction: m.multifunction ?? false)
         builder.addExpress(type: type)
         if case .isolation(let rule) = quirk.effect, rule.controlOffset != nil {
-            let offset = builder.addACS(capability: [.sourceValidation, .requestRedirect, .completionRedirect, .upstreamForwarding], control: [])
+            let offset = builder.addACS(
+                capability: [.sourceValidation, .requestRedirect, .completionRedirect, .upstreamForwarding], control: []
+            )
             builder.set32(offset + 8, UInt32(ACSFlags.requiredForIsolation.rawValue))
         }
         return PCIDevice(address: PCIAddress("00:1c.0")!, config: DecodedConfig(ConfigSpace(builder.bytes)))
@@ -42,7 +45,8 @@ struct KernelACSQuirkTests {
             let model = HostModel(source: "t", devices: [device], kernelGroups: nil, facts: facts)
             let got = answer(device, model)
             #expect(got?.id == quirk.id, "\(quirk.id) at \(quirk.source) answered by \(got?.id ?? "nothing")")
-            let otherVendor = self.device(matching: quirk, vendor: UInt16(quirk.match.vendor!.ranges[0].lowerBound) &+ 1)
+            let otherVendor = self.device(
+                matching: quirk, vendor: UInt16(quirk.match.vendor!.ranges[0].lowerBound) &+ 1)
             #expect(answer(otherVendor, model)?.id != quirk.id, "\(quirk.id) also answers for another vendor")
         }
     }
@@ -84,7 +88,8 @@ struct KernelACSQuirkTests {
         #expect(answer(port, model)?.enabled == false)
         // The same port with SV RR CR set at +8 (UF is not in its capability, so not required).
         var enabled = port
-        enabled.config.acs?.dwordAt8 = UInt32(ACSFlags([.sourceValidation, .requestRedirect, .completionRedirect]).rawValue)
+        enabled.config.acs?.dwordAt8 = UInt32(
+            ACSFlags([.sourceValidation, .requestRedirect, .completionRedirect]).rawValue)
         #expect(answer(enabled, model)?.enabled == true)
     }
 
@@ -92,9 +97,11 @@ struct KernelACSQuirkTests {
     func amdSouthbridge() {
         let quirk = database.quirk(id: "kernel-acs-amd-sb-ati")!
         let device = device(matching: quirk)
-        let withIVRS = HostModel(source: "t", devices: [device], kernelGroups: nil, facts: HostFacts(acpiIVRSTable: true))
+        let withIVRS = HostModel(
+            source: "t", devices: [device], kernelGroups: nil, facts: HostFacts(acpiIVRSTable: true))
         #expect(answer(device, withIVRS)?.enabled == true)
-        let without = HostModel(source: "t", devices: [device], kernelGroups: nil, facts: HostFacts(acpiIVRSTable: false))
+        let without = HostModel(
+            source: "t", devices: [device], kernelGroups: nil, facts: HostFacts(acpiIVRSTable: false))
         #expect(answer(device, without) == nil)
         var behindBridge = device
         behindBridge.parent = PCIAddress("00:01.0")

@@ -1,6 +1,6 @@
 import QuirkDB
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Quirk files: format and errors")
 struct QuirkFileTests {
@@ -15,13 +15,28 @@ struct QuirkFileTests {
     @Test(
         "bad files are reported as file:line: what is wrong",
         arguments: [
-            ("[[quirk]]\nid = \"a\"\ntitle = \"t\"\neffect = \"warn\"\nadvice = \"x\"\nreferences = [\"r\"]\n[quirk.match]\nvendr = 0x8086\n", 8, "unknown key \"vendr\""),
+            (
+                "[[quirk]]\nid = \"a\"\ntitle = \"t\"\neffect = \"warn\"\nadvice = \"x\"\nreferences = [\"r\"]\n[quirk.match]\nvendr = 0x8086\n",
+                8, "unknown key \"vendr\""
+            ),
             ("[[quirk]]\nid = \"a\"\ntitle = \"t\"\neffect = \"explode\"\n", 4, "unknown effect \"explode\""),
-            ("[[quirk]]\nid = \"a\"\ntitle = \"t\"\neffect = \"warn\"\nadvice = \"x\"\nreferences = [\"r\"]\n[quirk.match]\ndevice = \"0x3411-0x3408\"\n", 8, "must look like"),
+            (
+                "[[quirk]]\nid = \"a\"\ntitle = \"t\"\neffect = \"warn\"\nadvice = \"x\"\nreferences = [\"r\"]\n[quirk.match]\ndevice = \"0x3411-0x3408\"\n",
+                8, "must look like"
+            ),
             ("[[quirk]]\nid = \"a\"\ntitle = \"unterminated\n", 3, "unterminated string"),
-            ("[[quirk]]\nid = \"a\"\ntitle = \"t\"\neffect = \"warn\"\nreferences = [\"r\"]\n[quirk.match]\nvendor = 1\n", 4, "needs \"advice\""),
-            ("[[quirk]]\nid = \"a\"\ntitle = \"t\"\neffect = \"warn\"\nadvice = \"x\"\n[quirk.match]\nvendor = 1\n", 1, "no references"),
-            ("[[quirk]]\nid = \"a\"\ntitle = \"t\"\neffect = \"isolation\"\nisolation = { provides = [\"XX\"] }\n", 5, "unknown ACS flag"),
+            (
+                "[[quirk]]\nid = \"a\"\ntitle = \"t\"\neffect = \"warn\"\nreferences = [\"r\"]\n[quirk.match]\nvendor = 1\n",
+                4, "needs \"advice\""
+            ),
+            (
+                "[[quirk]]\nid = \"a\"\ntitle = \"t\"\neffect = \"warn\"\nadvice = \"x\"\n[quirk.match]\nvendor = 1\n",
+                1, "no references"
+            ),
+            (
+                "[[quirk]]\nid = \"a\"\ntitle = \"t\"\neffect = \"isolation\"\nisolation = { provides = [\"XX\"] }\n",
+                5, "unknown ACS flag"
+            ),
             ("[quirk]\nid = 1\n", 1, "array of tables"),
         ])
     func errors(text: String, line: Int, message: String) {
@@ -74,7 +89,8 @@ struct QuirkFileTests {
 
     @Test("a repeated id across files is an error naming both places")
     func duplicateID() {
-        let entry = "[[quirk]]\nid = \"dup\"\ntitle = \"t\"\neffect = \"advice\"\nadvice = \"a\"\nreferences = [\"r\"]\n[quirk.match]\nvendor = 1\n"
+        let entry =
+            "[[quirk]]\nid = \"dup\"\ntitle = \"t\"\neffect = \"advice\"\nadvice = \"a\"\nreferences = [\"r\"]\n[quirk.match]\nvendor = 1\n"
         #expect(throws: QuirkFileError.self) { try QuirkDatabase.parse([("a.toml", entry), ("b.toml", entry)]) }
     }
 }

@@ -1,8 +1,8 @@
 import Analysis
 import PCIModel
 import QuirkDB
-import Testing
 import TestSupport
+import Testing
 
 /// Every shipped non-kernel entry, each with a device that matches (real bytes where the
 /// fixtures have them) and a near miss that must not.
@@ -21,10 +21,18 @@ struct SeedQuirkTests {
         let pending = database.matches(for: device, in: model, policy: policy).first { $0.quirk.id == id }
         #expect(pending?.dependsOnGuest == true)
         let win2k8 = "http://microsoft.com/win/2k8"
-        #expect(database.ids(at: "0000:04:00.0", in: model, guest: GuestContext(os: win2k8, functionsOfSameDevice: 2)).contains(id))
+        #expect(
+            database.ids(at: "0000:04:00.0", in: model, guest: GuestContext(os: win2k8, functionsOfSameDevice: 2))
+                .contains(id))
         // Near misses: one function only, or another guest OS.
-        #expect(!database.ids(at: "0000:04:00.0", in: model, guest: GuestContext(os: win2k8, functionsOfSameDevice: 1)).contains(id))
-        #expect(!database.ids(at: "0000:04:00.0", in: model, guest: GuestContext(os: "http://microsoft.com/win/10", functionsOfSameDevice: 2)).contains(id))
+        #expect(
+            !database.ids(at: "0000:04:00.0", in: model, guest: GuestContext(os: win2k8, functionsOfSameDevice: 1))
+                .contains(id))
+        #expect(
+            !database.ids(
+                at: "0000:04:00.0", in: model,
+                guest: GuestContext(os: "http://microsoft.com/win/10", functionsOfSameDevice: 2)
+            ).contains(id))
         // Another NIC (the 82571 id 105e) is not an 82576.
         let other = model.replacing("0000:04:00.0") { $0.deviceID = 0x105e }
         #expect(!other.devices.isEmpty && !database.ids(at: "0000:04:00.0", in: other).contains(id))
@@ -67,7 +75,7 @@ struct SeedQuirkTests {
         }
         #expect(database.ids(at: "0000:00:00.0", in: newer).filter { $0.hasPrefix("intel-5520") }.isEmpty)
         let rev22 = model.replacing("0000:00:00.0") { $0.config.revision = 0x22 }
-        #expect(database.ids(at: "0000:00:00.0", in: rev22) .contains("intel-5520-x58-irq-remapping-erratum-3405-rev22"))
+        #expect(database.ids(at: "0000:00:00.0", in: rev22).contains("intel-5520-x58-irq-remapping-erratum-3405-rev22"))
     }
 
     @Test("IDT switch ports warn; the NF200 switch (10de:05b1) does not")
@@ -93,12 +101,18 @@ struct SeedQuirkTests {
         let id = "windows-2008-32bit-amd-msi"
         let guest = GuestContext(os: "http://microsoft.com/win/2k8", arch: "i686")
         #expect(database.ids(at: "0000:04:00.0", in: amd, guest: guest).contains(id))
-        #expect(!database.ids(at: "0000:04:00.0", in: amd, guest: GuestContext(os: "http://microsoft.com/win/2k8", arch: "x86_64")).contains(id))
+        #expect(
+            !database.ids(
+                at: "0000:04:00.0", in: amd, guest: GuestContext(os: "http://microsoft.com/win/2k8", arch: "x86_64")
+            ).contains(id))
         let intel = amd.withFacts { $0.cpuVendor = "GenuineIntel" }
         #expect(!database.ids(at: "0000:04:00.0", in: intel, guest: guest).contains(id))
         // A function without MSI or MSI-X is a near miss too.
         let noMSI = Hosts.model(
-            [Hosts.device("0000:00:01.0", Hosts.rootPort(secondary: 1, acs: .requiredForIsolation)), Hosts.device("0000:01:00.0", Hosts.endpoint())],
+            [
+                Hosts.device("0000:00:01.0", Hosts.rootPort(secondary: 1, acs: .requiredForIsolation)),
+                Hosts.device("0000:01:00.0", Hosts.endpoint()),
+            ],
             facts: HostFacts(cpuVendor: "AuthenticAMD"))
         #expect(!database.ids(at: "0000:01:00.0", in: noMSI, guest: guest).contains(id))
     }
@@ -117,7 +131,10 @@ struct SeedQuirkTests {
     @Test("guest-scoped: pc slot limits for i440FX, not q35; legacy KVM assignment refused")
     func guestScoped() throws {
         let model = try SeedHost.model()
-        #expect(database.guestQuirks(for: GuestContext(machine: "pc-i440fx-7.2"), in: model).map(\.id) == ["pc-machine-slot-limit"])
+        #expect(
+            database.guestQuirks(for: GuestContext(machine: "pc-i440fx-7.2"), in: model).map(\.id) == [
+                "pc-machine-slot-limit"
+            ])
         #expect(database.guestQuirks(for: GuestContext(machine: "pc-q35-7.2"), in: model).isEmpty)
         let legacy = database.guestQuirks(for: GuestContext(machine: "q35", hostdevDriver: "kvm"), in: model)
         #expect(legacy.map(\.id) == ["legacy-kvm-assignment"])

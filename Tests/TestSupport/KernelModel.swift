@@ -32,7 +32,9 @@ public final class KernelModel: @unchecked Sendable {
     private func deviceDirectory(_ address: String) -> String { root + "/sys/bus/pci/devices/" + address }
 
     public func driver(of address: String) -> String? {
-        (try? fm.destinationOfSymbolicLink(atPath: deviceDirectory(address) + "/driver")).map { ($0 as NSString).lastPathComponent }
+        (try? fm.destinationOfSymbolicLink(atPath: deviceDirectory(address) + "/driver")).map {
+            ($0 as NSString).lastPathComponent
+        }
     }
 
     public func override(of address: String) -> String? {
@@ -46,7 +48,8 @@ public final class KernelModel: @unchecked Sendable {
         let real = try fm.destinationOfSymbolicLink(atPath: deviceDirectory(address))  // ../../../devices/…
         let depth = real.split(separator: "/").filter { $0 != ".." }.count
         let up = Array(repeating: "..", count: depth).joined(separator: "/")
-        try fm.createSymbolicLink(atPath: deviceDirectory(address) + "/driver", withDestinationPath: "\(up)/bus/pci/drivers/\(driver)")
+        try fm.createSymbolicLink(
+            atPath: deviceDirectory(address) + "/driver", withDestinationPath: "\(up)/bus/pci/drivers/\(driver)")
     }
 
     public func react(_ write: HostWriter.Write) throws {
@@ -56,11 +59,14 @@ public final class KernelModel: @unchecked Sendable {
         let parts = path.split(separator: "/").map(String.init)
         if path.hasSuffix("/driver_override") {
             let address = parts[parts.count - 2]
-            try (value.isEmpty ? "(null)\n" : value + "\n").write(toFile: deviceDirectory(address) + "/driver_override", atomically: false, encoding: .utf8)
+            try (value.isEmpty ? "(null)\n" : value + "\n").write(
+                toFile: deviceDirectory(address) + "/driver_override", atomically: false, encoding: .utf8)
         } else if path.hasSuffix("/driver/unbind") {
             try? fm.removeItem(atPath: deviceDirectory(value) + "/driver")
         } else if path.hasSuffix("/bus/pci/drivers_probe") {
-            if driver(of: value) == nil, let target = override(of: value) ?? naturalDrivers[value] { try link(value, to: target) }
+            if driver(of: value) == nil, let target = override(of: value) ?? naturalDrivers[value] {
+                try link(value, to: target)
+            }
         } else if path.hasSuffix("/sriov_numvfs"), let count = Int(value) {
             try setVFs(of: parts[parts.count - 2], to: count)
         } else if path.hasSuffix("/bind"), parts.count >= 2 {
@@ -73,9 +79,11 @@ public final class KernelModel: @unchecked Sendable {
     /// The PF's VFs, from its virtfnN links.
     public func vfs(of pf: String) -> [String] {
         let entries = (try? fm.contentsOfDirectory(atPath: deviceDirectory(pf))) ?? []
-        return entries.filter { $0.hasPrefix("virtfn") }.sorted { Int($0.dropFirst(6)) ?? 0 < Int($1.dropFirst(6)) ?? 0 }
-            .compactMap { try? fm.destinationOfSymbolicLink(atPath: deviceDirectory(pf) + "/" + $0) }
-            .map { ($0 as NSString).lastPathComponent }
+        return entries.filter { $0.hasPrefix("virtfn") }.sorted {
+            Int($0.dropFirst(6)) ?? 0 < Int($1.dropFirst(6)) ?? 0
+        }
+        .compactMap { try? fm.destinationOfSymbolicLink(atPath: deviceDirectory(pf) + "/" + $0) }
+        .map { ($0 as NSString).lastPathComponent }
     }
 
     /// sriov_numvfs: EBUSY between two non-zero counts; 0 removes the VFs; N creates them at
@@ -84,14 +92,17 @@ public final class KernelModel: @unchecked Sendable {
     private func setVFs(of pf: String, to count: Int) throws {
         let existing = vfs(of: pf)
         if count != 0, !existing.isEmpty, count != existing.count {
-            throw HostAccessError(.ioError, "write \(count) to sriov_numvfs of \(pf): Device or resource busy (simulated EBUSY)")
+            throw HostAccessError(
+                .ioError, "write \(count) to sriov_numvfs of \(pf): Device or resource busy (simulated EBUSY)")
         }
         let pfReal = try fm.destinationOfSymbolicLink(atPath: deviceDirectory(pf))
         let parentReal = (pfReal as NSString).deletingLastPathComponent  // ../../../devices/…/bridge
         let devicesDir = root + "/sys/bus/pci/devices"
         if count == 0 {
             for (index, vf) in existing.enumerated() {
-                let group = (try? fm.destinationOfSymbolicLink(atPath: deviceDirectory(vf) + "/iommu_group")).map { ($0 as NSString).lastPathComponent }
+                let group = (try? fm.destinationOfSymbolicLink(atPath: deviceDirectory(vf) + "/iommu_group")).map {
+                    ($0 as NSString).lastPathComponent
+                }
                 try fm.removeItem(atPath: (devicesDir as NSString).appendingPathComponent(parentReal) + "/" + vf)
                 try fm.removeItem(atPath: devicesDir + "/" + vf)
                 try fm.removeItem(atPath: deviceDirectory(pf) + "/virtfn\(index)")
@@ -101,30 +112,49 @@ public final class KernelModel: @unchecked Sendable {
             let config = try [UInt8](Data(contentsOf: URL(fileURLWithPath: deviceDirectory(pf) + "/config")))
             guard let sriov = DecodedConfig(ConfigSpace(config)).sriov, let pfAddress = PCIAddress(pf) else { return }
             let pfRID = Int(pfAddress.bus) << 8 | Int(pfAddress.device) << 3 | Int(pfAddress.function)
-            var nextGroup = ((try? fm.contentsOfDirectory(atPath: root + "/sys/kernel/iommu_groups")) ?? []).compactMap { Int($0) }.max() ?? 0
+            var nextGroup =
+                ((try? fm.contentsOfDirectory(atPath: root + "/sys/kernel/iommu_groups")) ?? []).compactMap { Int($0) }
+                .max() ?? 0
             for index in 0..<count {
                 let rid = pfRID + Int(sriov.firstVFOffset) + Int(sriov.vfStride) * index
-                let vf = PCIAddress(domain: pfAddress.domain, bus: UInt8(rid >> 8), device: UInt8((rid >> 3) & 0x1f), function: UInt8(rid & 7))
+                let vf = PCIAddress(
+                    domain: pfAddress.domain, bus: UInt8(rid >> 8), device: UInt8((rid >> 3) & 0x1f),
+                    function: UInt8(rid & 7))
                 let name = vf.description
                 let directory = (devicesDir as NSString).appendingPathComponent(parentReal) + "/" + name
                 try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
                 var vfConfig = config
                 for i in 0..<4 { vfConfig[i] = 0xff }
                 try Data(vfConfig).write(to: URL(fileURLWithPath: directory + "/config"))
-                let files = ["vendor": "0x" + hex(DecodedConfig(ConfigSpace(config)).vendorID, width: 4), "device": "0x" + hex(sriov.vfDeviceID, width: 4),
-                             "class": "0x020000", "driver_override": "(null)", "numa_node": "-1"]
-                for (file, text) in files { try (text + "\n").write(toFile: directory + "/" + file, atomically: false, encoding: .utf8) }
+                let files = [
+                    "vendor": "0x" + hex(DecodedConfig(ConfigSpace(config)).vendorID, width: 4),
+                    "device": "0x" + hex(sriov.vfDeviceID, width: 4),
+                    "class": "0x020000", "driver_override": "(null)", "numa_node": "-1",
+                ]
+                for (file, text) in files {
+                    try (text + "\n").write(toFile: directory + "/" + file, atomically: false, encoding: .utf8)
+                }
                 try fm.createSymbolicLink(atPath: directory + "/physfn", withDestinationPath: "../" + pf)
-                try fm.createSymbolicLink(atPath: deviceDirectory(pf) + "/virtfn\(index)", withDestinationPath: "../" + name)
-                try fm.createSymbolicLink(atPath: devicesDir + "/" + name, withDestinationPath: (parentReal as NSString).appendingPathComponent(name))
+                try fm.createSymbolicLink(
+                    atPath: deviceDirectory(pf) + "/virtfn\(index)", withDestinationPath: "../" + name)
+                try fm.createSymbolicLink(
+                    atPath: devicesDir + "/" + name,
+                    withDestinationPath: (parentReal as NSString).appendingPathComponent(name))
                 nextGroup += 1
                 let groupDir = root + "/sys/kernel/iommu_groups/\(nextGroup)/devices"
                 try fm.createDirectory(atPath: groupDir, withIntermediateDirectories: true)
-                let depth = ((parentReal as NSString).appendingPathComponent(name)).split(separator: "/").filter { $0 != ".." }.count
+                let depth = ((parentReal as NSString).appendingPathComponent(name)).split(separator: "/").filter {
+                    $0 != ".."
+                }.count
                 try fm.createSymbolicLink(
                     atPath: directory + "/iommu_group",
-                    withDestinationPath: Array(repeating: "..", count: depth).joined(separator: "/") + "/kernel/iommu_groups/\(nextGroup)")
-                try fm.createSymbolicLink(atPath: groupDir + "/" + name, withDestinationPath: "../../../../" + ((parentReal as NSString).appendingPathComponent(name) as NSString).replacingOccurrences(of: "../", with: ""))
+                    withDestinationPath: Array(repeating: "..", count: depth).joined(separator: "/")
+                        + "/kernel/iommu_groups/\(nextGroup)")
+                try fm.createSymbolicLink(
+                    atPath: groupDir + "/" + name,
+                    withDestinationPath: "../../../../"
+                        + ((parentReal as NSString).appendingPathComponent(name) as NSString).replacingOccurrences(
+                            of: "../", with: ""))
             }
         }
         try "\(count)\n".write(toFile: deviceDirectory(pf) + "/sriov_numvfs", atomically: false, encoding: .utf8)

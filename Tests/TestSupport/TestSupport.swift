@@ -27,25 +27,35 @@ public enum Hosts {
         _ address: String, _ builder: ConfigSpaceBuilder, driver: String? = nil, group: Int? = nil
     ) -> PCIDevice {
         PCIDevice(
-            address: PCIAddress(address)!, config: DecodedConfig(ConfigSpace(builder.bytes)), driver: driver, iommuGroup: group)
+            address: PCIAddress(address)!, config: DecodedConfig(ConfigSpace(builder.bytes)), driver: driver,
+            iommuGroup: group)
     }
 
     public static func rootPort(secondary: UInt8, acs: ACSFlags?) -> ConfigSpaceBuilder {
         var port = ConfigSpaceBuilder(vendorID: 0x8086, deviceID: 0x340a, classCode: 0x060400, headerType: 1)
         port.setBuses(primary: 0, secondary: secondary, subordinate: secondary)
         port.addExpress(type: .rootPort, slot: true)
-        if let acs { port.addACS(capability: [.sourceValidation, .requestRedirect, .completionRedirect, .upstreamForwarding], control: acs) }
+        if let acs {
+            port.addACS(
+                capability: [.sourceValidation, .requestRedirect, .completionRedirect, .upstreamForwarding],
+                control: acs)
+        }
         return port
     }
 
-    public static func endpoint(multifunction: Bool = false, flr: Bool = true, noSoftReset: Bool = true) -> ConfigSpaceBuilder {
-        var nic = ConfigSpaceBuilder(vendorID: 0x8086, deviceID: 0x10d3, classCode: 0x020000, multifunction: multifunction)
+    public static func endpoint(multifunction: Bool = false, flr: Bool = true, noSoftReset: Bool = true)
+        -> ConfigSpaceBuilder
+    {
+        var nic = ConfigSpaceBuilder(
+            vendorID: 0x8086, deviceID: 0x10d3, classCode: 0x020000, multifunction: multifunction)
         nic.addPowerManagement(noSoftReset: noSoftReset)
         nic.addExpress(type: .endpoint, flr: flr)
         return nic
     }
 
-    public static func model(_ devices: [PCIDevice], kernelGroups: [Int: [PCIAddress]]? = nil, facts: HostFacts = HostFacts())
+    public static func model(
+        _ devices: [PCIDevice], kernelGroups: [Int: [PCIAddress]]? = nil, facts: HostFacts = HostFacts()
+    )
         -> HostModel
     {
         var devices = devices

@@ -76,7 +76,9 @@ public enum Datagram {
         let bytes = Array(text.utf8)
         let sent = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, bytes.count, 0, pointer, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+                bytes.withUnsafeBytes {
+                    sendto(fd, $0.baseAddress, bytes.count, 0, pointer, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
             }
         }
         guard sent == bytes.count else { throw Failed(description: "sendto \(path): errno \(errno)") }
@@ -94,7 +96,9 @@ public enum LoopbackHTTP {
         address.sin_port = port.bigEndian
         address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard connected == 0 else { throw Datagram.Failed(description: "connect 127.0.0.1:\(port): errno \(errno)") }
         let request = Array("GET \(path) HTTP/1.0\r\n\r\n".utf8)

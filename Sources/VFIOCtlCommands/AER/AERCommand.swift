@@ -33,36 +33,46 @@ extension VFIOCtl {
             let events = try store.events(since: since, device: device)
             let decisions = Dictionary(grouping: try store.decisions(since: since), by: \.eventID)
             if output.json {
-                print(JSON.array(events.map { entry in
-                    .object([
-                        ("id", .int(Int(entry.id))), ("time", .string(String(entry.event.time))),
-                        ("device", .string(entry.event.device.description)), ("kind", .string(entry.event.kind.rawValue)),
-                        ("deviceOnline", entry.event.deviceOnline.map(JSON.bool) ?? .null), ("count", .int(entry.event.count)),
-                        ("source", .string(entry.event.source.rawValue)), ("handled", .bool(entry.handled)),
-                        (
-                            "decisions",
-                            .array((decisions[entry.id] ?? []).map { d in
-                                .object([
-                                    ("domain", .string(d.domain)), ("action", .string(d.action)), ("reason", .string(d.reason)),
-                                    ("latencyMs", .string(String(format3(d.latencyMilliseconds)))),
-                                ])
-                            })
-                        ),
-                    ])
-                }).rendered(), terminator: "")
+                print(
+                    JSON.array(
+                        events.map { entry in
+                            .object([
+                                ("id", .int(Int(entry.id))), ("time", .string(String(entry.event.time))),
+                                ("device", .string(entry.event.device.description)),
+                                ("kind", .string(entry.event.kind.rawValue)),
+                                ("deviceOnline", entry.event.deviceOnline.map(JSON.bool) ?? .null),
+                                ("count", .int(entry.event.count)),
+                                ("source", .string(entry.event.source.rawValue)), ("handled", .bool(entry.handled)),
+                                (
+                                    "decisions",
+                                    .array(
+                                        (decisions[entry.id] ?? []).map { d in
+                                            .object([
+                                                ("domain", .string(d.domain)), ("action", .string(d.action)),
+                                                ("reason", .string(d.reason)),
+                                                ("latencyMs", .string(String(format3(d.latencyMilliseconds)))),
+                                            ])
+                                        })
+                                ),
+                            ])
+                        }
+                    ).rendered(), terminator: "")
                 return
             }
             for entry in events {
                 let online = entry.event.deviceOnline.map { $0 ? " online" : " offline" } ?? ""
                 let pending = entry.handled ? "" : " — not handled yet"
-                print("#\(entry.id) \(entry.event.device) \(entry.event.kind.rawValue)\(online) ×\(entry.event.count) (\(entry.event.source.rawValue))\(pending)")
+                print(
+                    "#\(entry.id) \(entry.event.device) \(entry.event.kind.rawValue)\(online) ×\(entry.event.count) (\(entry.event.source.rawValue))\(pending)"
+                )
                 for d in decisions[entry.id] ?? [] { print("    \(d.action) \(d.domain): \(d.reason)") }
             }
         }
     }
 
     struct AERStats: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "stats", abstract: "Events per device and kind, and decisions per action.")
+        static let configuration = CommandConfiguration(
+            commandName: "stats", abstract: "Events per device and kind, and decisions per action.")
         @OptionGroup var options: JournalOptions
         @OptionGroup var output: OutputOptions
 
@@ -70,14 +80,17 @@ extension VFIOCtl {
             let store = try AERJournal(path: options.journal, readOnly: true)
             let since = options.since.map { wallClock() - $0 }
             var counts: [String: Int] = [:]
-            for entry in try store.events(since: since) { counts["\(entry.event.device) \(entry.event.kind.rawValue)", default: 0] += entry.event.count }
+            for entry in try store.events(since: since) {
+                counts["\(entry.event.device) \(entry.event.kind.rawValue)", default: 0] += entry.event.count
+            }
             var actions: [String: Int] = [:]
             for decision in try store.decisions(since: since) { actions[decision.action, default: 0] += 1 }
             if output.json {
-                print(JSON.object([
-                    ("errors", .object(counts.sorted { $0.key < $1.key }.map { ($0.key, JSON.int($0.value)) })),
-                    ("decisions", .object(actions.sorted { $0.key < $1.key }.map { ($0.key, JSON.int($0.value)) })),
-                ]).rendered(), terminator: "")
+                print(
+                    JSON.object([
+                        ("errors", .object(counts.sorted { $0.key < $1.key }.map { ($0.key, JSON.int($0.value)) })),
+                        ("decisions", .object(actions.sorted { $0.key < $1.key }.map { ($0.key, JSON.int($0.value)) })),
+                    ]).rendered(), terminator: "")
                 return
             }
             for (key, value) in counts.sorted(by: { $0.key < $1.key }) { print("\(key): \(value)") }

@@ -47,7 +47,7 @@ extension VFIOCtl {
             if output.json {
                 print(JSON.array(report.map(JSON.string)).rendered(), terminator: "")
             } else {
-                report.forEach { print($0) }
+                for line in report { print(line) }
             }
         }
     }
@@ -68,7 +68,9 @@ enum DesiredStateFile {
         func fail(_ line: Int, _ message: String) -> CLIError { CLIError("\(name):\(line): \(message)") }
         func tables(_ key: String) throws -> [TOMLTable] {
             guard let entry = root[key] else { return [] }
-            guard case .tableArray(let list) = entry.value else { throw fail(entry.line, "\(key) must be [[\(key)]] entries") }
+            guard case .tableArray(let list) = entry.value else {
+                throw fail(entry.line, "\(key) must be [[\(key)]] entries")
+            }
             return list
         }
         func string(_ table: TOMLTable, _ key: String) throws -> String? {
@@ -78,12 +80,16 @@ enum DesiredStateFile {
         }
         func integer(_ table: TOMLTable, _ key: String) throws -> Int? {
             guard let entry = table[key] else { return nil }
-            guard case .integer(let value) = entry.value, value >= 0 else { throw fail(entry.line, "\(key) must be a whole number ≥ 0") }
+            guard case .integer(let value) = entry.value, value >= 0 else {
+                throw fail(entry.line, "\(key) must be a whole number ≥ 0")
+            }
             return value
         }
         func allow(_ table: TOMLTable, _ keys: Set<String>, _ place: String) throws {
             if let entry = table.entries.first(where: { !keys.contains($0.key) }) {
-                throw fail(entry.line, "unknown key \(entry.key) in [[\(place)]]; known: \(keys.sorted().joined(separator: ", "))")
+                throw fail(
+                    entry.line,
+                    "unknown key \(entry.key) in [[\(place)]]; known: \(keys.sorted().joined(separator: ", "))")
             }
         }
         for entry in root.entries where !["hugepages", "sriov", "bind"].contains(entry.key) {
@@ -92,17 +98,23 @@ enum DesiredStateFile {
         var desired = DesiredState()
         for table in try tables("hugepages") {
             try allow(table, ["size", "count", "node"], "hugepages")
-            guard let size = try string(table, "size"), let kib = Hugepages.sizeKiB(named: size) else { throw fail(table.line, "hugepages needs size = \"2M\" or \"1G\"") }
+            guard let size = try string(table, "size"), let kib = Hugepages.sizeKiB(named: size) else {
+                throw fail(table.line, "hugepages needs size = \"2M\" or \"1G\"")
+            }
             guard let count = try integer(table, "count") else { throw fail(table.line, "hugepages needs count") }
             desired.hugepages.append(.init(sizeKiB: kib, count: count, node: try integer(table, "node")))
         }
         for table in try tables("sriov") {
             try allow(table, ["pf", "vfs", "autoprobe", "bind"], "sriov")
-            guard let text = try string(table, "pf"), let pf = PCIAddress(text) else { throw fail(table.line, "sriov needs pf = \"DDDD:BB:DD.F\"") }
+            guard let text = try string(table, "pf"), let pf = PCIAddress(text) else {
+                throw fail(table.line, "sriov needs pf = \"DDDD:BB:DD.F\"")
+            }
             guard let count = try integer(table, "vfs") else { throw fail(table.line, "sriov needs vfs") }
             var autoprobe: Bool?
             if let entry = table["autoprobe"] {
-                guard case .bool(let value) = entry.value else { throw fail(entry.line, "autoprobe must be true or false") }
+                guard case .bool(let value) = entry.value else {
+                    throw fail(entry.line, "autoprobe must be true or false")
+                }
                 autoprobe = value
             }
             desired.sriov.append(.init(pf: pf, count: count, autoprobe: autoprobe, bind: try string(table, "bind")))
@@ -111,7 +123,9 @@ enum DesiredStateFile {
             try allow(table, ["device", "group", "driver"], "bind")
             let target: String
             if let device = try string(table, "device") {
-                guard PCIAddress(device) != nil else { throw fail(table["device"]?.line ?? table.line, "device \(device) is not DDDD:BB:DD.F") }
+                guard PCIAddress(device) != nil else {
+                    throw fail(table["device"]?.line ?? table.line, "device \(device) is not DDDD:BB:DD.F")
+                }
                 target = device
             } else if let group = try integer(table, "group") {
                 target = "group:\(group)"

@@ -9,10 +9,14 @@ import PCIModel
 
 /// Where actions act and keep their journal: the live host and /run/vfioctl, or a tree.
 struct ActionOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("A directory holding sys/, proc/ and dev/ to act on instead of the live host.", valueName: "dir"))
+    @Option(
+        help: ArgumentHelp(
+            "A directory holding sys/, proc/ and dev/ to act on instead of the live host.", valueName: "dir"))
     var root: String?
 
-    @Option(name: .customLong("state-dir"), help: ArgumentHelp("Journal and records (default /run/vfioctl, or ROOT/run/vfioctl).", valueName: "dir"))
+    @Option(
+        name: .customLong("state-dir"),
+        help: ArgumentHelp("Journal and records (default /run/vfioctl, or ROOT/run/vfioctl).", valueName: "dir"))
     var stateDirectory: String?
 
     @Flag(name: .customLong("dry-run"), help: "Print the exact writes, in order, and change nothing.")

@@ -32,7 +32,8 @@ extension VFIOCtl {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let model = try SysfsHostReader(roots: action.roots).read(source: action.root.map { "root \($0)" } ?? "live host")
+            let model = try SysfsHostReader(roots: action.roots).read(
+                source: action.root.map { "root \($0)" } ?? "live host")
             let group = try groupNumber(for: target, in: model)
             var binder = GroupBinder(roots: action.roots, state: action.state)
             binder.stopAfterWrites = crashTestWriteLimit
@@ -40,25 +41,33 @@ extension VFIOCtl {
             let outcome = try binder.bind(plan, dryRun: action.dryRun)
             let viable = action.dryRun ? nil : vfioGroupIsViable(group: group, dev: action.roots.dev)
             if output.json {
-                print(JSON.object([
-                    ("group", .int(group)), ("driver", .string(driver)), ("dryRun", .bool(action.dryRun)),
-                    (
-                        "changed",
-                        .array(plan.changes.map { .object([("address", .string($0.address.description)), ("from", .optional($0.driver))]) })
-                    ),
-                    ("writes", .array(outcome.writes.map { .string($0.description) })),
-                    ("vfioDevice", .optional(outcome.vfioDevice)), ("viable", viable.map(JSON.bool) ?? .null),
-                ]).rendered(), terminator: "")
+                print(
+                    JSON.object([
+                        ("group", .int(group)), ("driver", .string(driver)), ("dryRun", .bool(action.dryRun)),
+                        (
+                            "changed",
+                            .array(
+                                plan.changes.map {
+                                    .object([
+                                        ("address", .string($0.address.description)), ("from", .optional($0.driver)),
+                                    ])
+                                })
+                        ),
+                        ("writes", .array(outcome.writes.map { .string($0.description) })),
+                        ("vfioDevice", .optional(outcome.vfioDevice)), ("viable", viable.map(JSON.bool) ?? .null),
+                    ]).rendered(), terminator: "")
                 return
             }
             if action.dryRun {
-                outcome.writes.forEach { print($0.description) }
+                for write in outcome.writes { print(write.description) }
                 return
             }
             if plan.changes.isEmpty { print("group \(group): every endpoint is already on \(driver)") }
             for change in plan.changes { print("\(change.address): \(change.driver ?? "no driver") → \(driver)") }
             if let device = outcome.vfioDevice {
-                print("\(device) is ready" + (viable.map { $0 ? "; the group is viable" : "; the group is NOT viable" } ?? ""))
+                print(
+                    "\(device) is ready"
+                        + (viable.map { $0 ? "; the group is viable" : "; the group is NOT viable" } ?? ""))
             } else {
                 print("warning: /dev/vfio/\(group) did not appear within 5 s (is vfio-pci loaded?)")
             }
@@ -81,9 +90,10 @@ extension VFIOCtl {
         func run() async throws {
             let model = try SysfsHostReader(roots: action.roots).read(source: "host")
             let group = try groupNumber(for: target, in: model)
-            let writes = try GroupBinder(roots: action.roots, state: action.state).restore(group: group, model: model, dryRun: action.dryRun)
+            let writes = try GroupBinder(roots: action.roots, state: action.state).restore(
+                group: group, model: model, dryRun: action.dryRun)
             if action.dryRun {
-                writes.forEach { print($0.description) }
+                for write in writes { print(write.description) }
                 return
             }
             let after = try SysfsHostReader(roots: action.roots).read(source: "host")
@@ -98,7 +108,9 @@ extension VFIOCtl {
     struct Recover: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "After a crash mid-action, put the host back to the journaled state.",
-            discussion: "Reads the journal in /run/vfioctl (or --state-dir) and gives every function listed its prior driver and driver_override.")
+            discussion:
+                "Reads the journal in /run/vfioctl (or --state-dir) and gives every function listed its prior driver and driver_override."
+        )
 
         @OptionGroup var action: ActionOptions
 

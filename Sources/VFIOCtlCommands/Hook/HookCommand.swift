@@ -73,11 +73,14 @@ extension VFIOCtl {
             do {
                 if settings.createVFs {
                     changes += try preparation.createVFs(
-                        for: definition.hostdevs.map(\.address), model: model, inUse: Set(try otherGuestDevices(state).values.joined()))
+                        for: definition.hostdevs.map(\.address), model: model,
+                        inUse: Set(try otherGuestDevices(state).values.joined()))
                 }
                 if settings.bindUnmanaged {
                     let unmanaged = definition.hostdevs.filter { !$0.managed }.map(\.address)
-                    if settings.createVFs && !changes.isEmpty { model = try SysfsHostReader(roots: roots).read(source: "hook") }
+                    if settings.createVFs && !changes.isEmpty {
+                        model = try SysfsHostReader(roots: roots).read(source: "hook")
+                    }
                     changes += try preparation.bindGroups(of: unmanaged, model: model)
                 }
                 if !changes.isEmpty { model = try SysfsHostReader(roots: roots).read(source: "hook") }
@@ -128,7 +131,8 @@ extension VFIOCtl {
             let pool = try hugepages.read(HugepagePool(sizeKiB: kib, node: nil))
             let needed = (memoryKiB + kib - 1) / kib
             guard pool.free < needed else { return ([], nil) }
-            var after = try hugepages.resize(pool, to: pool.total + needed - pool.free, writer: HostWriter(dryRun: false))
+            var after = try hugepages.resize(
+                pool, to: pool.total + needed - pool.free, writer: HostWriter(dryRun: false))
             after.free = pool.free + max(0, after.total - pool.total)
             return (["hugepages \(kib) \(pool.total) \(after.total)"], after)
         }
@@ -137,7 +141,8 @@ extension VFIOCtl {
             for line in records where line.hasPrefix("hugepages ") {
                 let parts = line.split(separator: " ")
                 guard parts.count == 4, let kib = Int(parts[1]), let before = Int(parts[2]) else { continue }
-                _ = try hugepages.resize(HugepagePool(sizeKiB: kib, node: nil), to: before, writer: HostWriter(dryRun: false))
+                _ = try hugepages.resize(
+                    HugepagePool(sizeKiB: kib, node: nil), to: before, writer: HostWriter(dryRun: false))
             }
         }
 
@@ -146,7 +151,8 @@ extension VFIOCtl {
             let (roots, snapshot) = try hostRoots(settings)
             defer { withExtendedLifetime(snapshot) {} }
             try undoHugepages(records, hugepages: Hugepages(roots: roots))
-            let failures = GuestPreparation(roots: roots, state: ActionState(directory: settings.stateDirectory)).undo(records)
+            let failures = GuestPreparation(roots: roots, state: ActionState(directory: settings.stateDirectory)).undo(
+                records)
             for failure in failures { FileHandleStderr.write("vfioctl: \(domain): could not undo \(failure)\n") }
             state.remove(domain)
         }

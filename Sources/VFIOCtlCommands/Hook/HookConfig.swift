@@ -36,7 +36,9 @@ struct HookConfig {
         }
         for entry in table.entries {
             if entry.key == "create-vfs" || entry.key == "bind-unmanaged" {
-                guard case .bool(let flag) = entry.value else { throw CLIError("\(path):\(entry.line): \(entry.key) must be true or false") }
+                guard case .bool(let flag) = entry.value else {
+                    throw CLIError("\(path):\(entry.line): \(entry.key) must be true or false")
+                }
                 if entry.key == "create-vfs" { config.createVFs = flag } else { config.bindUnmanaged = flag }
                 continue
             }
@@ -55,7 +57,8 @@ struct HookConfig {
                 config.hugepages = value
             default:
                 throw CLIError(
-                    "\(path):\(entry.line): unknown key \(entry.key); known: root, snapshot, state-dir, log, hugepages, create-vfs, bind-unmanaged")
+                    "\(path):\(entry.line): unknown key \(entry.key); known: root, snapshot, state-dir, log, hugepages, create-vfs, bind-unmanaged"
+                )
             }
         }
         return config

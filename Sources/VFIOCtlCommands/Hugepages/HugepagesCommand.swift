@@ -21,7 +21,9 @@ extension VFIOCtl {
         var device: PCIAddress?
 
         func validate() throws {
-            guard Hugepages.sizeKiB(named: size) != nil else { throw ValidationError("--size must be 2M or 1G, not \(size)") }
+            guard Hugepages.sizeKiB(named: size) != nil else {
+                throw ValidationError("--size must be 2M or 1G, not \(size)")
+            }
             guard count >= 0 else { throw ValidationError("--count must not be negative") }
             if node == "auto" && device == nil { throw ValidationError("--node auto needs --device ADDRESS") }
             if let node, node != "auto", Int(node) == nil { throw ValidationError("--node takes a number or auto") }
@@ -35,14 +37,18 @@ extension VFIOCtl {
                 let model = try SysfsHostReader(roots: roots).read(source: "host")
                 guard let found = model[device] else { throw CLIError("no PCI function \(device) on this host") }
                 number = found.numaNode
-                if number == nil { FileHandleStderr.write("vfioctl: \(device) has no NUMA node (numa_node -1); using the host-wide pool\n") }
+                if number == nil {
+                    FileHandleStderr.write(
+                        "vfioctl: \(device) has no NUMA node (numa_node -1); using the host-wide pool\n")
+                }
             }
             return HugepagePool(sizeKiB: kib, node: number, total: 0, free: 0)
         }
     }
 
     struct HugepagesStatus: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "status", abstract: "Every hugepage pool with its total and free pages.")
+        static let configuration = CommandConfiguration(
+            commandName: "status", abstract: "Every hugepage pool with its total and free pages.")
         @OptionGroup var target: ActionOptions
         @OptionGroup var output: OutputOptions
 
@@ -54,14 +60,17 @@ extension VFIOCtl {
             }
             if pools.isEmpty { print("no hugepage pools (kernel without hugetlbfs?)") }
             for pool in pools {
-                print("\((pool.node.map { "node \($0)" } ?? "host").padded(8)) \(describe(pool.sizeKiB).padded(4)) total \(pool.total) free \(pool.free)")
+                print(
+                    "\((pool.node.map { "node \($0)" } ?? "host").padded(8)) \(describe(pool.sizeKiB).padded(4)) total \(pool.total) free \(pool.free)"
+                )
             }
         }
     }
 
     struct HugepagesReserve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "reserve", abstract: "Grow a pool to COUNT pages (compacting memory first); report what the kernel gave.",
+            commandName: "reserve",
+            abstract: "Grow a pool to COUNT pages (compacting memory first); report what the kernel gave.",
             discussion: """
                 Examples:
                   vfioctl hugepages reserve --size 1G --count 16 --node auto --device 0000:03:00.0
@@ -79,7 +88,8 @@ extension VFIOCtl {
     }
 
     struct HugepagesRelease: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "release", abstract: "Shrink a pool by COUNT pages.")
+        static let configuration = CommandConfiguration(
+            commandName: "release", abstract: "Shrink a pool by COUNT pages.")
         @OptionGroup var target: ActionOptions
         @OptionGroup var choice: PoolChoice
         @OptionGroup var output: OutputOptions
@@ -114,15 +124,17 @@ private func resizeAndReport(
     let after = wanted == pool.total ? pool : try hugepages.resize(pool, to: wanted, writer: writer)
     let place = pool.node.map { "node \($0)" } ?? "the host"
     if output.json {
-        print(JSON.object([
-            ("pool", poolJSON(after)), ("requested", .int(wanted)), ("before", .int(pool.total)), ("got", .int(after.total)),
-            ("dryRun", .bool(dryRun)), ("writes", .array(writer.writes.map { .string($0.description) })),
-        ]).rendered(), terminator: "")
+        print(
+            JSON.object([
+                ("pool", poolJSON(after)), ("requested", .int(wanted)), ("before", .int(pool.total)),
+                ("got", .int(after.total)),
+                ("dryRun", .bool(dryRun)), ("writes", .array(writer.writes.map { .string($0.description) })),
+            ]).rendered(), terminator: "")
         if !dryRun && after.total != wanted { throw ExitCode(3) }
         return
     }
     if dryRun {
-        writer.writes.forEach { print($0.description) }
+        for write in writer.writes { print(write.description) }
         return
     }
     if wanted == pool.total {

@@ -23,13 +23,16 @@ extension VFIOCtl {
         @Argument(help: "A device address or group:N.") var target: String
         @Option(help: "Page size backing the buffer: 4k, 2M or 1G.") var backing: String = "4k"
         @Option(help: "Buffer size, e.g. 256M or 1G.") var size: String = "256M"
-        @Option(help: ArgumentHelp("A directory holding sys/, proc/ and dev/ instead of the live host.", valueName: "dir"))
+        @Option(
+            help: ArgumentHelp("A directory holding sys/, proc/ and dev/ instead of the live host.", valueName: "dir"))
         var root: String?
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
             guard Self.pageShift(backing) != nil else { throw ValidationError("--backing must be 4k, 2M or 1G") }
-            guard let bytes = Self.bytes(size), bytes > 0 else { throw ValidationError("--size must look like 256M or 1G") }
+            guard let bytes = Self.bytes(size), bytes > 0 else {
+                throw ValidationError("--size must look like 256M or 1G")
+            }
             if let shift = Self.pageShift(backing), bytes % (1 << shift) != 0 {
                 throw ValidationError("--size must be a multiple of the \(backing) backing page")
             }
@@ -44,19 +47,27 @@ extension VFIOCtl {
             let buffer = try DMABuffer(size: bytes, pageShift: shift)
             let mapSeconds = try container.map(buffer.pointer, iova: 0, size: UInt64(bytes))
             let unmapSeconds = try container.unmap(iova: 0, size: UInt64(bytes))
-            let pageSizes = (0..<64).filter { container.iovaPageSizes & (1 << UInt64($0)) != 0 }.map { UInt64(1) << UInt64($0) }
+            let pageSizes = (0..<64).filter { container.iovaPageSizes & (1 << UInt64($0)) != 0 }.map {
+                UInt64(1) << UInt64($0)
+            }
             let named = pageSizes.filter { [4 << 10, 2 << 20, 1 << 30].contains($0) }.map(IntelIOMMUCapability.sizeName)
             if output.json {
-                print(JSON.object([
-                    ("group", .int(group)), ("backing", .string(backing)), ("bytes", .int(bytes)),
-                    ("iovaPageSizes", .string(hex(container.iovaPageSizes, width: 1))),
-                    ("iovaPageSizeNames", .array(named.map(JSON.string))),
-                    ("mapMicroseconds", .int(Int(mapSeconds * 1e6))), ("unmapMicroseconds", .int(Int(unmapSeconds * 1e6))),
-                ]).rendered(), terminator: "")
+                print(
+                    JSON.object([
+                        ("group", .int(group)), ("backing", .string(backing)), ("bytes", .int(bytes)),
+                        ("iovaPageSizes", .string(hex(container.iovaPageSizes, width: 1))),
+                        ("iovaPageSizeNames", .array(named.map(JSON.string))),
+                        ("mapMicroseconds", .int(Int(mapSeconds * 1e6))),
+                        ("unmapMicroseconds", .int(Int(unmapSeconds * 1e6))),
+                    ]).rendered(), terminator: "")
                 return
             }
-            print("group \(group): iova_pgsizes \(hex(container.iovaPageSizes, width: 1)) (\(named.joined(separator: " ")))")
-            print("mapped \(size) backed by \(backing) pages in \(Self.milliseconds(mapSeconds)), unmapped in \(Self.milliseconds(unmapSeconds))")
+            print(
+                "group \(group): iova_pgsizes \(hex(container.iovaPageSizes, width: 1)) (\(named.joined(separator: " ")))"
+            )
+            print(
+                "mapped \(size) backed by \(backing) pages in \(Self.milliseconds(mapSeconds)), unmapped in \(Self.milliseconds(unmapSeconds))"
+            )
         }
 
         private func groupNumber(roots: HostRoots) throws -> Int {
@@ -66,7 +77,9 @@ extension VFIOCtl {
                 }
                 return number
             }
-            guard let address = PCIAddress(target) else { throw CLIError("\(target) is neither DDDD:BB:DD.F nor group:N") }
+            guard let address = PCIAddress(target) else {
+                throw CLIError("\(target) is neither DDDD:BB:DD.F nor group:N")
+            }
             let model = try SysfsHostReader(roots: roots).read(source: "host")
             guard let device = model[address] else { throw CLIError("no PCI function \(address) on this host") }
             guard let group = device.iommuGroup else {

@@ -27,19 +27,28 @@ extension VFIOCtl {
             let words = model.facts.commandLineWords
             let units = model.facts.iommuUnits
             if output.json {
-                print(JSON.object([
-                    ("schemaVersion", .int(1)),
-                    ("source", .string(model.source)),
-                    ("commandLine", .object([
-                        ("iommuPassThrough", .bool(words.contains("iommu=pt"))),
-                        ("superpagesOff", .bool(words.contains { $0.hasPrefix("intel_iommu=") && $0.contains("sp_off") })),
-                    ])),
-                    ("units", .array(units.map { unitJSON($0, words: words) })),
-                ]).rendered(), terminator: "")
+                print(
+                    JSON.object([
+                        ("schemaVersion", .int(1)),
+                        ("source", .string(model.source)),
+                        (
+                            "commandLine",
+                            .object([
+                                ("iommuPassThrough", .bool(words.contains("iommu=pt"))),
+                                (
+                                    "superpagesOff",
+                                    .bool(words.contains { $0.hasPrefix("intel_iommu=") && $0.contains("sp_off") })
+                                ),
+                            ])
+                        ),
+                        ("units", .array(units.map { unitJSON($0, words: words) })),
+                    ]).rendered(), terminator: "")
                 return
             }
             if units.isEmpty {
-                print("no IOMMU units in \(model.source): VT-d/AMD-Vi is off or absent (see `vfioctl inspect` host checks)")
+                print(
+                    "no IOMMU units in \(model.source): VT-d/AMD-Vi is off or absent (see `vfioctl inspect` host checks)"
+                )
                 return
             }
             for unit in units {
@@ -92,7 +101,12 @@ extension VFIOCtl {
                     "  caching mode \(flag(intel.cachingMode))  snoop control \(flag(intel.snoopControl))  pass-through \(flag(intel.passThrough))  interrupt remapping \(flag(intel.interruptRemapping))"
                 )
             }
-            lines.append("  \(unit.devices.count) functions behind it" + (unit.devices.isEmpty ? "" : ": " + unit.devices.prefix(8).map(\.description).joined(separator: " ") + (unit.devices.count > 8 ? " …" : "")))
+            lines.append(
+                "  \(unit.devices.count) functions behind it"
+                    + (unit.devices.isEmpty
+                        ? ""
+                        : ": " + unit.devices.prefix(8).map(\.description).joined(separator: " ")
+                            + (unit.devices.count > 8 ? " …" : "")))
             lines.append("  large pages: \(verdict.available ? "yes" : "no") — \(verdict.reason)")
             return lines.joined(separator: "\n") + "\n"
         }

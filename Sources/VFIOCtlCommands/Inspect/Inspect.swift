@@ -35,7 +35,9 @@ extension VFIOCtl {
         func run() async throws {
             let (model, snapshot) = try source.load()
             for address in addresses where model[address] == nil {
-                throw CLIError("no PCI function \(address) in \(model.source); `vfioctl inspect` without an address lists them all")
+                throw CLIError(
+                    "no PCI function \(address) in \(model.source); `vfioctl inspect` without an address lists them all"
+                )
             }
             let database = try loadQuirkDatabase(base: source.quirkBase(snapshot: snapshot))
             let quirks = QuirkEvaluation(database: database, model: model)
@@ -44,9 +46,13 @@ extension VFIOCtl {
             if output.json {
                 InspectJSON.write(report, quirks: quirks, selected: selected)
             } else if tree {
-                print(InspectText(report: report, quirks: quirks, style: .standardOutput).renderTree(selected: selected), terminator: "")
+                print(
+                    InspectText(report: report, quirks: quirks, style: .standardOutput).renderTree(selected: selected),
+                    terminator: "")
             } else {
-                print(InspectText(report: report, quirks: quirks, style: .standardOutput).render(selected: selected), terminator: "")
+                print(
+                    InspectText(report: report, quirks: quirks, style: .standardOutput).render(selected: selected),
+                    terminator: "")
             }
             // The report is written; tearing down thousands of devices object by object costs
             // more than the kernel reclaiming the process at once (a third of the run on a

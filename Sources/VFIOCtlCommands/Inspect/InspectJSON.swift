@@ -1,6 +1,6 @@
 import Analysis
-import QuirkDB
 import PCIModel
+import QuirkDB
 
 /// `vfioctl inspect --json`, schema version 1 (Docs/json-schema.md).
 enum InspectJSON {
@@ -22,7 +22,9 @@ enum InspectJSON {
         member("schemaVersion", .int(schemaVersion))
         member("tool", .string("vfioctl \(VFIOCtl.version)"))
         member("source", .string(model.source))
-        member("iommu", .string(model.kernelGroups == nil ? "unknown" : (model.kernelGroups?.isEmpty == true ? "off" : "on")))
+        member(
+            "iommu",
+            .string(model.kernelGroups == nil ? "unknown" : (model.kernelGroups?.isEmpty == true ? "off" : "on")))
         member("host", .object([("checks", .array(report.hostChecks.map(checkJSON)))]))
         out.raw("  \"devices\": [")
         var first = true
@@ -134,6 +136,9 @@ enum InspectJSON {
     }
 
     private static func checkJSON(_ check: HostCheck) -> JSON {
-        .object([("code", .string(check.code)), ("status", .string(check.status.rawValue)), ("message", .string(check.message))])
+        .object([
+            ("code", .string(check.code)), ("status", .string(check.status.rawValue)),
+            ("message", .string(check.message)),
+        ])
     }
 }

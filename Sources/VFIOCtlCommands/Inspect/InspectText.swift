@@ -1,6 +1,6 @@
 import Analysis
-import QuirkDB
 import PCIModel
+import QuirkDB
 
 /// The human-readable report of `vfioctl inspect` (and `--tree`).
 struct InspectText {
@@ -14,7 +14,10 @@ struct InspectText {
         out.append("")
         out.append("Host")
         for check in report.hostChecks {
-            out.append(style.wrap("\(check.status.rawValue.uppercased().padded(7)) \(check.code): \(check.message)", indent: 2, hanging: 10))
+            out.append(
+                style.wrap(
+                    "\(check.status.rawValue.uppercased().padded(7)) \(check.code): \(check.message)", indent: 2,
+                    hanging: 10))
         }
         out.append("")
         out.append("Devices")
@@ -25,7 +28,8 @@ struct InspectText {
             let group = device.iommuGroup.map { "IOMMU group \($0)" } ?? "no kernel group"
             let predicted = assessment.predictedGroup.map { "predicted group \($0)" } ?? ""
             out.append("    \(group), \(predicted): \(style.verdict(assessment.verdict))")
-            for reason in assessment.reasons where reason.code != "quirk" && (reason.severity != .assignable || selected != nil) {
+            for reason in assessment.reasons
+            where reason.code != "quirk" && (reason.severity != .assignable || selected != nil) {
                 out.append(style.wrap("- \(reason.code): \(reason.message)", indent: 4, hanging: 6))
             }
             for match in quirks.matches[device.address] ?? [] {
@@ -74,7 +78,8 @@ struct InspectText {
         var lines: [String] = []
         func visit(_ device: PCIDevice, prefix: String, isLast: Bool) {
             let branch = prefix + (isLast ? "└─ " : "├─ ")
-            var text = "\(device.address) [\(device.ids)] \(device.portType?.jsonName ?? (device.isBridge ? "pci-bridge" : "pci"))"
+            var text =
+                "\(device.address) [\(device.ids)] \(device.portType?.jsonName ?? (device.isBridge ? "pci-bridge" : "pci"))"
             if device.isBridge || device.isMultifunction {
                 text += "; \(policy.evaluate(device).rule.explanation)"
             }
@@ -89,11 +94,14 @@ struct InspectText {
             }
         }
         let roots = model.devices.filter { $0.parent == nil && (keep?.contains($0.address) ?? true) }
-        let byBus = Dictionary(grouping: roots, by: { "pci\(hex($0.address.domain, width: 4)):\(hex($0.address.bus, width: 2))" })
+        let byBus = Dictionary(
+            grouping: roots, by: { "pci\(hex($0.address.domain, width: 4)):\(hex($0.address.bus, width: 2))" })
         for bus in byBus.keys.sorted() {
             lines.append(bus)
             let members = byBus[bus] ?? []
-            for (index, device) in members.enumerated() { visit(device, prefix: "", isLast: index == members.count - 1) }
+            for (index, device) in members.enumerated() {
+                visit(device, prefix: "", isLast: index == members.count - 1)
+            }
         }
         lines.append("(gN: kernel IOMMU group, pN: predicted group)")
         return lines.joined(separator: "\n") + "\n"

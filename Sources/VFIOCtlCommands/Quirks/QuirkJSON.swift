@@ -22,7 +22,10 @@ enum QuirkJSON {
         .object([
             ("id", .string(quirk.id)), ("effect", .string(quirk.effect.name)), ("title", .string(quirk.title)),
             ("advice", .optional(quirk.advice)),
-            ("sequence", { if case .sriovSequence(let s) = quirk.effect { return .string(s) } else { return .null } }()),
+            (
+                "sequence",
+                { if case .sriovSequence(let s) = quirk.effect { return .string(s) } else { return .null } }()
+            ),
             ("references", .array(quirk.references.map(JSON.string))),
         ])
     }
@@ -38,7 +41,9 @@ enum QuirkJSON {
 
     static func text(_ quirk: Quirk) -> String {
         var lines = ["\(quirk.id) (\(quirk.effect.name))", "  \(quirk.title)"]
-        if let advice = quirk.advice { lines.append(TextStyle(colour: false).wrap("advice: " + advice, indent: 2, hanging: 4)) }
+        if let advice = quirk.advice {
+            lines.append(TextStyle(colour: false).wrap("advice: " + advice, indent: 2, hanging: 4))
+        }
         if case .sriovSequence(let sequence) = quirk.effect { lines.append("  reload sequence: \(sequence)") }
         lines += criteriaLines(quirk).map { "  match: " + $0 }
         lines += quirk.references.map { "  reference: " + $0 }

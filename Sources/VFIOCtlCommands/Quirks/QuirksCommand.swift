@@ -63,7 +63,8 @@ extension VFIOCtl {
 
     struct QuirksMatch: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "match", abstract: "The quirks that match one device on this host (or a --root/--snapshot/dump).")
+            commandName: "match",
+            abstract: "The quirks that match one device on this host (or a --root/--snapshot/dump).")
         @OptionGroup var source: SourceOptions
         @OptionGroup var output: OutputOptions
         @Argument(help: "Device address (DDDD:BB:DD.F or BB:DD.F).") var address: PCIAddress
@@ -88,7 +89,9 @@ extension VFIOCtl {
             }
             if matches.isEmpty { print("no quirk matches \(address) [\(device.ids)]") }
             for match in matches {
-                print(QuirkJSON.text(match.quirk) + (match.dependsOnGuest ? "  applies only to guests matching the guest criteria\n" : ""))
+                print(
+                    QuirkJSON.text(match.quirk)
+                        + (match.dependsOnGuest ? "  applies only to guests matching the guest criteria\n" : ""))
             }
         }
     }
@@ -106,10 +109,12 @@ extension VFIOCtl {
             }
             let root = RootedFileSystem(root: FilePath(directory))
             guard try root.list(".") != nil else { throw CLIError("\(directory) is not a directory") }
-            let local = try QuirkDatabase.parse(try readQuirkFiles(in: root, displayPrefix: directory.hasSuffix("/") ? directory : directory + "/"))
+            let local = try QuirkDatabase.parse(
+                try readQuirkFiles(in: root, displayPrefix: directory.hasSuffix("/") ? directory : directory + "/"))
             let replaced = local.quirks.filter { bundled.quirk(id: $0.id) != nil }.map(\.id)
-            print("\(directory): \(local.quirks.count) quirks, valid" + (replaced.isEmpty ? "" : "; replaces built-in \(replaced.joined(separator: ", "))"))
+            print(
+                "\(directory): \(local.quirks.count) quirks, valid"
+                    + (replaced.isEmpty ? "" : "; replaces built-in \(replaced.joined(separator: ", "))"))
         }
     }
 }
-

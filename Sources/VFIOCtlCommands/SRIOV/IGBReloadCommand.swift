@@ -66,7 +66,9 @@ extension VFIOCtl {
             let policy = ACSPolicy(quirk: database.acsQuirk(for: model))
             for device in model.devices {
                 for match in database.matches(for: device, in: model, policy: policy) {
-                    if case .sriovSequence(let name) = match.quirk.effect, let sequence = IGBReloadSequence(rawValue: name) {
+                    if case .sriovSequence(let name) = match.quirk.effect,
+                        let sequence = IGBReloadSequence(rawValue: name)
+                    {
                         return (sequence, " (quirk \(match.quirk.id) matches \(device.address))")
                     }
                 }

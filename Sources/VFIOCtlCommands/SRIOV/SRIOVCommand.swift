@@ -48,7 +48,9 @@ extension VFIOCtl {
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
-            if let autoprobe, !["on", "off"].contains(autoprobe) { throw ValidationError("--autoprobe takes on or off") }
+            if let autoprobe, !["on", "off"].contains(autoprobe) {
+                throw ValidationError("--autoprobe takes on or off")
+            }
             if count < 0 { throw ValidationError("COUNT must not be negative") }
         }
 
@@ -66,7 +68,7 @@ extension VFIOCtl {
                 writer: writer)
             withExtendedLifetime(lock) {}
             if action.dryRun {
-                writer.writes.forEach { print($0.description) }
+                for write in writer.writes { print(write.description) }
                 return
             }
             var bound: [String] = []
@@ -74,7 +76,8 @@ extension VFIOCtl {
                 let model = try SysfsHostReader(roots: action.roots).read(source: "host")
                 let binder = GroupBinder(roots: action.roots, state: action.state)
                 for group in Set(status.vfs.compactMap { model[$0]?.iommuGroup }).sorted() {
-                    _ = try binder.bind(try binder.plan(group: group, target: bind, model: model, force: false), dryRun: false)
+                    _ = try binder.bind(
+                        try binder.plan(group: group, target: bind, model: model, force: false), dryRun: false)
                     bound.append("group \(group) bound to \(bind)")
                 }
             }
@@ -99,27 +102,31 @@ extension VFIOCtl {
 private func printStatus(_ status: SRIOVManager.Status, roots: HostRoots, json: Bool, extra: [String]) throws {
     let model = try SysfsHostReader(roots: roots).read(source: "host")
     if json {
-        print(JSON.object([
-            ("pf", .string(status.pf.description)), ("totalVFs", .int(status.total)), ("numVFs", .int(status.current)),
-            ("autoprobe", status.autoprobe.map(JSON.bool) ?? .null),
-            (
-                "vfs",
-                .array(
-                    status.vfs.map { vf in
-                        .object([
-                            ("address", .string(vf.description)), ("iommuGroup", .optional(model[vf]?.iommuGroup)),
-                            ("driver", .optional(model[vf]?.driver)),
-                        ])
-                    })
-            ),
-            ("notes", .array(extra.map(JSON.string))),
-        ]).rendered(), terminator: "")
+        print(
+            JSON.object([
+                ("pf", .string(status.pf.description)), ("totalVFs", .int(status.total)),
+                ("numVFs", .int(status.current)),
+                ("autoprobe", status.autoprobe.map(JSON.bool) ?? .null),
+                (
+                    "vfs",
+                    .array(
+                        status.vfs.map { vf in
+                            .object([
+                                ("address", .string(vf.description)), ("iommuGroup", .optional(model[vf]?.iommuGroup)),
+                                ("driver", .optional(model[vf]?.driver)),
+                            ])
+                        })
+                ),
+                ("notes", .array(extra.map(JSON.string))),
+            ]).rendered(), terminator: "")
         return
     }
-    print("\(status.pf): \(status.current) of \(status.total) VFs" + (status.autoprobe == false ? " (autoprobe off)" : ""))
+    print(
+        "\(status.pf): \(status.current) of \(status.total) VFs" + (status.autoprobe == false ? " (autoprobe off)" : "")
+    )
     for vf in status.vfs {
         let group = model[vf]?.iommuGroup.map { "group \($0)" } ?? "no group"
         print("  \(vf)  \(group)  \(model[vf]?.driver ?? "no driver")")
     }
-    extra.forEach { print($0) }
+    for line in extra { print(line) }
 }

@@ -27,17 +27,24 @@ extension VFIOCtl {
         @Option(name: [.short, .long], help: ArgumentHelp("Where to write the snapshot.", valueName: "file"))
         var output: String = "vfioctl-snapshot.tar.gz"
 
-        @Option(name: .long, help: ArgumentHelp("Capture this tree (holding sys/ and proc/) instead of the live host.", valueName: "dir"))
+        @Option(
+            name: .long,
+            help: ArgumentHelp("Capture this tree (holding sys/ and proc/) instead of the live host.", valueName: "dir")
+        )
         var root: String?
 
-        @Option(name: .customLong("from-lspci-dump"), help: ArgumentHelp("Build the snapshot from lspci -xxx output.", valueName: "file"))
+        @Option(
+            name: .customLong("from-lspci-dump"),
+            help: ArgumentHelp("Build the snapshot from lspci -xxx output.", valueName: "file"))
         var lspciDump: String?
 
         @Flag(name: .long, help: "Write an unpacked directory instead of a .tar.gz.")
         var directory = false
 
         func validate() throws {
-            if root != nil && lspciDump != nil { throw ValidationError("give at most one of --root and --from-lspci-dump") }
+            if root != nil && lspciDump != nil {
+                throw ValidationError("give at most one of --root and --from-lspci-dump")
+            }
         }
 
         func run() async throws {
@@ -51,7 +58,8 @@ extension VFIOCtl {
             if let lspciDump {
                 let model = try LspciDumpReader(path: lspciDump, keepConfigBytes: true).read()
                 try SysfsTreeWriter(base: staging).write(model)
-                try Snapshot.writeManifest(in: staging, tool: tool, origin: "lspci dump \(lspciDump)", devices: model.devices.count)
+                try Snapshot.writeManifest(
+                    in: staging, tool: tool, origin: "lspci dump \(lspciDump)", devices: model.devices.count)
                 count = model.devices.count
             } else {
                 let roots = root.map { HostRoots(base: FilePath($0)) } ?? .live
@@ -77,7 +85,7 @@ private func rmdirRecursive(_ path: UnsafePointer<CChar>) -> Int32 {
     let target = String(cString: path)
     guard target.hasPrefix("/tmp/vfioctl-capture-") else { return -1 }
     let argv: [UnsafeMutablePointer<CChar>?] = [strdup("rm"), strdup("-rf"), strdup(target), nil]
-    defer { argv.forEach { free($0) } }
+    defer { for pointer in argv { free(pointer) } }
     var pid = pid_t()
     guard posix_spawnp(&pid, "rm", nil, nil, argv, environ) == 0 else { return -1 }
     var status: Int32 = 0
