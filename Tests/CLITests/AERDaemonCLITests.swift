@@ -15,7 +15,7 @@ struct AERDaemonCLITests {
         var journal: String { directory + "/aer.db" }
         var standardError: String { (try? String(contentsOfFile: directory + "/aerd.err", encoding: .utf8)) ?? "" }
 
-        init(policy: String, extra: [String] = []) throws {
+        init(policy: String, extra: [String] = [], environment: [String: String] = [:]) throws {
             directory = try Tool.temporaryDirectory()
             #expect(
                 try Tool.hostgen(["seed", "--dumps", Fixtures.directory + "/pciutils", "-o", directory + "/host"])
@@ -36,6 +36,7 @@ struct AERDaemonCLITests {
                     "--poll-interval", "0.2",
                 ] + extra
             process.standardError = FileHandle(forWritingAtPath: directory + "/aerd.err")
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
             try process.run()
             try waitFor("watching")
         }
@@ -147,6 +148,22 @@ struct AERDaemonCLITests {
         #expect(page.contains("vfio_aerd_decisions_total{action=\"destroy\"} 1"))
         #expect(page.contains("vfio_aerd_guests_down 1"))
         #expect(page.contains("vfio_aerd_last_take_down_latency_seconds "))
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test("systemd's notify protocol: READY once listening, WATCHDOG pings, STOPPING on SIGTERM")
+    func systemdNotify() throws {
+        let directory = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let systemd = try DatagramReceiver(path: directory + "/notify")
+        // WATCHDOG_USEC 400 ms: systemd would expect a ping at least every 400 ms.
+        let daemon = try Daemon(policy: "", environment: ["NOTIFY_SOCKET": systemd.path, "WATCHDOG_USEC": "400000"])
+        let running = systemd.receive(seconds: 10) { $0.filter { $0 == "WATCHDOG=1" }.count >= 3 }
+        #expect(running.first == "READY=1")
+        #expect(running.filter { $0 == "WATCHDOG=1" }.count >= 3)
+        daemon.process.terminate()
+        let stopping = systemd.receive(seconds: 10) { $0.contains("STOPPING=1") }
+        #expect(stopping.contains("STOPPING=1"))
         #expect(daemon.stop() == 0)
     }
 

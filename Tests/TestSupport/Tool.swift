@@ -113,3 +113,43 @@ public enum LoopbackHTTP {
         return String(decoding: response, as: UTF8.self)
     }
 }
+
+/// A bound unix datagram socket that collects what is sent to it: systemd's side of
+/// `NOTIFY_SOCKET`, for checking a daemon's READY/WATCHDOG/STOPPING messages.
+public final class DatagramReceiver {
+    public let path: String
+    private let fd: Int32
+
+    public init(path: String) throws {
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (index, byte) in path.utf8.prefix(buffer.count - 1).enumerated() { buffer[index] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard fd >= 0, bound == 0 else { throw Datagram.Failed(description: "bind \(path): errno \(errno)") }
+        self.fd = fd
+        self.path = path
+    }
+
+    deinit { close(fd) }
+
+    /// Messages received until `done` holds for them or `seconds` pass.
+    public func receive(seconds: Double, until done: ([String]) -> Bool) -> [String] {
+        var messages: [String] = []
+        let deadline = Date().addingTimeInterval(seconds)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while !done(messages), Date() < deadline {
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 100) > 0 else { continue }
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 { messages.append(String(decoding: buffer[0..<n], as: UTF8.self)) }
+        }
+        return messages
+    }
+}
