@@ -13,7 +13,7 @@ bin=$(cd "${1:-.build/release}" && pwd)
 guests=${GUESTS:-64}
 storm=${STORM:-10000}
 work=$(mktemp -d /tmp/vfioctl-aerdbench-XXXXXX)
-trap '[ -n "${aerd:-}" ] && kill "$aerd" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'if [ -n "${aerd:-}" ]; then kill "$aerd" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
 "$bin/vfioctl-hostgen" seed --dumps "$(dirname "$0")/../Fixtures/pciutils" -o "$work/host" >/dev/null
 
 address() { printf '0000:%02x:%02x.%x' $((0x10 + $1 / 32)) $(($1 % 32)) 0; }
