@@ -56,78 +56,11 @@ chmod 755 "$hook"
 # A libvirtd of our own: stop one that runs without our hook first.
 pkill -x libvirtd 2>/dev/null && sleep 1
 pgrep -x virtlogd >/dev/null || { virtlogd --daemon --pid-file "$work/virtlogd.pid" || true; }
-libvirtd --daemon --pid-file "$work/libvirtd.pid" || { result start FAIL "libvirtd did not start"; # 3. vfio-aerd: only the owner of the failing device goes down, and comes back.
-state() { timeout 60 virsh -c "$uri" domstate "$1" 2>/dev/null | head -1; }
-wait_state() {  # domain state seconds
-    for _ in $(seq 1 $(($3 * 5))); do [ "$(state "$1")" = "$2" ] && return 0; sleep 0.2; done
-    return 1
-}
-inject() { python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(sys.argv[2].encode(), sys.argv[1])' "$work/aerd.sock" "$1"; }
-for guest in a b; do
-    sed "s/vfioctl-plain/vfioctl-aer-$guest/" "$here/plain.xml" > "$work/aer-$guest.xml"
-    timeout 180 virsh -c "$uri" define "$work/aer-$guest.xml" >/dev/null
-    timeout 180 virsh -c "$uri" start "vfioctl-aer-$guest" >/dev/null 2>>"$work/start.err"
-done
-"$bin/vfioctl-hostgen" seed --dumps "$here/../Fixtures/pciutils" -o "$work/host" >/dev/null
-mkdir -p "$work/aerd-state/domains"
-echo "device 0000:04:00.0" > "$work/aerd-state/domains/vfioctl-aer-a"
-echo "restart-backoff-seconds = 1" > "$work/aerd.toml"
-"$bin/vfio-aerd" --no-udev --inject-socket "$work/aerd.sock" --libvirt "$uri" --root "$work/host" --state-dir "$work/aerd-state" \
-    --journal "$work/aer.db" --policy "$work/aerd.toml" 2>"$work/aerd.log" &
-aerd_pid=$!
-for _ in $(seq 1 100); do [ -S "$work/aerd.sock" ] && grep -q watching "$work/aerd.log" && break; sleep 0.1; done
-b_id=$(timeout 60 virsh -c "$uri" domid vfioctl-aer-b 2>/dev/null | head -1)
-if [ "$(state vfioctl-aer-a)" != running ] || [ "$(state vfioctl-aer-b)" != running ]; then
-    result aerd-setup FAIL "guests not running: a=$(state vfioctl-aer-a) b=$(state vfioctl-aer-b); $(cat "$work/start.err")"
-else
-    inject $'PCI_SLOT_NAME=0000:04:00.0\nERROR_EVENT=BEGIN_RECOVERY\nDEVICE_ONLINE=0'
-    if wait_state vfioctl-aer-a "shut off" 60 && [ "$(state vfioctl-aer-b)" = running ]; then
-        result aerd-destroys-owner PASS "vfioctl-aer-a shut off, vfioctl-aer-b running"
-    else
-        result aerd-destroys-owner FAIL "a=$(state vfioctl-aer-a) b=$(state vfioctl-aer-b); daemon: $(cat "$work/aerd.log")"
-    fi
-    inject $'PCI_SLOT_NAME=0000:04:00.0\nERROR_EVENT=SUCCESSFUL_RECOVERY\nDEVICE_ONLINE=1'
-    if wait_state vfioctl-aer-a running 120; then
-        result aerd-restarts-owner PASS "vfioctl-aer-a running again after the back-off"
-    else
-        result aerd-restarts-owner FAIL "a=$(state vfioctl-aer-a); daemon: $(cat "$work/aerd.log")"
-    fi
-    b_after=$(timeout 60 virsh -c "$uri" domid vfioctl-aer-b 2>/dev/null | head -1)
-    if [ "$(state vfioctl-aer-b)" = running ] && [ "$b_id" = "$b_after" ]; then
-        result aerd-other-untouched PASS "vfioctl-aer-b kept domain id $b_id throughout"
-    else
-        result aerd-other-untouched FAIL "vfioctl-aer-b: $(state vfioctl-aer-b), id $b_id -> $b_after"
-    fi
-    journal=$("$bin/vfioctl" aer log --journal "$work/aer.db" --json)
-    summary=$(python3 -c 'import json,sys
-entries = json.load(sys.stdin)
-print(" ".join(e["kind"] + (":" if e["decisions"] else "") + ",".join(d["action"] + "/" + d["domain"] for d in e["decisions"]) for e in entries))' <<<"$journal")
-    if [ "$summary" = "begin-recovery:destroy/vfioctl-aer-a successful-recovery:restart-scheduled/vfioctl-aer-a,start/vfioctl-aer-a" ]; then
-        result aerd-journal PASS "$summary"
-    else
-        result aerd-journal FAIL "journal: $summary"
-    fi
-
-    # 4. libvirtd goes away during an error and comes back: the event waits in the journal,
-    #    unhandled, and the daemon reconnects and acts on it (the guests' QEMUs never stop).
-    wait_state vfioctl-aer-a running 60
-    kill "$(cat "$work/libvirtd.pid")" 2>/dev/null
-    for _ in $(seq 1 50); do pgrep -x libvirtd >/dev/null || break; sleep 0.2; done
-    inject $'PCI_SLOT_NAME=0000:04:00.0\nERROR_EVENT=BEGIN_RECOVERY\nDEVICE_ONLINE=0'
-    sleep 2
-    waiting=$("$bin/vfioctl" aer log --journal "$work/aer.db" --json | python3 -c 'import json,sys; print(sum(1 for e in json.load(sys.stdin) if not e["handled"]))')
-    libvirtd --daemon --pid-file "$work/libvirtd.pid"
+start_libvirtd() {  # starts libvirtd and waits until it answers
+    libvirtd --daemon --pid-file "$work/libvirtd.pid" || return 1
     for _ in $(seq 1 150); do timeout 10 virsh -c "$uri" version >/dev/null 2>&1 && break; sleep 0.2; done
-    if [ "$waiting" = 1 ] && wait_state vfioctl-aer-a "shut off" 60 && [ "$(state vfioctl-aer-b)" = running ] \
-        && [ "$(timeout 60 virsh -c "$uri" domid vfioctl-aer-b 2>/dev/null | head -1)" = "$b_id" ]; then
-        result aerd-reconnects PASS "event unhandled while libvirtd was away, then vfioctl-aer-a destroyed; vfioctl-aer-b untouched"
-    else
-        result aerd-reconnects FAIL "unhandled while away: $waiting; a=$(state vfioctl-aer-a) b=$(state vfioctl-aer-b); daemon: $(tail -5 "$work/aerd.log")"
-    fi
-fi
-
-echo "$passed passed, $failed failed"; exit 1; }
-for _ in $(seq 1 150); do timeout 10 virsh -c "$uri" version >/dev/null 2>&1 && break; sleep 0.2; done
+}
+start_libvirtd || { result start FAIL "libvirtd did not start"; echo "$passed passed, $failed failed"; exit 1; }
 
 # 1. Refused: both 82576 functions to a Windows 2008 guest.
 timeout 180 virsh -c "$uri" define "$here/win2k8-dual-pf.xml" >/dev/null
@@ -163,6 +96,7 @@ fi
 
 # 3. vfio-aerd: only the owner of the failing device goes down, and comes back.
 state() { timeout 60 virsh -c "$uri" domstate "$1" 2>/dev/null | head -1; }
+domain_id() { timeout 60 virsh -c "$uri" domid "$1" 2>/dev/null | head -1; }
 wait_state() {  # domain state seconds
     for _ in $(seq 1 $(($3 * 5))); do [ "$(state "$1")" = "$2" ] && return 0; sleep 0.2; done
     return 1
@@ -181,7 +115,7 @@ echo "restart-backoff-seconds = 1" > "$work/aerd.toml"
     --journal "$work/aer.db" --policy "$work/aerd.toml" 2>"$work/aerd.log" &
 aerd_pid=$!
 for _ in $(seq 1 100); do [ -S "$work/aerd.sock" ] && grep -q watching "$work/aerd.log" && break; sleep 0.1; done
-b_id=$(timeout 60 virsh -c "$uri" domid vfioctl-aer-b 2>/dev/null | head -1)
+b_id=$(domain_id vfioctl-aer-b)
 if [ "$(state vfioctl-aer-a)" != running ] || [ "$(state vfioctl-aer-b)" != running ]; then
     result aerd-setup FAIL "guests not running: a=$(state vfioctl-aer-a) b=$(state vfioctl-aer-b); $(cat "$work/start.err")"
 else
@@ -197,7 +131,7 @@ else
     else
         result aerd-restarts-owner FAIL "a=$(state vfioctl-aer-a); daemon: $(cat "$work/aerd.log")"
     fi
-    b_after=$(timeout 60 virsh -c "$uri" domid vfioctl-aer-b 2>/dev/null | head -1)
+    b_after=$(domain_id vfioctl-aer-b)
     if [ "$(state vfioctl-aer-b)" = running ] && [ "$b_id" = "$b_after" ]; then
         result aerd-other-untouched PASS "vfioctl-aer-b kept domain id $b_id throughout"
     else
@@ -221,10 +155,9 @@ print(" ".join(e["kind"] + (":" if e["decisions"] else "") + ",".join(d["action"
     inject $'PCI_SLOT_NAME=0000:04:00.0\nERROR_EVENT=BEGIN_RECOVERY\nDEVICE_ONLINE=0'
     sleep 2
     waiting=$("$bin/vfioctl" aer log --journal "$work/aer.db" --json | python3 -c 'import json,sys; print(sum(1 for e in json.load(sys.stdin) if not e["handled"]))')
-    libvirtd --daemon --pid-file "$work/libvirtd.pid"
-    for _ in $(seq 1 150); do timeout 10 virsh -c "$uri" version >/dev/null 2>&1 && break; sleep 0.2; done
+    start_libvirtd
     if [ "$waiting" = 1 ] && wait_state vfioctl-aer-a "shut off" 60 && [ "$(state vfioctl-aer-b)" = running ] \
-        && [ "$(timeout 60 virsh -c "$uri" domid vfioctl-aer-b 2>/dev/null | head -1)" = "$b_id" ]; then
+        && [ "$(domain_id vfioctl-aer-b)" = "$b_id" ]; then
         result aerd-reconnects PASS "event unhandled while libvirtd was away, then vfioctl-aer-a destroyed; vfioctl-aer-b untouched"
     else
         result aerd-reconnects FAIL "unhandled while away: $waiting; a=$(state vfioctl-aer-a) b=$(state vfioctl-aer-b); daemon: $(tail -5 "$work/aerd.log")"
