@@ -1,5 +1,6 @@
 import CUdev
 import Dispatch
+import HostAccess
 import PCIModel
 
 #if canImport(Glibc)
@@ -33,12 +34,11 @@ public final class UdevAERMonitor: @unchecked Sendable {
     /// Runs until `stop()`: each AER uevent, or a complaint about a malformed one, goes to the handlers.
     public func start(onEvent: @escaping @Sendable (AEREvent) -> Void, onProblem: @escaping @Sendable (String) -> Void)
     {
-        // A queue of its own: the receive loop blocks in poll(2).
-        DispatchQueue(label: "vfio-aerd.udev").async { [self] in
-            let fd = udev_monitor_get_fd(monitor)
-            while running {
-                var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-                guard poll(&poller, 1, 500) > 0, let device = udev_monitor_receive_device(monitor) else { continue }
+        let fd = udev_monitor_get_fd(monitor)
+        receiveLoop(
+            label: "vfio-aerd.udev", fd: fd, isRunning: { self.running },
+            onReadable: { [self] in
+                guard let device = udev_monitor_receive_device(monitor) else { return }
                 var properties: [String: String] = [:]
                 var entry = udev_device_get_properties_list_entry(device)
                 while let current = entry {
@@ -55,8 +55,7 @@ public final class UdevAERMonitor: @unchecked Sendable {
                 } catch {
                     onProblem("malformed uevent: \(error)")
                 }
-            }
-        }
+            })
     }
 
     public func stop() { running = false }
@@ -76,18 +75,7 @@ public final class InjectedEvents: @unchecked Sendable {
     public init(path: String) throws {
         unlink(path)
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            path.utf8CString.withUnsafeBytes { source in
-                buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: source.prefix(buffer.count - 1)))
-            }
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        let bound = UnixSocketAddress(path: path).withSockaddr { bind(fd, $0, $1) }
         guard fd >= 0, bound == 0 else {
             if fd >= 0 { close(fd) }
             throw UeventParser.Malformed(description: "cannot bind \(path): errno \(errno)")
@@ -103,14 +91,14 @@ public final class InjectedEvents: @unchecked Sendable {
 
     public func start(onEvent: @escaping @Sendable (AEREvent) -> Void, onProblem: @escaping @Sendable (String) -> Void)
     {
-        DispatchQueue(label: "vfio-aerd.injected").async { [self] in
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            while running {
-                var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-                guard poll(&poller, 1, 500) > 0 else { continue }
-                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, 4096, 0) }
-                guard n > 0 else { continue }
-                let text = String(decoding: buffer[0..<n], as: UTF8.self)
+        receiveLoop(
+            label: "vfio-aerd.injected", fd: fd, isRunning: { self.running },
+            onReadable: { [fd] in
+                let text = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buffer in
+                    let n = recv(fd, buffer.baseAddress, buffer.count, 0)
+                    return n > 0 ? String(decoding: UnsafeBufferPointer(rebasing: buffer[0..<n]), as: UTF8.self) : nil
+                }
+                guard let text else { return }
                 do {
                     if let event = try Self.parse(text, time: wallClock()) {
                         onEvent(event)
@@ -120,8 +108,7 @@ public final class InjectedEvents: @unchecked Sendable {
                 } catch {
                     onProblem("malformed uevent: \(error)")
                 }
-            }
-        }
+            })
     }
 
     public func stop() { running = false }
@@ -143,6 +130,19 @@ public final class InjectedEvents: @unchecked Sendable {
             throw UeventParser.Malformed(description: "COUNT=\(properties["COUNT"] ?? "") is not a positive number")
         }
         return AEREvent(time: time, device: device, kind: kind, count: count, source: .injected)
+    }
+}
+
+/// Calls `onReadable` each time `fd` is readable, until `isRunning()` turns false (looked at
+/// every 500 ms). On a queue of its own: the loop blocks in poll(2).
+private func receiveLoop(
+    label: String, fd: Int32, isRunning: @escaping @Sendable () -> Bool, onReadable: @escaping @Sendable () -> Void
+) {
+    DispatchQueue(label: label).async {
+        while isRunning() {
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&poller, 1, 500) > 0 { onReadable() }
+        }
     }
 }
 

@@ -48,7 +48,10 @@ struct AERDaemon: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         let roots = root.map { HostRoots(path: $0) } ?? .live
         // systemd's StateDirectory= makes /var/lib/vfioctl; by hand, the daemon does.
-        try makeParentDirectory(of: journal)
+        let journalDirectory = journal.split(separator: "/", omittingEmptySubsequences: false).dropLast()
+        if !journalDirectory.joined().isEmpty {
+            try StateDirectory(path: journalDirectory.joined(separator: "/")).create()
+        }
         let store = try AERJournal(path: journal)
         let guests = LibvirtGuests(uri: libvirt)
         let watchdog = Watchdog(journal: store, policy: try AERPolicy.load(path: policy), control: guests)
@@ -160,18 +163,6 @@ struct DaemonSetupError: Error, CustomStringConvertible {
     var description: String
 }
 
-/// `mkdir -p` of the journal's directory, mode 0755.
-func makeParentDirectory(of path: String) throws {
-    var parent = path.hasPrefix("/") ? "" : "."
-    for component in path.split(separator: "/").dropLast() {
-        parent += "/" + component
-        if mkdir(parent, 0o755) != 0, errno != EEXIST {
-            throw DaemonSetupError(
-                description: "cannot create \(parent) for the AER journal: \(String(cString: strerror(errno)))")
-        }
-    }
-}
-
 func say(_ line: String) {
     let bytes = Array(("vfio-aerd: " + line + "\n").utf8)
     _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, bytes.count) }
@@ -186,20 +177,9 @@ enum Notify {
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         guard fd >= 0 else { return }
         defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        // An abstract socket name starts with @.
-        var bytes = Array(path.utf8)
-        if bytes.first == UInt8(ascii: "@") { bytes[0] = 0 }
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            for (index, byte) in bytes.prefix(buffer.count - 1).enumerated() { buffer[index] = byte }
-        }
-        let length = socklen_t(MemoryLayout<sa_family_t>.size + min(bytes.count, 107))
         let payload = Array(message.utf8)
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                payload.withUnsafeBytes { sendto(fd, $0.baseAddress, payload.count, 0, pointer, length) }
-            }
+        _ = UnixSocketAddress(path: path).withSockaddr { address, length in
+            payload.withUnsafeBytes { sendto(fd, $0.baseAddress, payload.count, 0, address, length) }
         }
     }
 

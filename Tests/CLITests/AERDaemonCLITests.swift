@@ -151,11 +151,17 @@ struct AERDaemonCLITests {
         #expect(daemon.stop() == 0)
     }
 
-    @Test("systemd's notify protocol: READY once listening, WATCHDOG pings, STOPPING on SIGTERM")
-    func systemdNotify() throws {
+    @Test(
+        "systemd's notify protocol: READY once listening, WATCHDOG pings, STOPPING on SIGTERM",
+        arguments: ["path", "abstract"])
+    func systemdNotify(socketKind: String) throws {
         let directory = try Tool.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let systemd = try DatagramReceiver(path: directory + "/notify")
+        // NOTIFY_SOCKET is a path or, with a leading @, an abstract socket name.
+        let name = socketKind == "path" ? directory + "/notify" : "@vfioctl-notify-" + UUID().uuidString
+        let systemd = try DatagramReceiver(path: name)
+        // An abstract name leaves no file behind (here: none named "@…" in the working directory).
+        #expect(socketKind == "path" || !FileManager.default.fileExists(atPath: name))
         // WATCHDOG_USEC 400 ms: systemd would expect a ping at least every 400 ms.
         let daemon = try Daemon(policy: "", environment: ["NOTIFY_SOCKET": systemd.path, "WATCHDOG_USEC": "400000"])
         let running = systemd.receive(seconds: 10) { $0.filter { $0 == "WATCHDOG=1" }.count >= 3 }

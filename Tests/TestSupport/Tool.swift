@@ -1,4 +1,5 @@
 import Foundation
+import HostAccess
 
 /// Runs built executables (vfioctl, lspci) the way a user would, and captures their output.
 public enum Tool {
@@ -68,18 +69,9 @@ public enum Datagram {
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         guard fd >= 0 else { throw Failed(description: "socket: errno \(errno)") }
         defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            for (index, byte) in path.utf8.prefix(buffer.count - 1).enumerated() { buffer[index] = byte }
-        }
         let bytes = Array(text.utf8)
-        let sent = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bytes.withUnsafeBytes {
-                    sendto(fd, $0.baseAddress, bytes.count, 0, pointer, socklen_t(MemoryLayout<sockaddr_un>.size))
-                }
-            }
+        let sent = UnixSocketAddress(path: path).withSockaddr { address, length in
+            bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, bytes.count, 0, address, length) }
         }
         guard sent == bytes.count else { throw Failed(description: "sendto \(path): errno \(errno)") }
     }
@@ -122,16 +114,7 @@ public final class DatagramReceiver {
 
     public init(path: String) throws {
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            for (index, byte) in path.utf8.prefix(buffer.count - 1).enumerated() { buffer[index] = byte }
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        let bound = UnixSocketAddress(path: path).withSockaddr { bind(fd, $0, $1) }
         guard fd >= 0, bound == 0 else { throw Datagram.Failed(description: "bind \(path): errno \(errno)") }
         self.fd = fd
         self.path = path
