@@ -34,6 +34,17 @@ final class RecordingGuests: GuestControl {
     }
 }
 
+/// Writes a function's `aer_dev_correctable|fatal|nonfatal` TOTAL lines, as the kernel
+/// shows them, into a generated tree's device directory (never the host's /sys).
+func writeCounters(in device: String, correctable: Int, nonFatal: Int) throws {
+    for (file, line) in [
+        ("aer_dev_correctable", "TOTAL_ERR_COR \(correctable)"), ("aer_dev_fatal", "TOTAL_ERR_FATAL 0"),
+        ("aer_dev_nonfatal", "TOTAL_ERR_NONFATAL \(nonFatal)"),
+    ] {
+        try (line + "\n").write(toFile: device + "/" + file, atomically: true, encoding: .utf8)
+    }
+}
+
 @Suite("AER events, counters and the journal")
 struct AERInputTests {
     @Test("uevent properties become events; malformed ones are errors; others are not AER")
@@ -100,20 +111,12 @@ struct AERInputTests {
     func poller() throws {
         let directory = try Tool.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        #expect(
-            try Tool.hostgen(["seed", "--dumps", Fixtures.directory + "/pciutils", "-o", directory + "/host"]).status
-                == 0)
+        try Tool.seedTree(at: directory + "/host")
         let port = directory + "/host/sys/bus/pci/devices/0000:00:03.0"
-        func counters(cor: Int, nonfatal: Int) throws {
-            try "TOTAL_ERR_COR \(cor)\n".write(toFile: port + "/aer_dev_correctable", atomically: true, encoding: .utf8)
-            try "TOTAL_ERR_FATAL 0\n".write(toFile: port + "/aer_dev_fatal", atomically: true, encoding: .utf8)
-            try "TOTAL_ERR_NONFATAL \(nonfatal)\n".write(
-                toFile: port + "/aer_dev_nonfatal", atomically: true, encoding: .utf8)
-        }
-        try counters(cor: 0, nonfatal: 0)
+        try writeCounters(in: port, correctable: 0, nonFatal: 0)
         let poller = CounterPoller(sys: HostRoots(path: directory + "/host").sys)
         #expect(poller.poll(now: 1).events.isEmpty)
-        try counters(cor: 5, nonfatal: 1)
+        try writeCounters(in: port, correctable: 5, nonFatal: 1)
         let events = poller.poll(now: 2).events
         #expect(events.map(\.kind) == [.nonFatal, .correctable])
         #expect(events.last?.count == 5)
@@ -138,17 +141,10 @@ struct AERInputTests {
     func rootPortTotals() throws {
         let directory = try Tool.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        #expect(
-            try Tool.hostgen(["seed", "--dumps", Fixtures.directory + "/pciutils", "-o", directory + "/host"]).status
-                == 0)
+        try Tool.seedTree(at: directory + "/host")
         let devices = directory + "/host/sys/bus/pci/devices/"
         func set(_ address: String, nonfatal: Int, rootTotal: Int? = nil) throws {
-            try "TOTAL_ERR_COR 0\n".write(
-                toFile: devices + address + "/aer_dev_correctable", atomically: true, encoding: .utf8)
-            try "TOTAL_ERR_FATAL 0\n".write(
-                toFile: devices + address + "/aer_dev_fatal", atomically: true, encoding: .utf8)
-            try "TOTAL_ERR_NONFATAL \(nonfatal)\n".write(
-                toFile: devices + address + "/aer_dev_nonfatal", atomically: true, encoding: .utf8)
+            try writeCounters(in: devices + address, correctable: 0, nonFatal: nonfatal)
             guard let rootTotal else { return }
             for (suffix, value) in [("cor", 0), ("fatal", 0), ("nonfatal", rootTotal)] {
                 try "\(value)\n".write(

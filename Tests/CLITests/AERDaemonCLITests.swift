@@ -17,9 +17,7 @@ struct AERDaemonCLITests {
 
         init(policy: String, extra: [String] = [], environment: [String: String] = [:]) throws {
             directory = try Tool.temporaryDirectory()
-            #expect(
-                try Tool.hostgen(["seed", "--dumps", Fixtures.directory + "/pciutils", "-o", directory + "/host"])
-                    .status == 0)
+            try Tool.seedTree(at: directory + "/host")
             try FileManager.default.createDirectory(
                 atPath: directory + "/state/domains", withIntermediateDirectories: true)
             // What the libvirt hook writes when it prepares a guest with the seed's first 82576.
@@ -45,7 +43,7 @@ struct AERDaemonCLITests {
             let deadline = Date().addingTimeInterval(seconds)
             while !standardError.contains(text) {
                 guard Date() < deadline, process.isRunning else {
-                    throw Datagram.Failed(description: "vfio-aerd never said \"\(text)\"; it said: \(standardError)")
+                    throw Tool.Failed(description: "vfio-aerd never said \"\(text)\"; it said: \(standardError)")
                 }
                 Thread.sleep(forTimeInterval: 0.05)
             }

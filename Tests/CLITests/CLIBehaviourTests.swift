@@ -100,7 +100,7 @@ struct CLIBehaviourTests {
         let directory = try Tool.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let tree = directory + "/seed"
-        #expect(try Tool.hostgen(["seed", "--dumps", Fixtures.directory + "/pciutils", "-o", tree]).status == 0)
+        try Tool.seedTree(at: tree)
         let snapshot = directory + "/capture.tar.gz"
         let created = try Tool.vfioctl(["snapshot", "create", "--root", tree, "-o", snapshot])
         #expect(created.status == 0, "\(created.standardError)")
@@ -127,9 +127,7 @@ struct CLIBehaviourTests {
     func seedFixtureIsCurrent() throws {
         let directory = try Tool.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        #expect(
-            try Tool.hostgen(["seed", "--dumps", Fixtures.directory + "/pciutils", "-o", directory + "/seed"]).status
-                == 0)
+        try Tool.seedTree(at: directory + "/seed")
         let fresh = try Tool.vfioctl(["inspect", "--root", directory + "/seed", "--json"])
         let bundled = try Tool.vfioctl(["inspect", "--snapshot", Self.seed, "--json"])
         let strip: (String) -> String = {

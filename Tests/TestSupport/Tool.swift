@@ -25,6 +25,21 @@ public enum Tool {
         try run(buildDirectory + "/vfioctl-hostgen", arguments)
     }
 
+    /// A helper that could not do its part (a socket, a generated tree), with what went wrong.
+    public struct Failed: Error, CustomStringConvertible {
+        public var description: String
+        public init(description: String) { self.description = description }
+    }
+
+    /// Writes the seed host (`vfioctl-hostgen seed` from the real dumps) as a tree at `path`.
+    public static func seedTree(at path: String) throws {
+        let result = try hostgen(["seed", "--dumps", Fixtures.directory + "/pciutils", "-o", path])
+        guard result.status == 0 else {
+            throw Tool.Failed(
+                description: "vfioctl-hostgen seed -o \(path) exited \(result.status): \(result.standardError)")
+        }
+    }
+
     public static func run(_ executable: String, _ arguments: [String]) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
@@ -60,20 +75,15 @@ public enum Tool {
 
 /// A unix datagram client: sends text to vfio-aerd's `--inject-socket`.
 public enum Datagram {
-    public struct Failed: Error, CustomStringConvertible {
-        public var description: String
-        public init(description: String) { self.description = description }
-    }
-
     public static func send(_ text: String, to path: String) throws {
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        guard fd >= 0 else { throw Failed(description: "socket: errno \(errno)") }
+        guard fd >= 0 else { throw Tool.Failed(description: "socket: errno \(errno)") }
         defer { close(fd) }
         let bytes = Array(text.utf8)
         let sent = UnixSocketAddress(path: path).withSockaddr { address, length in
             bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, bytes.count, 0, address, length) }
         }
-        guard sent == bytes.count else { throw Failed(description: "sendto \(path): errno \(errno)") }
+        guard sent == bytes.count else { throw Tool.Failed(description: "sendto \(path): errno \(errno)") }
     }
 }
 
@@ -81,7 +91,7 @@ public enum Datagram {
 public enum LoopbackHTTP {
     public static func get(port: UInt16, path: String = "/metrics") throws -> String {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Datagram.Failed(description: "socket: errno \(errno)") }
+        guard fd >= 0 else { throw Tool.Failed(description: "socket: errno \(errno)") }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -92,7 +102,7 @@ public enum LoopbackHTTP {
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        guard connected == 0 else { throw Datagram.Failed(description: "connect 127.0.0.1:\(port): errno \(errno)") }
+        guard connected == 0 else { throw Tool.Failed(description: "connect 127.0.0.1:\(port): errno \(errno)") }
         let request = Array("GET \(path) HTTP/1.0\r\n\r\n".utf8)
         _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
         var response: [UInt8] = []
@@ -115,7 +125,7 @@ public final class DatagramReceiver {
     public init(path: String) throws {
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         let bound = UnixSocketAddress(path: path).withSockaddr { bind(fd, $0, $1) }
-        guard fd >= 0, bound == 0 else { throw Datagram.Failed(description: "bind \(path): errno \(errno)") }
+        guard fd >= 0, bound == 0 else { throw Tool.Failed(description: "bind \(path): errno \(errno)") }
         self.fd = fd
         self.path = path
     }
