@@ -29,7 +29,9 @@ public final class Watchdog {
 
     /// Guests this watchdog took down, with the function whose error did it.
     private var takenDown: [String: PCIAddress] = [:]
-    private var pendingRestarts: [(domain: String, due: Double, eventID: Int64)] = []
+    /// Guests to start once `due` has passed, with the event that recovered their device
+    /// (nil when the journal could not take that event).
+    private var pendingRestarts: [(domain: String, due: Double, eventID: Int64?)] = []
     private var restarts: [String: [Double]] = [:]
     private var correctableWindow: [PCIAddress: [Double]] = [:]
     /// Counters for `--metrics-port`.
@@ -88,7 +90,7 @@ public final class Watchdog {
                     $0.id > entry.id && related(entry.event.device, $0.event.device)
                 })
             {
-                try journal.record(
+                try persist(
                     [
                         .init(
                             eventID: entry.id, time: now, domain: "-", action: "superseded",
@@ -183,7 +185,7 @@ public final class Watchdog {
                         "\(recent.count) restarts in the last hour (max-restarts-per-hour \(policy.maxRestartsPerHour))"
                     )
                 } else {
-                    pendingRestarts.append((domain, now + policy.restartBackoffSeconds, id ?? 0))
+                    pendingRestarts.append((domain, now + policy.restartBackoffSeconds, id))
                     note(
                         domain, "restart-scheduled",
                         "\(event.device) recovered; start in \(Int(policy.restartBackoffSeconds)) s")
@@ -205,15 +207,21 @@ public final class Watchdog {
             note("-", "warn", "non-fatal error counted on \(event.device) without a recovery event")
         }
         counted.count(event)
+        try persist(decisions, handling: id)
+        return decisions
+    }
+
+    /// Counts the decisions for the metrics and journals them as the handling of `eventID`;
+    /// decisions about an event the journal could not take (nil) go to the log instead.
+    private func persist(_ decisions: [AERJournal.Decision], handling eventID: Int64?) throws {
         counted.count(decisions, takeDownAction: policy.action)
-        if let id {
-            try journal.record(decisions, handling: id)
-        } else {
+        guard let eventID else {
             for decision in decisions {
                 log("decision (not journaled): \(decision.action) \(decision.domain): \(decision.reason)")
             }
+            return
         }
-        return decisions
+        try journal.record(decisions, handling: eventID)
     }
 
     /// A device related to `device` that had a recovery uevent within `counterGraceSeconds`:
@@ -236,7 +244,8 @@ public final class Watchdog {
         pendingRestarts.removeAll { $0.due <= now }
         for restart in due {
             var decision = AERJournal.Decision(
-                eventID: restart.eventID, time: now, domain: restart.domain, action: "start", reason: "back-off over",
+                eventID: restart.eventID ?? 0, time: now, domain: restart.domain, action: "start",
+                reason: "back-off over",
                 latencyMilliseconds: 0)
             do {
                 try control.start(restart.domain)
@@ -246,12 +255,7 @@ public final class Watchdog {
                 decision.reason = "start failed: \(error)"
                 log("start \(restart.domain) failed: \(error)")
             }
-            counted.count([decision], takeDownAction: policy.action)
-            if restart.eventID == 0 {
-                log("decision (not journaled): \(decision.action) \(decision.domain): \(decision.reason)")
-            } else {
-                do { try journal.record([decision], handling: restart.eventID) } catch { log("journal: \(error)") }
-            }
+            do { try persist([decision], handling: restart.eventID) } catch { log("journal: \(error)") }
         }
     }
 
