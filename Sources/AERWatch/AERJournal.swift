@@ -194,6 +194,28 @@ public final class AERJournal {
         return result
     }
 
+    /// Totals for `vfioctl aer stats`, summed by SQLite rather than by loading every row:
+    /// errors per "DEVICE KIND" (a counter event adds every error it covers) and decisions per
+    /// action, since a time.
+    public func totals(since: Double? = nil) throws(Error) -> (errors: [String: Int], decisions: [String: Int]) {
+        (
+            try groupedCounts(
+                "SELECT device || ' ' || kind, SUM(count) FROM events WHERE time >= ? GROUP BY device, kind", since),
+            try groupedCounts("SELECT action, COUNT(*) FROM decisions WHERE time >= ? GROUP BY action", since)
+        )
+    }
+
+    private func groupedCounts(_ sql: String, _ since: Double?) throws(Error) -> [String: Int] {
+        let statement = try prepare(sql)
+        defer { sqlite3_finalize(statement) }
+        sqlite3_bind_double(statement, 1, since ?? 0)
+        var result: [String: Int] = [:]
+        while sqlite3_step(statement) == SQLITE_ROW {
+            result[text(statement, 0)] = Int(sqlite3_column_int64(statement, 1))
+        }
+        return result
+    }
+
     /// Each guest's latest decision with the device of the event behind it: what the watchdog
     /// had done to every guest when it last stopped (taken down, restart scheduled, started…).
     public func latestGuestDecisions() throws(Error) -> [(decision: Decision, device: PCIAddress)] {

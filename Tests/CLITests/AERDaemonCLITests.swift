@@ -125,7 +125,7 @@ struct AERDaemonCLITests {
         #expect(daemon.stop() == 0)
     }
 
-    @Test("--metrics-port serves Prometheus text on loopback that follows the events")
+    @Test("--metrics-port serves Prometheus text on loopback that follows the events; aer stats sums the journal")
     func metrics() throws {
         let daemon = try Daemon(policy: "restart = false\n", extra: ["--metrics-port", "0"])
         try daemon.waitFor("metrics on http://127.0.0.1:")
@@ -146,6 +146,15 @@ struct AERDaemonCLITests {
         #expect(page.contains("vfio_aerd_decisions_total{action=\"destroy\"} 1"))
         #expect(page.contains("vfio_aerd_guests_down 1"))
         #expect(page.contains("vfio_aerd_last_take_down_latency_seconds "))
+        // aer stats sums what the journal holds: a counter event adds every error it covers.
+        let stats = try Tool.vfioctl(["aer", "stats", "--json", "--journal", daemon.journal])
+        let totals = try #require(
+            try JSONSerialization.jsonObject(with: Data(stats.standardOutput.utf8)) as? [String: Any])
+        #expect(
+            totals["errors"] as? [String: Int] == ["0000:04:00.0 begin-recovery": 1, "0000:05:00.0 correctable": 12])
+        #expect(totals["decisions"] as? [String: Int] == ["destroy": 1])
+        let text = try Tool.vfioctl(["aer", "stats", "--journal", daemon.journal]).standardOutput
+        #expect(text == "0000:04:00.0 begin-recovery: 1\n0000:05:00.0 correctable: 12\ndecisions destroy: 1\n")
         #expect(daemon.stop() == 0)
     }
 

@@ -79,12 +79,7 @@ extension VFIOCtl {
         func run() async throws {
             let store = try AERJournal(path: options.journal, readOnly: true)
             let since = options.since.map { wallClock() - $0 }
-            var counts: [String: Int] = [:]
-            for entry in try store.events(since: since) {
-                counts["\(entry.event.device) \(entry.event.kind.rawValue)", default: 0] += entry.event.count
-            }
-            var actions: [String: Int] = [:]
-            for decision in try store.decisions(since: since) { actions[decision.action, default: 0] += 1 }
+            let (counts, actions) = try store.totals(since: since)
             if output.json {
                 print(
                     JSON.object([
