@@ -112,7 +112,7 @@ struct AERDaemonCLITests {
         #expect(daemon.stop() == 0)
     }
 
-    @Test("SIGHUP with a broken policy keeps the old one and says where the file is wrong")
+    @Test("SIGHUP with a broken policy keeps the old one and says where the file is wrong; a good one is used")
     func reload() throws {
         let daemon = try Daemon(policy: "action = \"destroy\"\n")
         try "action = \"explode\"\n".write(toFile: daemon.directory + "/aerd.toml", atomically: true, encoding: .utf8)
@@ -122,6 +122,11 @@ struct AERDaemonCLITests {
         try "action = \"shutdown\"\n".write(toFile: daemon.directory + "/aerd.toml", atomically: true, encoding: .utf8)
         kill(daemon.process.processIdentifier, SIGHUP)
         try daemon.waitFor("policy reloaded")
+        // The reloaded policy is the one acted on: the owner is shut down, not destroyed.
+        try Datagram.send(
+            "PCI_SLOT_NAME=0000:04:00.0\nERROR_EVENT=BEGIN_RECOVERY\nDEVICE_ONLINE=0\n", to: daemon.socket)
+        let entries = try daemon.logWhen { Self.actions($0) == ["shutdown test"] }
+        #expect(Self.actions(entries) == ["shutdown test"], "\(daemon.standardError)")
         #expect(daemon.stop() == 0)
     }
 
