@@ -20,6 +20,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // MARK: - System libraries (Debian -dev packages)
@@ -33,14 +34,17 @@ let package = Package(
         .target(name: "CPCIGuard", dependencies: ["CPCI"]),
         /// The VFIO type1 ioctls of <linux/vfio.h> as functions (their request numbers are macros).
         .target(name: "CVFIO"),
+        /// openat2(2) (no glibc wrapper on Debian 12) for the root resolver.
+        .target(name: "CSystemCalls"),
 
         // MARK: - Libraries
         .target(name: "PCIModel", swiftSettings: strictSettings),
         .target(
             name: "HostAccess",
             dependencies: [
-                "PCIModel", "CPCI", "CPCIGuard", "CVFIO", "CKmod",
+                "PCIModel", "CPCI", "CPCIGuard", "CVFIO", "CKmod", "CSystemCalls",
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),
@@ -58,6 +62,7 @@ let package = Package(
             name: "Actions",
             dependencies: [
                 "PCIModel", "HostAccess", "Analysis", .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings),
         /// What the libvirt hook checks before a guest starts (pure).
@@ -85,6 +90,7 @@ let package = Package(
             dependencies: [
                 "PCIModel", "HostAccess", "Analysis", "QuirkDB", "DomainXML", "GuestCheck", "Actions", "AERWatch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strictSettings

@@ -17,6 +17,11 @@ public struct ActionError: Error, CustomStringConvertible, Sendable {
         case timeout
         /// A guest (or another binding) uses a device the action would take away.
         case inUse
+        /// The journal could not be written (disk full, read-only state directory): the
+        /// action stopped before the change it would have protected.
+        case cannotJournal
+        /// A crashed action's journal waits for `vfioctl recover`.
+        case unfinishedJournal
     }
 
     public var code: Code

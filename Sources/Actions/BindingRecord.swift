@@ -1,5 +1,10 @@
 import HostAccess
 import PCIModel
+import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// What a function had before vfioctl changed its driver: the driver and driver_override.
 /// Journaled before the first write (`STATE/journal`), and kept after a successful bind
@@ -27,27 +32,20 @@ public struct PriorDriver: Sendable, Equatable {
     }
 }
 
-/// The journal of an action in progress and the records of completed bindings.
+/// vfioctl's state directory (default `/run/vfioctl`): the host lock, the journals of
+/// actions in progress (`journals/`), and the records of completed bindings (`bindings/`).
 public struct ActionState: Sendable {
     public let directory: String
-    var journal: StateDirectory { StateDirectory(path: directory) }
     var bindings: StateDirectory { StateDirectory(path: directory + "/bindings") }
 
     public init(directory: String) { self.directory = directory }
 
-    func writeJournal(action: String, devices: [PriorDriver], extra: [String] = []) throws {
-        try journal.write("journal", lines: ["action \(action)"] + extra + devices.map(\.line))
-    }
-
-    /// The journal an interrupted action left: its action line, devices and extra lines.
-    public func readJournal() throws -> (action: String, devices: [PriorDriver], lines: [String])? {
-        guard let lines = try journal.read("journal"), let first = lines.first, first.hasPrefix("action ") else {
-            return nil
-        }
-        return (String(first.dropFirst("action ".count)), lines.compactMap(PriorDriver.init(line:)), lines)
-    }
-
-    func clearJournal() { journal.remove("journal") }
+    /// Where each action's journal lives while it runs.
+    public var journalDirectory: FilePath { FilePath(directory).appending("journals") }
+    /// `journalDirectory` as a string.
+    public var journalDirectoryPath: String { journalDirectory.string }
+    /// The one journal file of vfioctl 0.1, still read by `recover`.
+    var legacyJournal: FilePath { FilePath(directory).appending("journal") }
 
     func saveBinding(group: Int, devices: [PriorDriver]) throws {
         try bindings.write("group-\(group)", lines: devices.map(\.line))
@@ -58,4 +56,10 @@ public struct ActionState: Sendable {
     }
 
     func removeBinding(group: Int) { bindings.remove("group-\(group)") }
+
+    /// Removes `relative` (a validated state-file path) below the state directory.
+    func removeFile(_ relative: String) {
+        guard StateFileName.isValidRelativePath(relative) else { return }
+        _ = FilePath(directory).appending(relative).withPlatformString { unlink($0) }
+    }
 }

@@ -48,16 +48,13 @@ public struct DesiredState: Sendable {
 /// Brings the host to a desired state, changing only what differs: hugepages first (before
 /// memory fragments), then VF counts (they create functions), then bindings. Idempotent.
 public struct DesiredStateApplier {
-    public let roots: HostRoots
-    public let state: ActionState
-    public var dryRun = false
-    public var kernelModel: ((HostWriter.Write) throws -> Void)?
+    public let session: HostSession
     public var timeoutSeconds: Double = 30
 
-    public init(roots: HostRoots, state: ActionState) {
-        self.roots = roots
-        self.state = state
-    }
+    public init(session: HostSession) { self.session = session }
+
+    private var roots: HostRoots { session.roots }
+    private var dryRun: Bool { session.dryRun }
 
     /// One line per item: what changed, or that it already was so.
     public func apply(_ desired: DesiredState) throws -> [String] {
@@ -70,23 +67,21 @@ public struct DesiredStateApplier {
                 report.append("hugepages \(pool.sizeKiB) KiB on \(poolName): \(pool.count) pages, unchanged")
                 continue
             }
-            let writer = makeWriter()
-            let after = try hugepages.resize(current, to: pool.count, writer: writer)
+            let after = try session.resizeHugepages(current, to: pool.count)
             report.append(
                 dryRun
                     ? "hugepages \(pool.sizeKiB) KiB on \(poolName): would go \(current.total) → \(pool.count)"
                     : "hugepages \(pool.sizeKiB) KiB on \(poolName): \(current.total) → \(after.total)"
                         + (after.total == pool.count ? "" : " (asked \(pool.count): the kernel gave fewer)"))
         }
-        var manager = SRIOVManager(roots: roots, state: state)
+        var manager = SRIOVManager(session: session)
         manager.timeoutSeconds = timeoutSeconds
         for item in desired.sriov {
             let status = try manager.status(item.pf)
             let autoprobeChanges = item.autoprobe != nil && item.autoprobe != status.autoprobe
             if status.current != item.count || autoprobeChanges {
                 let after = try manager.set(
-                    item.pf, count: item.count, autoprobe: item.autoprobe, force: false, inUseByGuests: [],
-                    writer: makeWriter())
+                    item.pf, count: item.count, autoprobe: item.autoprobe, force: false, inUseByGuests: [])
                 report.append(
                     dryRun
                         ? "sriov \(item.pf): would go \(status.current) → \(item.count) VFs"
@@ -106,12 +101,6 @@ public struct DesiredStateApplier {
         return report
     }
 
-    private func makeWriter() -> HostWriter {
-        let writer = HostWriter(dryRun: dryRun)
-        writer.kernelModel = kernelModel
-        return writer
-    }
-
     private func bind(_ binding: DesiredState.Binding) throws -> [String] {
         let model = try SysfsHostReader(roots: roots).read(source: "host")
         let group: Int
@@ -123,11 +112,11 @@ public struct DesiredStateApplier {
             throw ActionError(
                 .invalidRequest, "bind \(binding.target): no such device or group with an IOMMU group on this host")
         }
-        var binder = GroupBinder(roots: roots, state: state)
+        var binder = GroupBinder(session: session)
         binder.waitSeconds = min(timeoutSeconds, 5)
         let plan = try binder.plan(group: group, target: binding.driver, model: model, force: false)
         if plan.changes.isEmpty { return ["bind group \(group) (\(binding.target)): on \(binding.driver), unchanged"] }
-        _ = try binder.bind(plan, dryRun: dryRun, kernelModel: kernelModel)
+        _ = try binder.bind(plan)
         let moved = plan.changes.map { "\($0.address) \($0.driver ?? "unbound") → \(binding.driver)" }.joined(
             separator: ", ")
         return ["bind group \(group) (\(binding.target)): " + (dryRun ? "would move " : "") + moved]

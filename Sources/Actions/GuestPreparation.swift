@@ -6,15 +6,10 @@ import PCIModel
 /// vfio-pci. Each change is recorded as a line (`sriov PF PREVIOUS`, `group N`) so release,
 /// or a refusal, puts the host back.
 public struct GuestPreparation {
-    public let roots: HostRoots
-    public let state: ActionState
-    public var kernelModel: ((HostWriter.Write) throws -> Void)?
+    public let session: HostSession
     public var timeoutSeconds: Double = 30
 
-    public init(roots: HostRoots, state: ActionState) {
-        self.roots = roots
-        self.state = state
-    }
+    public init(session: HostSession) { self.session = session }
 
     /// The PF and VF count that would put a VF at `address`: routing ID = PF + First VF
     /// Offset + VF Stride × index (SR-IOV spec 3.3.10, 3.3.11).
@@ -32,7 +27,7 @@ public struct GuestPreparation {
     }
 
     /// Creates the VFs missing hostdevs need (growing a PF's count only when none of its
-    /// current VFs is in use). Returns the records of what changed.
+    /// current VFs is in use). Returns the records of what changed, for release.
     public func createVFs(for addresses: [PCIAddress], model: HostModel, inUse: Set<PCIAddress>) throws -> [String] {
         var needed: [PCIAddress: Int] = [:]
         for address in addresses where model[address] == nil {
@@ -40,14 +35,12 @@ public struct GuestPreparation {
             needed[placement.pf] = max(needed[placement.pf] ?? 0, placement.count)
         }
         var records: [String] = []
-        var manager = SRIOVManager(roots: roots, state: ActionState(directory: state.directory + "/prepare"))
+        var manager = SRIOVManager(session: session)
         manager.timeoutSeconds = timeoutSeconds
         for (pf, count) in needed.sorted(by: { $0.key < $1.key }) {
             let status = try manager.status(pf)
             guard status.current < count else { continue }
-            let writer = HostWriter(dryRun: false)
-            writer.kernelModel = kernelModel
-            _ = try manager.set(pf, count: count, autoprobe: false, force: false, inUseByGuests: inUse, writer: writer)
+            _ = try manager.set(pf, count: count, autoprobe: false, force: false, inUseByGuests: inUse)
             records.append("sriov \(pf) \(status.current)")
         }
         return records
@@ -55,39 +48,39 @@ public struct GuestPreparation {
 
     /// Binds the groups of the given (unmanaged) functions to vfio-pci.
     public func bindGroups(of addresses: [PCIAddress], model: HostModel) throws -> [String] {
-        var binder = GroupBinder(roots: roots, state: state)
+        var binder = GroupBinder(session: session)
         binder.waitSeconds = min(timeoutSeconds, 5)
         var records: [String] = []
         for group in Set(addresses.compactMap { model[$0]?.iommuGroup }).sorted() {
             let plan = try binder.plan(group: group, target: "vfio-pci", model: model, force: false)
             guard !plan.changes.isEmpty else { continue }
-            _ = try binder.bind(plan, dryRun: false, kernelModel: kernelModel)
+            _ = try binder.bind(plan)
             records.append("group \(group)")
         }
         return records
     }
 
-    /// Undoes recorded changes, newest first. Errors are collected, not thrown: release must
-    /// put back as much as it can.
+    /// Undoes a guest's recorded changes (`group N`, `sriov PF PREVIOUS`, `hugepages KIB
+    /// BEFORE AFTER`), newest first, each journaled in the session. Errors are collected, not
+    /// thrown: release must put back as much as it can.
     public func undo(_ records: [String]) -> [String] {
         var failures: [String] = []
         for line in records.reversed() {
             let parts = line.split(separator: " ")
             do {
                 if parts.count == 2, parts[0] == "group", let group = Int(parts[1]) {
-                    let model = try SysfsHostReader(roots: roots).read(source: "host")
-                    _ = try GroupBinder(roots: roots, state: state).restore(
-                        group: group, model: model, dryRun: false, kernelModel: kernelModel)
+                    let model = try SysfsHostReader(roots: session.roots).read(source: "host")
+                    _ = try GroupBinder(session: session).restore(group: group, model: model)
                 } else if parts.count == 3, parts[0] == "sriov", let pf = PCIAddress(parts[1]),
                     let previous = Int(parts[2])
                 {
-                    var manager = SRIOVManager(
-                        roots: roots, state: ActionState(directory: state.directory + "/prepare"))
+                    var manager = SRIOVManager(session: session)
                     manager.timeoutSeconds = timeoutSeconds
-                    let writer = HostWriter(dryRun: false)
-                    writer.kernelModel = kernelModel
-                    _ = try manager.set(
-                        pf, count: previous, autoprobe: nil, force: true, inUseByGuests: [], writer: writer)
+                    _ = try manager.set(pf, count: previous, autoprobe: nil, force: true, inUseByGuests: [])
+                } else if parts.count == 4, parts[0] == "hugepages", let kib = Int(parts[1]),
+                    let before = Int(parts[2])
+                {
+                    _ = try session.resizeHugepages(HugepagePool(sizeKiB: kib, node: nil), to: before)
                 }
             } catch {
                 failures.append("\(line): \(error)")

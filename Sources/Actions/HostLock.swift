@@ -16,7 +16,8 @@ public final class HostLock {
         // Opened in place, never replaced: a lock on a renamed-over file locks nothing.
         fd = path.withPlatformString { open($0, O_RDWR | O_CREAT | O_CLOEXEC, 0o600) }
         guard fd >= 0 else {
-            throw ActionError(.busy, "cannot open \(path): errno \(errno)")
+            throw ActionError(
+                .cannotJournal, "cannot open the lock \(path): \(Errno(rawValue: errno)); nothing was changed")
         }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             close(fd)

@@ -64,7 +64,7 @@ public struct IGBReload {
     /// the host is never left without its driver.
     public func run(modules: KernelModules, report: (StepResult) -> Void) throws {
         for step in steps {
-            let start = DispatchTimeShim.now()
+            let start = MonotonicClock.seconds()
             do {
                 switch step.kind {
                 case .unload:
@@ -77,11 +77,12 @@ public struct IGBReload {
                 case .load:
                     try modules.load(step.module, options: step.options)
                 }
-                report(StepResult(step: step, outcome: "ok", milliseconds: (DispatchTimeShim.now() - start) * 1000))
+                report(StepResult(step: step, outcome: "ok", milliseconds: (MonotonicClock.seconds() - start) * 1000))
             } catch {
                 report(
                     StepResult(
-                        step: step, outcome: "failed: \(error)", milliseconds: (DispatchTimeShim.now() - start) * 1000))
+                        step: step, outcome: "failed: \(error)", milliseconds: (MonotonicClock.seconds() - start) * 1000
+                    ))
                 var note = ""
                 if !modules.isLoaded("igb") {
                     do {

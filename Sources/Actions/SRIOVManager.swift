@@ -18,14 +18,22 @@ public struct SRIOVManager {
     }
 
     public let roots: HostRoots
-    public let state: ActionState
+    /// The session changes go through; nil for a manager that only reads (`status`).
+    public let session: HostSession?
     public var timeoutSeconds: Double = 30
     /// Called while waiting: (VFs present, VFs expected).
     public var progress: (Int, Int) -> Void = { _, _ in }
 
-    public init(roots: HostRoots, state: ActionState) {
+    /// A manager that reads only.
+    public init(roots: HostRoots) {
         self.roots = roots
-        self.state = state
+        session = nil
+    }
+
+    /// A manager that changes VF counts inside `session`.
+    public init(session: HostSession) {
+        roots = session.roots
+        self.session = session
     }
 
     private var sys: RootedFileSystem { roots.sys }
@@ -56,16 +64,17 @@ public struct SRIOVManager {
     }
 
     /// Sets the count. VFs bound to vfio-pci or registered to a guest are only removed with
-    /// `force`. Returns the new status.
-    public func set(
-        _ pf: PCIAddress, count: Int, autoprobe: Bool?, force: Bool, inUseByGuests: Set<PCIAddress>, writer: HostWriter
-    ) throws -> Status {
+    /// `force`. The count before is journaled first. Returns the new status.
+    public func set(_ pf: PCIAddress, count: Int, autoprobe: Bool?, force: Bool, inUseByGuests: Set<PCIAddress>) throws
+        -> Status
+    {
+        guard let session else { throw ActionError(.invalidRequest, "SRIOVManager: no session to change \(pf) in") }
         let before = try status(pf)
         guard count >= 0, count <= before.total else {
             throw ActionError(
                 .invalidRequest, "\(pf) supports at most \(before.total) VFs (sriov_totalvfs), not \(count)")
         }
-        let switcher = DriverSwitch(sys: sys, writer: writer)
+        let switcher = DriverSwitch(sys: sys, writer: session.writer)
         if try switcher.currentDriver(pf) == nil {
             throw ActionError(
                 .invalidRequest, "\(pf) has no driver; the kernel creates VFs through the PF's driver: load it first")
@@ -84,39 +93,48 @@ public struct SRIOVManager {
                 }
             }
         }
+        let autoprobeChanges = autoprobe != nil && autoprobe != before.autoprobe
+        guard autoprobeChanges || count != before.current else { return before }
+        try session.journal(
+            .sriov(pf: pf, previousCount: before.current, previousAutoprobe: autoprobeChanges ? before.autoprobe : nil))
+        try write(pf, count: count, autoprobe: autoprobeChanges ? autoprobe : nil, from: before.current)
+        return session.dryRun ? before : try status(pf)
+    }
+
+    /// Puts a PF back to `count` VFs (and `autoprobe`), whatever is on them: the undo of `set`.
+    func restore(_ pf: PCIAddress, count: Int, autoprobe: Bool?) throws {
+        let current = try status(pf)
+        try write(pf, count: count, autoprobe: autoprobe == current.autoprobe ? nil : autoprobe, from: current.current)
+    }
+
+    /// The writes: `sriov_drivers_autoprobe`, then `sriov_numvfs` through 0 when a non-zero
+    /// count changes (EBUSY otherwise), waiting for the kernel after each.
+    private func write(_ pf: PCIAddress, count: Int, autoprobe: Bool?, from current: Int) throws {
+        guard let writer = session?.writer else { return }
         let base = "bus/pci/devices/\(pf)"
-        if !writer.dryRun {
-            try state.writeJournal(
-                action: "sriov \(pf) \(before.current) to \(count)", devices: [],
-                extra: ["sriov \(pf) \(before.current)"])
-        }
-        if let autoprobe, autoprobe != before.autoprobe {
+        if let autoprobe {
             try writer.write(autoprobe ? "1" : "0", to: base + "/sriov_drivers_autoprobe", in: sys)
         }
-        if count != before.current {
-            // A non-zero count changes only through 0 (EBUSY otherwise).
-            if before.current > 0 {
-                try writer.write("0", to: base + "/sriov_numvfs", in: sys)
-                if !writer.dryRun { try wait(pf, for: 0) }
-            }
-            if count > 0 {
-                try writer.write(String(count), to: base + "/sriov_numvfs", in: sys)
-                if !writer.dryRun { try wait(pf, for: count) }
-            }
+        guard count != current else { return }
+        if current > 0 {
+            try writer.write("0", to: base + "/sriov_numvfs", in: sys)
+            if !writer.dryRun { try wait(pf, for: 0) }
         }
-        if !writer.dryRun { state.clearJournal() }
-        return writer.dryRun ? before : try status(pf)
+        if count > 0 {
+            try writer.write(String(count), to: base + "/sriov_numvfs", in: sys)
+            if !writer.dryRun { try wait(pf, for: count) }
+        }
     }
 
     private func wait(_ pf: PCIAddress, for expected: Int) throws {
-        let deadline = DispatchTimeShim.now() + timeoutSeconds
+        let deadline = MonotonicClock.seconds() + timeoutSeconds
         var last = -1
         while true {
             let present = try vfs(of: pf).count
             if present != last { progress(present, expected) }
             last = present
             if present == expected { return }
-            if DispatchTimeShim.now() > deadline {
+            if MonotonicClock.seconds() > deadline {
                 throw ActionError(
                     .timeout,
                     "\(pf): \(present) of \(expected) VFs after \(Int(timeoutSeconds)) s; see dmesg for the PF driver's complaint"

@@ -1,3 +1,4 @@
+import Logging
 import SystemPackage
 
 #if canImport(Glibc)
@@ -5,8 +6,10 @@ import SystemPackage
 #endif
 
 /// The one place vfioctl writes to sysfs/procfs: each write is one `write(2)` on a freshly
-/// opened existing file, as `echo VALUE > FILE` does. In dry-run mode it records the writes
-/// (in order) instead, for `--dry-run` to print.
+/// opened existing regular file below the root (opened through `RootDirectory`, never through
+/// a link as its last component), as `echo VALUE > FILE` does. Every write is logged at debug
+/// level with its path and value. In dry-run mode it records the writes (in order) instead,
+/// for `--dry-run` to print, and touches nothing.
 public final class HostWriter {
     public struct Write: Sendable, Equatable, CustomStringConvertible {
         public var path: String
@@ -16,31 +19,38 @@ public final class HostWriter {
 
     public let dryRun: Bool
     public private(set) var writes: [Write] = []
-    /// Called after each real write. Tests on a tree install a model of the kernel's reaction
-    /// here (a driver link appearing after `drivers_probe`); a tree has no kernel.
-    public var kernelModel: ((Write) throws -> Void)?
+    /// Called after each real write: the host session's seam for a model of the kernel on a
+    /// tree (a tree has files but no kernel to react) and for crash tests.
+    public var afterWrite: ((Write) throws -> Void)?
+    public var logger = Logger(label: "vfioctl.host")
 
     public init(dryRun: Bool) { self.dryRun = dryRun }
 
     /// Writes `value` (a newline is added, as echo does) to `relative` below `fs`'s root.
     public func write(_ value: String, to relative: String, in fs: RootedFileSystem) throws(HostAccessError) {
         let path = try fs.resolve(relative)
-        writes.append(Write(path: path.string, value: value))
-        if dryRun { return }
-        // As `echo >` opens: O_TRUNC (a tree file must not keep a longer old value), but no
-        // O_CREAT: sysfs attributes exist or the write is wrong.
-        let fd = path.withPlatformString { open($0, O_WRONLY | O_TRUNC | O_CLOEXEC) }
-        guard fd >= 0 else { throw .system(Errno(rawValue: errno), "open", path: path.string) }
+        let write = Write(path: path.string, value: value)
+        writes.append(write)
+        if dryRun {
+            logger.debug("dry run: would write", metadata: ["path": "\(path)", "value": "\(value)"])
+            return
+        }
+        logger.debug("write", metadata: ["path": "\(path)", "value": "\(value)"])
+        let fd = try fs.openForWriting(relative)
         defer { close(fd) }
         let bytes = Array((value + "\n").utf8)
-        let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, bytes.count) }
+        var n: Int
+        repeat {
+            n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, bytes.count) }
+        } while n < 0 && errno == EINTR
         if n < 0 { throw .system(Errno(rawValue: errno), "write \(value) to", path: path.string) }
         if n != bytes.count {
             throw HostAccessError(
-                .ioError, "short write of \(value) to \(path): \(n) of \(bytes.count) bytes", path: path.string)
+                .ioError, "short write of \(value) to \(path): \(n) of \(bytes.count) bytes", path: path.string,
+                syscall: "write")
         }
         do {
-            try kernelModel?(Write(path: path.string, value: value))
+            try afterWrite?(write)
         } catch let error as HostAccessError {
             throw error
         } catch {

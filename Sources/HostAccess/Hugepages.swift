@@ -69,6 +69,9 @@ public struct Hugepages {
     /// as re-read afterwards: the kernel may give fewer pages than asked.
     public func resize(_ pool: HugepagePool, to count: Int, writer: HostWriter) throws(HostAccessError) -> HugepagePool
     {
+        guard count >= 0 else {
+            throw HostAccessError(.invalidInput, "\(count) is not a number of hugepages", path: pool.directory)
+        }
         let current = try read(pool)
         if count > current.total, roots.proc.exists("sys/vm/compact_memory") {
             try writer.write("1", to: "sys/vm/compact_memory", in: roots.proc)

@@ -22,12 +22,19 @@ final class PCILibrary {
         try self.init(method: PCI_ACCESS_SYS_BUS_PCI, parameter: "sysfs.path", value: sysfsPath)
     }
 
+    /// A handle for pci.ids names only: initialised, never scanned, so it reads no host tree.
+    convenience init(namesOnly: Void) throws(HostAccessError) {
+        try self.init(method: PCI_ACCESS_SYS_BUS_PCI, parameter: "sysfs.path", value: "/nonexistent", scan: false)
+    }
+
     /// libpci's `dump` method: the hex lines of `lspci -x…` output, as `lspci -F FILE` reads them.
     convenience init(dumpFile: String) throws(HostAccessError) {
         try self.init(method: PCI_ACCESS_DUMP, parameter: "dump.name", value: dumpFile)
     }
 
-    private init(method: pci_access_type, parameter: String, value: String) throws(HostAccessError) {
+    private init(method: pci_access_type, parameter: String, value: String, scan: Bool = true)
+        throws(HostAccessError)
+    {
         guard let access = cpci_guard_alloc() else {
             throw HostAccessError(.libpci, "libpci: pci_alloc failed")
         }
@@ -49,7 +56,7 @@ final class PCILibrary {
             abandoned = true
             throw HostAccessError(.invalidInput, "libpci could not read \(value): \(text)", path: value)
         }
-        if cpci_guard_scan_bus(access, &message, message.count) != 0 {
+        if scan, cpci_guard_scan_bus(access, &message, message.count) != 0 {
             let text = String(nulTerminated: message)
             abandoned = true
             throw HostAccessError(.invalidInput, "libpci could not scan \(value): \(text)", path: value)

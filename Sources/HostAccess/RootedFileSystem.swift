@@ -6,20 +6,26 @@ import SystemPackage
     import Darwin
 #endif
 
-/// Read access below one root directory. Relative paths are joined with
-/// `FilePath.lexicallyResolving`, so `..` can never leave the root. Every path read can be
-/// recorded, which is how `vfioctl snapshot create` captures exactly what the analyses read.
+/// Read access below one root directory, through `RootDirectory`: `..` and symbolic links
+/// resolve inside the root, and only regular files are read (a FIFO or device is refused by
+/// name, never waited on). Every path read can be recorded, which is how `vfioctl snapshot
+/// create` captures exactly what the analyses read.
 public struct RootedFileSystem: Sendable {
     public let root: FilePath
+    /// The open root every path below it is resolved in.
+    public let directory: RootDirectory
     /// When set, every path this reader touches is added to it.
     public var recorder: AccessRecorder?
 
     public init(root: FilePath, recorder: AccessRecorder? = nil) {
         self.root = root
+        directory = RootDirectory(path: root)
         self.recorder = recorder
     }
 
-    /// The absolute path for `relative`, or an error when it would escape the root.
+    /// `relative` below the root as a path string, for messages, for the recorder and for
+    /// other programs (lspci) — vfioctl itself never opens it: it opens through `directory`.
+    /// An error when `relative` would leave the root lexically.
     public func resolve(_ relative: String) throws(HostAccessError) -> FilePath {
         guard let path = root.lexicallyResolving(FilePath(relative)) else {
             throw HostAccessError(.escapesRoot, "\(relative) leaves the root \(root)", path: relative)
@@ -27,92 +33,89 @@ public struct RootedFileSystem: Sendable {
         return path
     }
 
-    /// The file's text without its trailing newline; nil when it does not exist.
-    public func readText(_ relative: String) throws(HostAccessError) -> String? {
-        guard let bytes = try readBytes(relative, limit: 1 << 20) else { return nil }
-        var text = String(decoding: bytes, as: UTF8.self)
-        while text.last == "\n" || text.last == "\r" { text.removeLast() }
-        return text
+    private func record(_ relative: String) {
+        guard let recorder else { return }
+        recorder.record(directory.display(relative).string)
     }
 
-    /// Up to `limit` bytes of the file; nil when it does not exist.
-    public func readBytes(_ relative: String, limit: Int = 4096) throws(HostAccessError) -> [UInt8]? {
-        let path = try resolve(relative)
-        recorder?.record(path.string)
-        let fd = path.withPlatformString { open($0, O_RDONLY | O_CLOEXEC) }
-        return try Self.readAll(fd: fd, limit: limit, path: path)
+    /// The file's text without its trailing newline; nil when it does not exist. A file over
+    /// `limit` bytes is refused (`tooLarge`), not cut.
+    public func readText(_ relative: String, limit: Int = InputLimits.attributeBytes) throws(HostAccessError)
+        -> String?
+    {
+        guard let bytes = try readBytes(relative, limit: limit) else { return nil }
+        var end = bytes.count
+        while end > 0, bytes[end - 1] == UInt8(ascii: "\n") || bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+        return String(decoding: bytes[0..<end], as: UTF8.self)
     }
 
-    /// Reads an opened file descriptor to the end (or `limit`) and closes it; nil for ENOENT.
-    static func readAll(fd: Int32, limit: Int, path: @autoclosure () -> FilePath) throws(HostAccessError) -> [UInt8]? {
-        if fd < 0 {
-            let error = Errno(rawValue: errno)
-            if error == .noSuchFileOrDirectory || error == .notDirectory { return nil }
-            throw .system(error, "open", path: path().string)
-        }
+    /// The whole file; nil when it does not exist. A file over `limit` bytes is refused.
+    public func readBytes(_ relative: String, limit: Int = InputLimits.attributeBytes) throws(HostAccessError)
+        -> [UInt8]?
+    {
+        record(relative)
+        guard let fd = try directory.openRegularFile(relative, flags: O_RDONLY) else { return nil }
+        return try Self.readAll(fd: fd, limit: limit, path: directory.display(relative))
+    }
+
+    /// Reads an opened file descriptor to the end and closes it. More than `limit` bytes is an
+    /// error naming the file and the limit.
+    static func readAll(fd: Int32, limit: Int, path: @autoclosure () -> FilePath) throws(HostAccessError) -> [UInt8] {
         defer { close(fd) }
         var result: [UInt8] = []
-        while result.count < limit {
-            let wanted = min(4096, limit - result.count)
-            let before = result.count
-            var failure: Errno?
-            result.append(contentsOf: repeatElement(0, count: wanted))
-            let n = result.withUnsafeMutableBytes { raw -> Int in
-                let got = read(fd, raw.baseAddress! + before, wanted)
-                if got < 0 { failure = Errno(rawValue: errno) }
-                return got
-            }
-            result.removeLast(wanted - max(n, 0))
-            if let failure {
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, 4096) }
+            if n < 0 {
+                let failure = Errno(rawValue: errno)
                 if failure == .interrupted { continue }
                 throw .system(failure, "read", path: path().string)
             }
-            if n == 0 { break }
+            if n == 0 { return result }
+            guard result.count + n <= limit else {
+                throw HostAccessError(
+                    .tooLarge,
+                    "\(path()) is larger than \(ByteCount(limit)), the limit for this kind of file (Docs/security.md); nothing was read",
+                    path: path().string, syscall: "read")
+            }
+            result.append(contentsOf: chunk[0..<n])
         }
-        return result
     }
 
     /// Opens a directory once for many reads inside it (sysfs device directories), which
     /// saves walking the long sysfs path for every attribute; nil when it does not exist.
     public func openDirectory(_ relative: String) throws(HostAccessError) -> DirectoryHandle? {
-        let path = try resolve(relative)
-        let fd = path.withPlatformString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
-        if fd < 0 {
-            let error = Errno(rawValue: errno)
-            if error == .noSuchFileOrDirectory || error == .notDirectory { return nil }
-            throw .system(error, "open", path: path.string)
-        }
-        return DirectoryHandle(fd: fd, path: path, recorder: recorder)
+        guard let fd = try directory.open(relative, flags: O_RDONLY | O_DIRECTORY) else { return nil }
+        return DirectoryHandle(fd: fd, path: directory.display(relative), recorder: recorder)
     }
 
     /// The target text of a symbolic link; nil when there is no link at `relative`.
     public func readLink(_ relative: String) throws(HostAccessError) -> String? {
-        let path = try resolve(relative)
-        recorder?.record(path.string)
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let n = path.withPlatformString { readlink($0, &buffer, buffer.count - 1) }
-        if n < 0 {
+        record(relative)
+        guard let (parent, name) = try directory.openParent(relative) else { return nil }
+        defer { close(parent) }
+        guard let target = RootDirectory.readLink(at: parent, name) else {
             let error = Errno(rawValue: errno)
             if error == .noSuchFileOrDirectory || error == .notDirectory || error == .invalidArgument {
                 return nil
             }
-            throw .system(error, "readlink", path: path.string)
+            throw .system(error, "readlink", path: directory.display(relative).string)
         }
-        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return target
     }
 
     /// The names in a directory, sorted; nil when it does not exist.
     public func list(_ relative: String) throws(HostAccessError) -> [String]? {
-        let path = try resolve(relative)
-        recorder?.record(path.string)
-        guard let dir = path.withPlatformString({ opendir($0) }) else {
+        record(relative)
+        guard let fd = try directory.open(relative, flags: O_RDONLY | O_DIRECTORY) else { return nil }
+        guard let stream = fdopendir(fd) else {
             let error = Errno(rawValue: errno)
-            if error == .noSuchFileOrDirectory || error == .notDirectory { return nil }
-            throw .system(error, "opendir", path: path.string)
+            close(fd)
+            throw .system(error, "fdopendir", path: directory.display(relative).string)
         }
-        defer { closedir(dir) }
+        defer { closedir(stream) }
         var names: [String] = []
-        while let entry = readdir(dir) {
+        while let entry = readdir(stream) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
@@ -123,10 +126,51 @@ public struct RootedFileSystem: Sendable {
 
     /// Whether anything (file, directory or link, even a dangling one) exists at `relative`.
     public func exists(_ relative: String) -> Bool {
-        guard let path = try? resolve(relative) else { return false }
-        recorder?.record(path.string)
+        record(relative)
+        guard let (parent, name) = try? directory.openParent(relative) else {
+            return relative.split(separator: "/").allSatisfy { $0 == "." || $0 == ".." } && directory.exists
+        }
+        defer { close(parent) }
         var info = stat()
-        return path.withPlatformString { lstat($0, &info) } == 0
+        return fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW) == 0
+    }
+
+    /// Opens an existing regular file for one write, as `echo VALUE > FILE` does: `O_TRUNC`
+    /// (a tree file must not keep a longer old value), no `O_CREAT` (sysfs attributes exist or
+    /// the write is wrong), and no symbolic link as the last component.
+    public func openForWriting(_ relative: String) throws(HostAccessError) -> Int32 {
+        guard let fd = try directory.openRegularFile(relative, flags: O_WRONLY | O_TRUNC | O_NOFOLLOW) else {
+            throw HostAccessError(
+                .notFound, "\(directory.display(relative)) does not exist", path: directory.display(relative).string,
+                syscall: "open", errno: .noSuchFileOrDirectory)
+        }
+        return fd
+    }
+
+    /// Opens a character device below the root (`/dev/vfio/N`); anything else is refused.
+    public func openCharacterDevice(_ relative: String, flags: Int32) throws(HostAccessError) -> Int32? {
+        guard let fd = try directory.open(relative, flags: flags | O_NOFOLLOW | O_NOCTTY) else { return nil }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFCHR else {
+            close(fd)
+            throw HostAccessError(
+                .notRegularFile, "\(directory.display(relative)) is not a character device",
+                path: directory.display(relative).string, syscall: "fstat")
+        }
+        return fd
+    }
+}
+
+/// A byte count as people read it: "64 KiB", "1 MiB".
+public struct ByteCount: CustomStringConvertible, Sendable {
+    public var bytes: Int
+    public init(_ bytes: Int) { self.bytes = bytes }
+    public var description: String {
+        for (unit, shift) in [("GiB", 30), ("MiB", 20), ("KiB", 10)]
+        where bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+            return "\(bytes >> shift) \(unit)"
+        }
+        return "\(bytes) bytes"
     }
 }
 
@@ -153,16 +197,39 @@ public final class DirectoryHandle {
         return name
     }
 
-    /// The entry's text without its trailing newline; nil when it does not exist.
-    public func readText(_ name: String) throws(HostAccessError) -> String? {
-        let name = try checked(name)
-        let fd = openat(self.fd, name, O_RDONLY | O_CLOEXEC)
-        guard let bytes = try RootedFileSystem.readAll(fd: fd, limit: 1 << 16, path: path.appending(name)) else {
-            return nil
-        }
+    /// The entry's text without its trailing newline; nil when it does not exist. The entry
+    /// must be a regular file (a link here is refused: attributes are read through their own
+    /// directory, links with `readLink`); over `limit` bytes is refused.
+    public func readText(_ name: String, limit: Int = InputLimits.attributeBytes) throws(HostAccessError) -> String? {
+        guard let bytes = try readBytes(name, limit: limit) else { return nil }
         var end = bytes.count
         while end > 0, bytes[end - 1] == UInt8(ascii: "\n") || bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
         return String(decoding: bytes[0..<end], as: UTF8.self)
+    }
+
+    /// The whole entry (a regular file); nil when it does not exist.
+    public func readBytes(_ name: String, limit: Int) throws(HostAccessError) -> [UInt8]? {
+        let name = try checked(name)
+        let opened = openat(fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
+        if opened < 0 {
+            let error = Errno(rawValue: errno)
+            if error == .noSuchFileOrDirectory || error == .notDirectory { return nil }
+            if error == .tooManySymbolicLinkLevels {
+                throw HostAccessError(
+                    .notRegularFile, "\(path.appending(name)) is a symbolic link, not an attribute",
+                    path: path.appending(name).string, syscall: "open", errno: error)
+            }
+            throw .system(error, "open", path: path.appending(name).string)
+        }
+        var info = stat()
+        guard fstat(opened, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            close(opened)
+            throw HostAccessError(
+                .notRegularFile,
+                "\(path.appending(name)) is \(RootDirectory.kindName(info.st_mode)), not a regular file",
+                path: path.appending(name).string, syscall: "fstat")
+        }
+        return try RootedFileSystem.readAll(fd: opened, limit: limit, path: path.appending(name))
     }
 
     /// The target of the symbolic link `name`; nil when there is none.
@@ -183,6 +250,9 @@ public final class DirectoryHandle {
 
 /// A whole file given on the command line (relative to the working directory or absolute),
 /// for configuration and input files; nil when it does not exist.
-public func readTextFile(_ path: String) throws(HostAccessError) -> String? {
-    try RootedFileSystem(root: "/").readText(absolutePath(path))
+/// Over `InputLimits.configurationFileBytes` is refused with a message naming the file.
+public func readTextFile(_ path: String, limit: Int = InputLimits.configurationFileBytes) throws(HostAccessError)
+    -> String?
+{
+    try RootedFileSystem(root: "/").readText(absolutePath(path), limit: limit)
 }

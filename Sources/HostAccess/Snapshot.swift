@@ -92,20 +92,11 @@ public enum Snapshot {
         default:
             var template = Array("/tmp/vfioctl-snapshot-XXXXXX".utf8CString)
             guard let made = mkdtemp(&template) else {
-                throw HostAccessError(.ioError, "mkdtemp failed: errno \(errno)")
+                throw .system(Errno(rawValue: errno), "mkdtemp", path: "/tmp/vfioctl-snapshot-XXXXXX")
             }
             let directory = FilePath(String(cString: made))
             let opened = OpenedSnapshot(roots: HostRoots(base: directory), temporary: directory)
-            let result = try ChildProcess.run([
-                "tar", "--no-same-owner", "--no-same-permissions", "-xzf", path, "-C", directory.string,
-            ])
-            guard result.status == 0 else {
-                let said = result.standardError.split(separator: "\n").first.map(String.init) ?? "exit \(result.status)"
-                throw HostAccessError(
-                    .invalidInput,
-                    "snapshot \(path) cannot be unpacked (\(said)): it is truncated or not a .tar.gz; capture it again with `vfioctl snapshot create`",
-                    path: path)
-            }
+            try SnapshotArchive(archive: path, destination: directory).unpack()
             try checkManifest(in: directory, named: path)
             return opened
         }
@@ -144,7 +135,7 @@ public final class OpenedSnapshot: Sendable {
     /// Removes the unpacked copy now (before a fast exit that skips deinit); idempotent.
     public func removeNow() {
         guard let temporary, FileTree.kind(of: temporary) == .directory else { return }
-        _ = try? ChildProcess.run(["rm", "-rf", "--one-file-system", temporary.string])
+        FileTree.removeTree(temporary)
     }
 }
 

@@ -24,48 +24,56 @@ public struct SysfsHostReader: Sendable {
                     + "the root must hold sys/ and proc/ (a host root or an unpacked snapshot)",
                 path: roots.base.string)
         }
-        _ = try sys.list("bus/pci/devices")
-        // One libpci handle per worker: config reads and the sysfs attributes around them are
-        // independent per device, so both cores share the work. libpci handles are not
-        // thread-safe, but each is only ever used by its own worker.
-        let busPath = try sys.resolve("bus/pci").string
-        let first = try PCILibrary(sysfsPath: busPath)
-        let functions = first.functions()
-        let workers = functions.count >= 256 ? 2 : 1
-        var libraries = [first]
-        var handles = [Dictionary(functions, uniquingKeysWith: { a, _ in a })]
-        if workers == 2 {
-            let second = try PCILibrary(sysfsPath: busPath)
-            libraries.append(second)
-            handles.append(Dictionary(second.functions(), uniquingKeysWith: { a, _ in a }))
+        // Enumeration and config space are read here, through the root resolver, rather
+        // than by libpci's sysfs method, which follows any link a tree holds (a snapshot's
+        // `config` linking to a host file) and blocks on a FIFO. libpci still names devices
+        // (pci.ids) and reads lspci dumps.
+        var addresses: [PCIAddress] = []
+        var enumerationNotes: [String] = []
+        for name in try sys.list("bus/pci/devices") ?? [] {
+            if let address = PCIAddress(name), address.description == name {
+                addresses.append(address)
+            } else {
+                enumerationNotes.append(
+                    "\(try sys.resolve("bus/pci/devices/\(name)")) is not named DDDD:BB:DD.F: skipped")
+            }
         }
-        nonisolated(unsafe) let perWorker = (libraries: libraries, handles: handles)
+        let workers = addresses.count >= 256 ? 2 : 1
         let reader = self
         let attributeFS = sys
-        let recorder = self.recorder
-        let results = functions.map(\.0).parallelMap(workers: workers, minimumPerWorker: 128) { address, worker in
+        let results = addresses.parallelMap(workers: workers, minimumPerWorker: 128) { address, _ in
             var notes: [String] = []
             var linked = true
-            let configPath = (try? attributeFS.resolve("bus/pci/devices/\(address)/config").string) ?? "config"
-            recorder?.record(configPath)
-            guard let handle = perWorker.handles[worker][address] else {
-                return (PCIDevice?.none, ["libpci lost \(address) between two scans of \(busPath)"], linked)
-            }
-            let bytes: [UInt8]
             do {
-                bytes = try perWorker.libraries[worker].readConfig(handle, address: address)
+                guard let directory = try attributeFS.openDirectory("bus/pci/devices/\(address)") else {
+                    return (PCIDevice?.none, ["bus/pci/devices/\(address) vanished while it was read"], linked)
+                }
+                guard let bytes = try directory.readBytes("config", limit: InputLimits.configSpaceBytes),
+                    bytes.count >= 64
+                else {
+                    return (
+                        nil,
+                        [
+                            "cannot read config space of \(address): \(directory.path)/config is missing or shorter than 64 bytes"
+                        ],
+                        linked
+                    )
+                }
+                var device = PCIDevice(address: address, config: DecodedConfig(ConfigSpace(bytes)))
+                do {
+                    try reader.readAttributes(
+                        of: &device, directory: directory, in: attributeFS, anomalies: &notes,
+                        topologyFromLinks: &linked)
+                } catch {
+                    notes.append("\(error)")
+                }
+                return (device, notes, linked)
             } catch {
-                return (nil, ["\(error) (\(configPath))"], linked)
+                return (nil, ["\(address): \(error)"], linked)
             }
-            var device = PCIDevice(address: address, config: DecodedConfig(ConfigSpace(bytes)))
-            do {
-                try reader.readAttributes(of: &device, in: attributeFS, anomalies: &notes, topologyFromLinks: &linked)
-            } catch {
-                notes.append("\(error)")
-            }
-            return (device, notes, linked)
         }
-        var anomalies: [String] = []
+        let first = try PCILibrary(namesOnly: ())
+        var anomalies: [String] = enumerationNotes
         var names: [UInt32: String?] = [:]
         var devices: [PCIDevice] = []
         var topologyFromLinks = true
@@ -97,7 +105,8 @@ public struct SysfsHostReader: Sendable {
     /// target), `driver`, `iommu_group`, `numa_node`, `boot_vga`, `reset_method`, and for a
     /// VF (config vendor 0xffff) `vendor`, `device` and `physfn`.
     private func readAttributes(
-        of device: inout PCIDevice, in sys: RootedFileSystem, anomalies: inout [String], topologyFromLinks: inout Bool
+        of device: inout PCIDevice, directory: DirectoryHandle, in sys: RootedFileSystem, anomalies: inout [String],
+        topologyFromLinks: inout Bool
     ) throws(HostAccessError) {
         let name = device.address.description
         if let target = try sys.readLink("bus/pci/devices/\(name)") {
@@ -111,10 +120,6 @@ public struct SysfsHostReader: Sendable {
             }
         } else {
             topologyFromLinks = false
-        }
-        guard let directory = try sys.openDirectory("bus/pci/devices/\(name)") else {
-            anomalies.append("\(try sys.resolve("bus/pci/devices/\(name)")) is not a directory (a dangling link?)")
-            return
         }
         if let driver = try directory.readLink("driver") {
             device.driver = driver.split(separator: "/").last.map(String.init)

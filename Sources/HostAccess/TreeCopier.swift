@@ -80,8 +80,12 @@ struct TreeCopier {
     }
 
     private func copyFile(_ from: FilePath, to: FilePath) throws(HostAccessError) {
-        // sysfs attributes report a size of 4096 whatever they hold: read, don't stat.
-        let bytes = try RootedFileSystem(root: "/").readBytes(from.string, limit: 8 << 20) ?? []
+        // sysfs attributes report a size of 4096 whatever they hold: read, don't stat. Read
+        // through the source root, so nothing outside the tree lands in a snapshot.
+        var relative = from
+        _ = relative.removePrefix(source)
+        let bytes =
+            try RootedFileSystem(root: source).readBytes(relative.string, limit: InputLimits.snapshotFileBytes) ?? []
         try FileTree.writeFile(to, bytes)
     }
 }

@@ -20,21 +20,24 @@ public final class VFIOContainer {
     public init(groupNumber: Int, dev: RootedFileSystem) throws(HostAccessError) {
         self.groupNumber = groupNumber
         let containerPath = try dev.resolve("vfio/vfio")
-        let container = containerPath.withPlatformString { open($0, O_RDWR | O_CLOEXEC) }
-        guard container >= 0 else {
+        guard let container = try dev.openCharacterDevice("vfio/vfio", flags: O_RDWR) else {
             throw HostAccessError(
-                .notFound, "cannot open \(containerPath): \(Errno(rawValue: errno)); load vfio-pci (modprobe vfio-pci)",
-                path: containerPath.string)
+                .notFound, "cannot open \(containerPath): it does not exist; load vfio-pci (modprobe vfio-pci)",
+                path: containerPath.string, syscall: "open", errno: .noSuchFileOrDirectory)
         }
         let groupPath = try dev.resolve("vfio/\(groupNumber)")
-        let group = groupPath.withPlatformString { open($0, O_RDWR | O_CLOEXEC) }
-        guard group >= 0 else {
-            let error = Errno(rawValue: errno)
+        let group: Int32
+        do throws(HostAccessError) {
+            guard let opened = try dev.openCharacterDevice("vfio/\(groupNumber)", flags: O_RDWR) else {
+                throw HostAccessError(
+                    .notFound,
+                    "cannot open \(groupPath): it does not exist; bind the whole IOMMU group \(groupNumber) to vfio-pci first",
+                    path: groupPath.string, syscall: "open", errno: .noSuchFileOrDirectory)
+            }
+            group = opened
+        } catch {
             close(container)
-            throw HostAccessError(
-                .notFound,
-                "cannot open \(groupPath): \(error); bind the whole IOMMU group \(groupNumber) to vfio-pci first",
-                path: groupPath.string)
+            throw error
         }
         self.container = container
         self.group = group
@@ -132,9 +135,9 @@ public final class DMABuffer {
 /// `VFIO_GROUP_GET_STATUS` on `/dev/vfio/N` without attaching a container: nil when the
 /// group device cannot be opened.
 public func vfioGroupIsViable(group: Int, dev: RootedFileSystem) -> Bool? {
-    guard let path = try? dev.resolve("vfio/\(group)") else { return nil }
-    let fd = path.withPlatformString { open($0, O_RDWR | O_CLOEXEC) }
-    guard fd >= 0 else { return nil }
+    guard let opened = try? dev.openCharacterDevice("vfio/\(group)", flags: O_RDWR), let fd = Optional(opened) else {
+        return nil
+    }
     defer { close(fd) }
     var viable: Int32 = 0
     guard cvfio_group_viable(fd, &viable) == 0 else { return nil }

@@ -1,5 +1,9 @@
 import ArgumentParser
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The `vfioctl` command: device assignment for KVM hosts under libvirt.
 public struct VFIOCtl: AsyncParsableCommand {
     public static let version = "0.1.0"
@@ -32,6 +36,8 @@ public struct VFIOCtl: AsyncParsableCommand {
 
     /// Entry point for the `vfioctl` executable: parse, run, exit with the right status.
     public static func runFromCommandLine() async {
+        // Over RLIMIT_FSIZE a write must fail with EFBIG (and the action refuse), not kill us.
+        signal(SIGXFSZ, SIG_IGN)
         await main()
     }
 }

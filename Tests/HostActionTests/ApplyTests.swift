@@ -18,22 +18,27 @@ struct ApplyTests {
         try "0\n".write(toFile: pool + "/nr_hugepages", atomically: true, encoding: .utf8)
         try "0\n".write(toFile: pool + "/free_hugepages", atomically: true, encoding: .utf8)
         let kernel = try KernelModel(root: directory + "/host")
-        var applier = DesiredStateApplier(
-            roots: HostRoots(path: directory + "/host"), state: ActionState(directory: directory + "/state"))
-        applier.kernelModel = kernel.react
-        applier.timeoutSeconds = 2
+        func apply(_ desired: DesiredState) throws -> [String] {
+            let session = try HostSession(
+                roots: HostRoots(path: directory + "/host"), state: ActionState(directory: directory + "/state"),
+                action: "apply", dryRun: false)
+            session.kernelModel = kernel.react
+            var applier = DesiredStateApplier(session: session)
+            applier.timeoutSeconds = 2
+            return try session.run { _ in try applier.apply(desired) }
+        }
         var desired = DesiredState()
         desired.hugepages = [.init(sizeKiB: 2048, count: 16, node: nil)]
         desired.sriov = [.init(pf: PCIAddress("03:00.0")!, count: 2, autoprobe: false, bind: nil)]
         desired.bindings = [.init(target: "0000:06:00.0", driver: "vfio-pci")]
-        let first = try applier.apply(desired)
+        let first = try apply(desired)
         #expect(
             first == [
                 "hugepages 2048 KiB on host: 0 → 16", "sriov 0000:03:00.0: 7 → 2 VFs",
                 "bind group \(try groupOf("0000:06:00.0", directory)) (0000:06:00.0): 0000:06:00.0 e1000e → vfio-pci, 0000:06:00.1 e1000e → vfio-pci",
             ])
         #expect(kernel.vfs(of: "0000:03:00.0").count == 2)
-        let second = try applier.apply(desired)
+        let second = try apply(desired)
         #expect(second.allSatisfy { $0.hasSuffix("unchanged") }, "\(second)")
     }
 

@@ -17,6 +17,14 @@ struct GroupBindTests {
         let state: ActionState
 
         func model() throws -> HostModel { try SysfsHostReader(roots: roots).read(source: "tree") }
+        func session(_ action: String = "test", dryRun: Bool = false) throws -> HostSession {
+            let session = try HostSession(roots: roots, state: state, action: action, dryRun: dryRun)
+            session.kernelModel = kernel.react
+            return session
+        }
+        var journals: [String] {
+            (try? FileManager.default.contentsOfDirectory(atPath: state.journalDirectoryPath)) ?? []
+        }
         func driver(_ address: String) -> String? { kernel.driver(of: address) }
     }
 
@@ -42,16 +50,19 @@ struct GroupBindTests {
         let host = try makeHost()
         defer { try? FileManager.default.removeItem(atPath: host.directory) }
         let (group, model) = try nicGroup(host)
-        var binder = GroupBinder(roots: host.roots, state: host.state)
+        let session = try host.session()
+        var binder = GroupBinder(session: session)
         binder.waitSeconds = 1
         let plan = try binder.plan(group: group, target: "vfio-pci", model: model, force: false)
         #expect(plan.changes.map(\.driver) == ["e1000e", "e1000e"])
-        let outcome = try binder.bind(plan, dryRun: false, kernelModel: host.kernel.react)
+        let outcome = try session.run { _ in try binder.bind(plan) }
         #expect(host.driver("0000:06:00.0") == "vfio-pci" && host.driver("0000:06:00.1") == "vfio-pci")
         #expect(outcome.vfioDevice == host.directory + "/host/dev/vfio/\(group)")
-        #expect(try host.state.readJournal() == nil)
-        let writes = try binder.restore(
-            group: group, model: try host.model(), dryRun: false, kernelModel: host.kernel.react)
+        #expect(host.journals.isEmpty)
+        let restoring = try host.session()
+        let writes = try restoring.run { session in
+            try GroupBinder(session: session).restore(group: group, model: try host.model())
+        }
         #expect(host.driver("0000:06:00.0") == "e1000e" && host.driver("0000:06:00.1") == "e1000e")
         #expect(host.kernel.override(of: "0000:06:00.0") == nil)
         #expect(writes.contains { $0.path.hasSuffix("/drivers/e1000e/bind") })
@@ -63,9 +74,8 @@ struct GroupBindTests {
         let host = try makeHost()
         defer { try? FileManager.default.removeItem(atPath: host.directory) }
         let (group, model) = try nicGroup(host)
-        let binder = GroupBinder(roots: host.roots, state: host.state)
-        let outcome = try binder.bind(
-            try binder.plan(group: group, target: "vfio-pci", model: model, force: false), dryRun: true)
+        let binder = GroupBinder(session: try host.session(dryRun: true))
+        let outcome = try binder.bind(try binder.plan(group: group, target: "vfio-pci", model: model, force: false))
         let tails = outcome.writes.map {
             "\($0.path.split(separator: "/").suffix(2).joined(separator: "/")) ← \($0.value)"
         }
@@ -77,7 +87,7 @@ struct GroupBindTests {
                 "pci/drivers_probe ← 0000:06:00.1",
             ])
         #expect(host.driver("0000:06:00.0") == "e1000e")
-        #expect(!FileManager.default.fileExists(atPath: host.directory + "/state/journal"))
+        #expect(!FileManager.default.fileExists(atPath: host.directory + "/state"))
     }
 
     @Test("a failure on the second function rolls the first back, leaving no journal")
@@ -86,17 +96,18 @@ struct GroupBindTests {
         defer { try? FileManager.default.removeItem(atPath: host.directory) }
         let (group, model) = try nicGroup(host)
         host.kernel.failWrite = { path, value in path.hasSuffix("drivers_probe") && value == "0000:06:00.1" }
-        let binder = GroupBinder(roots: host.roots, state: host.state)
+        let session = try host.session()
+        let binder = GroupBinder(session: session)
         let plan = try binder.plan(group: group, target: "vfio-pci", model: model, force: false)
         #expect {
-            _ = try binder.bind(plan, dryRun: false, kernelModel: host.kernel.react)
+            _ = try session.run { _ in try binder.bind(plan) }
         } throws: { error in
-            (error as? ActionError)?.code == .failedAndRolledBack && "\(error)".contains("every function is back")
+            (error as? ActionError)?.code == .failedAndRolledBack && "\(error)".contains("every change was undone")
         }
         host.kernel.failWrite = { _, _ in false }
         #expect(host.driver("0000:06:00.0") == "e1000e")
         #expect(host.kernel.override(of: "0000:06:00.0") == nil)
-        #expect(try host.state.readJournal() == nil)
+        #expect(host.journals.isEmpty)
     }
 
     @Test("when rollback fails too, the journal stays and recover finishes the job")
@@ -108,20 +119,30 @@ struct GroupBindTests {
         host.kernel.failWrite = { path, value in
             (path.hasSuffix("drivers_probe") && value == "0000:06:00.1") || path.hasSuffix("/drivers/e1000e/bind")
         }
-        let binder = GroupBinder(roots: host.roots, state: host.state)
+        let session = try host.session("bind group \(group) vfio-pci")
+        let binder = GroupBinder(session: session)
         #expect {
-            _ = try binder.bind(
-                try binder.plan(group: group, target: "vfio-pci", model: model, force: false), dryRun: false,
-                kernelModel: host.kernel.react)
+            _ = try session.run { _ in
+                try binder.bind(try binder.plan(group: group, target: "vfio-pci", model: model, force: false))
+            }
         } throws: { error in
             (error as? ActionError)?.code == .failedRollbackIncomplete && "\(error)".contains("vfioctl recover")
         }
-        #expect(try host.state.readJournal()?.devices.count == 2)
+        #expect(host.journals.count == 1)
+        // Every other action refuses while the journal waits.
+        #expect {
+            _ = try host.session()
+        } throws: { error in
+            (error as? ActionError)?.code == .unfinishedJournal && "\(error)".contains("vfioctl recover")
+        }
         host.kernel.failWrite = { _, _ in false }
-        let recovered = try binder.recover(kernelModel: host.kernel.react)
-        #expect(recovered?.action == "bind group \(group) vfio-pci")
+        let recovery = try Recovery(roots: host.roots, state: host.state, dryRun: false)
+        recovery.session.kernelModel = host.kernel.react
+        let replayed = try recovery.run()
+        #expect(replayed.map(\.action) == ["bind group \(group) vfio-pci"])
+        #expect(replayed.first?.records.count == 2)
         #expect(host.driver("0000:06:00.0") == "e1000e" && host.driver("0000:06:00.1") == "e1000e")
-        #expect(try host.state.readJournal() == nil)
+        #expect(host.journals.isEmpty)
     }
 
     @Test("a group the host runs on is refused unless forced")
@@ -136,7 +157,7 @@ struct GroupBindTests {
                     detail: "the default route leaves through eth0")
             ]
         }
-        let binder = GroupBinder(roots: host.roots, state: host.state)
+        let binder = GroupBinder(session: try host.session(dryRun: true))
         #expect {
             _ = try binder.plan(group: group, target: "vfio-pci", model: dependent, force: false)
         } throws: { error in

@@ -13,8 +13,10 @@ struct GuestPreparationTests {
         #expect(try Tool.hostgen(["synthetic", "--functions", "64", "-o", directory + "/host"]).status == 0)
         let roots = HostRoots(path: directory + "/host")
         let kernel = try KernelModel(root: directory + "/host")
-        var preparation = GuestPreparation(roots: roots, state: ActionState(directory: directory + "/state"))
-        preparation.kernelModel = kernel.react
+        let session = try HostSession(
+            roots: roots, state: ActionState(directory: directory + "/state"), action: "test", dryRun: false)
+        session.kernelModel = kernel.react
+        var preparation = GuestPreparation(session: session)
         preparation.timeoutSeconds = 2
         return (directory, roots, kernel, preparation)
     }
@@ -34,10 +36,8 @@ struct GuestPreparationTests {
         let (directory, roots, kernel, preparation) = try makeHost()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let pf = PCIAddress("03:00.0")!
-        let writer = HostWriter(dryRun: false)
-        writer.kernelModel = kernel.react
-        _ = try SRIOVManager(roots: roots, state: ActionState(directory: directory + "/s")).set(
-            pf, count: 0, autoprobe: nil, force: true, inUseByGuests: [], writer: writer)
+        _ = try SRIOVManager(session: preparation.session).set(
+            pf, count: 0, autoprobe: nil, force: true, inUseByGuests: [])
         let model = try SysfsHostReader(roots: roots).read(source: "tree")
         let records = try preparation.createVFs(for: [PCIAddress("03:00.2")!], model: model, inUse: [])
         #expect(records == ["sriov 0000:03:00.0 0"])

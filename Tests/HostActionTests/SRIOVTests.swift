@@ -24,25 +24,27 @@ struct SRIOVTests {
         let (directory, roots, kernel, state) = try makeHost()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let pf = PCIAddress("03:00.0")!
-        var manager = SRIOVManager(roots: roots, state: state)
-        manager.timeoutSeconds = 2
+        #expect(try SRIOVManager(roots: roots).status(pf).current == 7)
         func set(_ count: Int) throws -> SRIOVManager.Status {
-            let writer = HostWriter(dryRun: false)
-            writer.kernelModel = kernel.react
-            return try manager.set(pf, count: count, autoprobe: false, force: true, inUseByGuests: [], writer: writer)
+            let session = try HostSession(roots: roots, state: state, action: "test", dryRun: false)
+            session.kernelModel = kernel.react
+            var manager = SRIOVManager(session: session)
+            manager.timeoutSeconds = 2
+            return try session.run { _ in
+                try manager.set(pf, count: count, autoprobe: false, force: true, inUseByGuests: [])
+            }
         }
-        #expect(try manager.status(pf).current == 7)
         #expect(try set(0).vfs.isEmpty)
         #expect(try set(2).vfs.map(\.description) == ["0000:03:00.1", "0000:03:00.2"])
         let four = try set(4)
         #expect(four.current == 4)
         #expect(four.vfs.map(\.description) == ["0000:03:00.1", "0000:03:00.2", "0000:03:00.3", "0000:03:00.4"])
         #expect(try set(0).current == 0)
-        #expect(try state.readJournal() == nil)
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: state.journalDirectoryPath))?.isEmpty != false)
         // The model refuses 2 → 4 without passing 0, as the kernel does.
         _ = try set(2)
         let direct = HostWriter(dryRun: false)
-        direct.kernelModel = kernel.react
+        direct.afterWrite = kernel.react
         #expect(throws: HostAccessError.self) {
             try direct.write("4", to: "bus/pci/devices/0000:03:00.0/sriov_numvfs", in: roots.sys)
         }
@@ -52,9 +54,10 @@ struct SRIOVTests {
     func dryRun() throws {
         let (directory, roots, _, state) = try makeHost()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let writer = HostWriter(dryRun: true)
-        _ = try SRIOVManager(roots: roots, state: state).set(
-            PCIAddress("03:00.0")!, count: 3, autoprobe: false, force: true, inUseByGuests: [], writer: writer)
+        let session = try HostSession(roots: roots, state: state, action: "test", dryRun: true)
+        let writer = session.writer
+        _ = try SRIOVManager(session: session).set(
+            PCIAddress("03:00.0")!, count: 3, autoprobe: false, force: true, inUseByGuests: [])
         #expect(
             writer.writes.map { "\($0.path.split(separator: "/").last!) ← \($0.value)" } == [
                 "sriov_drivers_autoprobe ← 0", "sriov_numvfs ← 0", "sriov_numvfs ← 3",
@@ -65,11 +68,12 @@ struct SRIOVTests {
     func inUse() throws {
         let (directory, roots, _, state) = try makeHost()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let manager = SRIOVManager(roots: roots, state: state)
+        let manager = SRIOVManager(
+            session: try HostSession(roots: roots, state: state, action: "test", dryRun: true))
         #expect {
             _ = try manager.set(
-                PCIAddress("03:00.0")!, count: 0, autoprobe: nil, force: false, inUseByGuests: [PCIAddress("03:00.3")!],
-                writer: HostWriter(dryRun: true))
+                PCIAddress("03:00.0")!, count: 0, autoprobe: nil, force: false, inUseByGuests: [PCIAddress("03:00.3")!]
+            )
         } throws: { error in
             (error as? ActionError)?.code == .inUse && "\(error)".contains("0000:03:00.3 is given to a running guest")
         }
@@ -79,11 +83,11 @@ struct SRIOVTests {
     func refusals() throws {
         let (directory, roots, _, state) = try makeHost()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let manager = SRIOVManager(roots: roots, state: state)
+        let manager = SRIOVManager(
+            session: try HostSession(roots: roots, state: state, action: "test", dryRun: true))
         #expect {
             _ = try manager.set(
-                PCIAddress("03:00.0")!, count: 8, autoprobe: nil, force: true, inUseByGuests: [],
-                writer: HostWriter(dryRun: true))
+                PCIAddress("03:00.0")!, count: 8, autoprobe: nil, force: true, inUseByGuests: [])
         } throws: { "\($0)".contains("at most 7") }
         #expect { _ = try manager.status(PCIAddress("06:00.0")!) } throws: {
             "\($0)".contains("not an SR-IOV physical function")
@@ -91,8 +95,7 @@ struct SRIOVTests {
         try FileManager.default.removeItem(atPath: directory + "/host/sys/bus/pci/devices/0000:03:00.0/driver")
         #expect {
             _ = try manager.set(
-                PCIAddress("03:00.0")!, count: 2, autoprobe: nil, force: true, inUseByGuests: [],
-                writer: HostWriter(dryRun: true))
+                PCIAddress("03:00.0")!, count: 2, autoprobe: nil, force: true, inUseByGuests: [])
         } throws: { "\($0)".contains("has no driver") }
     }
 

@@ -39,11 +39,9 @@ extension VFIOCtl {
 
         func run() async throws {
             let desired = try DesiredStateFile.parse(path: file)
-            var applier = DesiredStateApplier(roots: action.roots, state: action.state)
-            applier.dryRun = action.dryRun
-            let lock = action.dryRun ? nil : try HostLock(stateDirectory: action.state.directory + "/apply")
-            let report = try applier.apply(desired)
-            withExtendedLifetime(lock) {}
+            let session = try action.session("apply \(file)")
+            let applier = DesiredStateApplier(session: session)
+            let report = try session.run { _ in try applier.apply(desired) }
             if output.json {
                 print(JSON.array(report.map(JSON.string)).rendered(), terminator: "")
             } else {

@@ -1,7 +1,9 @@
 import Actions
 import ArgumentParser
 import HostAccess
+import Logging
 import PCIModel
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -22,11 +24,36 @@ struct ActionOptions: ParsableArguments {
     @Flag(name: .customLong("dry-run"), help: "Print the exact writes, in order, and change nothing.")
     var dryRun = false
 
+    @Option(
+        name: .customLong("log-level"),
+        help: ArgumentHelp(
+            "trace, debug, info, notice, warning, error or critical; debug shows every host write with its path and value (on stderr).",
+            valueName: "level"),
+        transform: { text in
+            guard let level = Logger.Level(rawValue: text) else {
+                throw ValidationError("--log-level takes trace, debug, info, notice, warning, error or critical")
+            }
+            return level
+        })
+    var logLevel: Logger.Level = .warning
+
     var roots: HostRoots { root.map { HostRoots(path: $0) } ?? .live }
 
     var state: ActionState {
         ActionState(directory: stateDirectory ?? (root.map { absolutePath($0) + "/run/vfioctl" } ?? "/run/vfioctl"))
     }
+
+    /// A host session for `action` (in words): the lock, the journal, the writer.
+    func session(_ action: String) throws -> HostSession {
+        StandardErrorLogging.start(level: logLevel)
+        return try HostSession(roots: roots, state: state, action: action, dryRun: dryRun)
+    }
+}
+
+/// What a dry run prints: the session's notes (`modprobe …`) and writes, in order.
+func printDryRun(_ session: HostSession) {
+    for note in session.notes { print(note) }
+    for write in session.writer.writes { print(write.description) }
 }
 
 /// `ADDRESS` or `group:N`, resolved to a group number on the host.
@@ -47,8 +74,19 @@ func groupNumber(for target: String, in model: HostModel) throws -> Int {
     return group
 }
 
-/// Crash tests only: VFIOCTL_TEST_STOP_AFTER_WRITES=K makes an action die after K writes.
-var crashTestWriteLimit: Int? {
-    guard let text = getenv("VFIOCTL_TEST_STOP_AFTER_WRITES") else { return nil }
-    return Int(String(decoding: UnsafeRawBufferPointer(start: text, count: strlen(text)), as: UTF8.self))
+/// swift-log to stderr at the chosen level, bootstrapped once per process.
+enum StandardErrorLogging {
+    private static let started = Mutex(false)
+
+    static func start(level: Logger.Level) {
+        started.withLock { done in
+            guard !done else { return }
+            done = true
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        }
+    }
 }

@@ -2,6 +2,7 @@ import Actions
 import ArgumentParser
 import HostAccess
 import PCIModel
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -35,10 +36,10 @@ extension VFIOCtl {
             let model = try SysfsHostReader(roots: action.roots).read(
                 source: action.root.map { "root \($0)" } ?? "live host")
             let group = try groupNumber(for: target, in: model)
-            var binder = GroupBinder(roots: action.roots, state: action.state)
-            binder.stopAfterWrites = crashTestWriteLimit
+            let session = try action.session("bind group \(group) \(driver)")
+            let binder = GroupBinder(session: session)
             let plan = try binder.plan(group: group, target: driver, model: model, force: force)
-            let outcome = try binder.bind(plan, dryRun: action.dryRun)
+            let outcome = try session.run { _ in try binder.bind(plan) }
             let viable = action.dryRun ? nil : vfioGroupIsViable(group: group, dev: action.roots.dev)
             if output.json {
                 print(
@@ -53,15 +54,17 @@ extension VFIOCtl {
                                     ])
                                 })
                         ),
+                        ("modules", .array(session.notes.map { .string($0) })),
                         ("writes", .array(outcome.writes.map { .string($0.description) })),
                         ("vfioDevice", .optional(outcome.vfioDevice)), ("viable", viable.map(JSON.bool) ?? .null),
                     ]).rendered(), terminator: "")
                 return
             }
             if action.dryRun {
-                for write in outcome.writes { print(write.description) }
+                printDryRun(session)
                 return
             }
+            for note in session.notes { print(note) }
             if plan.changes.isEmpty { print("group \(group): every endpoint is already on \(driver)") }
             for change in plan.changes { print("\(change.address): \(change.driver ?? "no driver") → \(driver)") }
             if let device = outcome.vfioDevice {
@@ -90,10 +93,10 @@ extension VFIOCtl {
         func run() async throws {
             let model = try SysfsHostReader(roots: action.roots).read(source: "host")
             let group = try groupNumber(for: target, in: model)
-            let writes = try GroupBinder(roots: action.roots, state: action.state).restore(
-                group: group, model: model, dryRun: action.dryRun)
+            let session = try action.session("restore group \(group)")
+            _ = try session.run { session in try GroupBinder(session: session).restore(group: group, model: model) }
             if action.dryRun {
-                for write in writes { print(write.description) }
+                printDryRun(session)
                 return
             }
             let after = try SysfsHostReader(roots: action.roots).read(source: "host")
@@ -107,20 +110,59 @@ extension VFIOCtl {
     /// `vfioctl recover`: finish what a crashed action left.
     struct Recover: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "After a crash mid-action, put the host back to the journaled state.",
-            discussion:
-                "Reads the journal in /run/vfioctl (or --state-dir) and gives every function listed its prior driver and driver_override."
-        )
+            abstract: "After a crash mid-action, put the host back to the state before the action.",
+            discussion: """
+                Replays every unfinished journal in /run/vfioctl/journals (or --state-dir), newest
+                first: each function gets its prior driver and driver_override back, each PF its VF
+                count, each hugepage pool its size; files the action created go. A journal is
+                removed only when everything in it was undone. Every other action refuses to run
+                while a journal is left. --dry-run prints the writes and changes nothing.
+
+                Examples:
+                  vfioctl recover --dry-run
+                  vfioctl recover
+                """)
 
         @OptionGroup var action: ActionOptions
+        @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            guard let recovered = try GroupBinder(roots: action.roots, state: action.state).recover() else {
-                print("nothing to recover: no journal in \(action.state.directory)")
-                return
+            let recovery = try Recovery(roots: action.roots, state: action.state, dryRun: action.dryRun)
+            let replayed = try recovery.run()
+            if output.json {
+                print(
+                    JSON.object([
+                        ("dryRun", .bool(action.dryRun)),
+                        (
+                            "journals",
+                            .array(
+                                replayed.map { journal in
+                                    .object([
+                                        ("path", .string(journal.journal.string)), ("action", .string(journal.action)),
+                                        ("records", .array(journal.records.map { .string($0.line) })),
+                                        ("failures", .array(journal.failures.map { .string($0) })),
+                                    ])
+                                })
+                        ),
+                        ("writes", .array(recovery.session.writer.writes.map { .string($0.description) })),
+                    ]).rendered(), terminator: "")
+            } else if replayed.isEmpty {
+                print("nothing to recover: no unfinished journal in \(action.state.journalDirectory)")
+            } else if action.dryRun {
+                for journal in replayed { print("# would undo the interrupted \(journal.action) (\(journal.journal))") }
+                printDryRun(recovery.session)
+            } else {
+                for journal in replayed {
+                    print("recovered from an interrupted \(journal.action):")
+                    for record in journal.records.reversed() { print("  undone: \(record.line)") }
+                }
             }
-            print("recovered from an interrupted \(recovered.action):")
-            for prior in recovered.devices { print("  \(prior.address): back to \(prior.driver ?? "no driver")") }
+            let failures = replayed.flatMap(\.failures)
+            if !failures.isEmpty {
+                throw CLIError(
+                    "could not undo everything:\n" + failures.map { "  " + $0 }.joined(separator: "\n")
+                        + "\nthe journal is kept; fix the cause and run `vfioctl recover` again")
+            }
         }
     }
 }

@@ -44,6 +44,12 @@ extension VFIOCtl {
         @Argument(help: "Extra argument (unused).") var extra: String?
 
         func run() async throws {
+            // The name becomes a file in the state directory: one safe component only.
+            guard StateFileName.isValid(domain) else {
+                throw CLIError(
+                    "vfioctl refuses domain name \(domain.debugDescription): it cannot be a file name in the state directory (no /, no leading dot, no control characters, at most 255 bytes); nothing was changed"
+                )
+            }
             let settings = try HookConfig.load(config)
             log(settings, "\(domain) \(operation) \(suboperation)")
             let state = StateDirectory(path: settings.stateDirectory + "/domains")
@@ -67,27 +73,57 @@ extension VFIOCtl {
             guard !definition.hostdevs.isEmpty || definition.hugepages != nil else { return }
             let (roots, snapshot) = try hostRoots(settings)
             defer { withExtendedLifetime(snapshot) {} }
-            var model = try SysfsHostReader(roots: roots).read(source: "hook")
-            let preparation = GuestPreparation(roots: roots, state: ActionState(directory: settings.stateDirectory))
-            var changes: [String] = []
+            let actionState = ActionState(directory: settings.stateDirectory)
+            let session: HostSession
             do {
-                if settings.createVFs {
-                    changes += try preparation.createVFs(
-                        for: definition.hostdevs.map(\.address), model: model,
-                        inUse: Set(try otherGuestDevices(state).values.joined()))
-                }
-                if settings.bindUnmanaged {
-                    let unmanaged = definition.hostdevs.filter { !$0.managed }.map(\.address)
-                    if settings.createVFs && !changes.isEmpty {
-                        model = try SysfsHostReader(roots: roots).read(source: "hook")
-                    }
-                    changes += try preparation.bindGroups(of: unmanaged, model: model)
-                }
-                if !changes.isEmpty { model = try SysfsHostReader(roots: roots).read(source: "hook") }
+                session = try HostSession(
+                    roots: roots, state: actionState, action: "hook prepare \(domain)", dryRun: false)
             } catch {
-                _ = preparation.undo(changes)
-                throw refusal(["refuse: preparing the host failed: \(error); what was changed is undone"])
+                throw refusal(["refuse: \(error); nothing was changed"])
             }
+            // Everything below is one host transaction: a refusal or an error undoes every
+            // change it made (VFs, bindings, hugepages, the registration), a crash leaves its
+            // journal for `vfioctl recover`.
+            do {
+                try prepareHost(settings, definition: definition, roots: roots, state: state, session: session)
+                session.complete()
+            } catch {
+                let changed = !session.journaled.isEmpty
+                let failures = session.undoAll()
+                let undone =
+                    !changed
+                    ? "nothing was changed"
+                    : failures.isEmpty
+                        ? "what was changed is undone"
+                        : "undoing what was changed failed (\(failures.joined(separator: "; "))): run `vfioctl recover`"
+                if let refused = error as? HookRefusal {
+                    throw refusal(refused.lines + ["(\(undone))"])
+                }
+                throw refusal(["refuse: preparing the host failed: \(error); \(undone)"])
+            }
+        }
+
+        private func prepareHost(
+            _ settings: HookConfig, definition: LibvirtDomain, roots: HostRoots, state: StateDirectory,
+            session: HostSession
+        ) throws {
+            var model = try SysfsHostReader(roots: roots).read(source: "hook")
+            var preparation = GuestPreparation(session: session)
+            preparation.timeoutSeconds = 30
+            var changes: [String] = []
+            if settings.createVFs {
+                changes += try preparation.createVFs(
+                    for: definition.hostdevs.map(\.address), model: model,
+                    inUse: Set(try otherGuestDevices(state).values.joined()))
+            }
+            if settings.bindUnmanaged {
+                let unmanaged = definition.hostdevs.filter { !$0.managed }.map(\.address)
+                if settings.createVFs && !changes.isEmpty {
+                    model = try SysfsHostReader(roots: roots).read(source: "hook")
+                }
+                changes += try preparation.bindGroups(of: unmanaged, model: model)
+            }
+            if !changes.isEmpty { model = try SysfsHostReader(roots: roots).read(source: "hook") }
             let database = try loadQuirkDatabase(base: roots)
             let quirks = QuirkEvaluation(database: database, model: model)
             let report = InspectReport(model: model, policy: quirks.policy, additionalReasons: quirks.reasons)
@@ -97,7 +133,7 @@ extension VFIOCtl {
             var free: [Int: Int] = [:]
             for pool in (try? hugepages.pools()) ?? [] where pool.node == nil { free[pool.sizeKiB] = pool.free }
             if settings.hugepages == "reserve", let backing = definition.hugepages {
-                let (record, pool) = try reserve(backing, memoryKiB: definition.memoryKiB, hugepages: hugepages)
+                let (record, pool) = try reserve(backing, memoryKiB: definition.memoryKiB, session: session)
                 records += record
                 // New pages start free; counting them here does not depend on when the
                 // kernel updates free_hugepages.
@@ -114,47 +150,36 @@ extension VFIOCtl {
                 FileHandleStderr.write("vfioctl: \(domain): \(finding)\n")
             }
             let refusals = findings.filter { $0.level == .refuse }
-            if !refusals.isEmpty {
-                try? undoHugepages(records, hugepages: hugepages)
-                _ = preparation.undo(changes)
-                throw refusal(refusals.map(\.description))
-            }
+            if !refusals.isEmpty { throw HookRefusal(lines: refusals.map(\.description)) }
+            try session.journal(.stateFile("domains/\(domain)"))
             try state.write(domain, lines: records)
         }
 
         /// Grows the pool the guest needs by what is missing, remembering the old size. Returns
         /// the record for release and the pool with its free pages as the growth leaves them.
-        private func reserve(_ backing: LibvirtDomain.HugepageBacking, memoryKiB: Int, hugepages: Hugepages) throws -> (
+        private func reserve(_ backing: LibvirtDomain.HugepageBacking, memoryKiB: Int, session: HostSession) throws -> (
             [String], HugepagePool?
         ) {
             let kib = backing.pageSizesKiB.first.flatMap { $0 } ?? 2048
-            let pool = try hugepages.read(HugepagePool(sizeKiB: kib, node: nil))
+            let pool = try Hugepages(roots: session.roots).read(HugepagePool(sizeKiB: kib, node: nil))
             let needed = (memoryKiB + kib - 1) / kib
             guard pool.free < needed else { return ([], nil) }
-            var after = try hugepages.resize(
-                pool, to: pool.total + needed - pool.free, writer: HostWriter(dryRun: false))
+            var after = try session.resizeHugepages(pool, to: pool.total + needed - pool.free)
             after.free = pool.free + max(0, after.total - pool.total)
             return (["hugepages \(kib) \(pool.total) \(after.total)"], after)
-        }
-
-        private func undoHugepages(_ records: [String], hugepages: Hugepages) throws {
-            for line in records where line.hasPrefix("hugepages ") {
-                let parts = line.split(separator: " ")
-                guard parts.count == 4, let kib = Int(parts[1]), let before = Int(parts[2]) else { continue }
-                _ = try hugepages.resize(
-                    HugepagePool(sizeKiB: kib, node: nil), to: before, writer: HostWriter(dryRun: false))
-            }
         }
 
         private func release(_ settings: HookConfig, state: StateDirectory) throws {
             guard let records = try state.read(domain) else { return }
             let (roots, snapshot) = try hostRoots(settings)
             defer { withExtendedLifetime(snapshot) {} }
-            try undoHugepages(records, hugepages: Hugepages(roots: roots))
-            let failures = GuestPreparation(roots: roots, state: ActionState(directory: settings.stateDirectory)).undo(
-                records)
+            let session = try HostSession(
+                roots: roots, state: ActionState(directory: settings.stateDirectory), action: "hook release \(domain)",
+                dryRun: false)
+            let failures = GuestPreparation(session: session).undo(records)
             for failure in failures { FileHandleStderr.write("vfioctl: \(domain): could not undo \(failure)\n") }
             state.remove(domain)
+            session.complete()
         }
 
         /// Devices other running guests registered.
@@ -175,6 +200,9 @@ extension VFIOCtl {
             }
             return (settings.root.map { HostRoots(path: $0) } ?? .live, nil)
         }
+
+        /// The guest's findings that refuse the start, raised inside the host transaction.
+        struct HookRefusal: Error { var lines: [String] }
 
         private func refusal(_ lines: [String]) -> CLIError {
             CLIError("vfioctl refuses to start \(domain):\n" + lines.map { "  " + $0 }.joined(separator: "\n"))

@@ -1,3 +1,4 @@
+import Actions
 import ArgumentParser
 import HostAccess
 import PCIModel
@@ -120,8 +121,10 @@ private func resizeAndReport(
     let hugepages = Hugepages(roots: target.roots)
     let pool = try hugepages.read(choice.pool(roots: target.roots))
     let wanted = newTotal(pool)
-    let writer = HostWriter(dryRun: dryRun)
-    let after = wanted == pool.total ? pool : try hugepages.resize(pool, to: wanted, writer: writer)
+    let session = try target.session(
+        "hugepages \(pool.sizeKiB) KiB \(pool.node.map { "node \($0)" } ?? "host") to \(wanted)")
+    let writer = session.writer
+    let after = try session.run { session in try session.resizeHugepages(pool, to: wanted) }
     let place = pool.node.map { "node \($0)" } ?? "the host"
     if output.json {
         print(

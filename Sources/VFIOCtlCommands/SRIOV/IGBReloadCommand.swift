@@ -51,11 +51,18 @@ extension VFIOCtl {
                 for (index, step) in reload.steps.enumerated() { print("[\(index + 1)/\(total)] \(step)") }
                 return
             }
-            let modules = try KernelModules()
+            let session = try HostSession(
+                roots: .live, state: ActionState(directory: "/run/vfioctl"), action: "igb-reload max_vfs=\(maxVFs)",
+                dryRun: false)
+            let modules = try session.modules()
             var index = 0
-            try reload.run(modules: modules) { result in
-                index += 1
-                print("[\(index)/\(total)] \(result.step): \(result.outcome) (\(Int(result.milliseconds)) ms)")
+            try session.run { session in
+                // A crash between rmmod and modprobe leaves no igb: recovery loads it again.
+                try session.journal(.module("igb"))
+                try reload.run(modules: modules) { result in
+                    index += 1
+                    print("[\(index)/\(total)] \(result.step): \(result.outcome) (\(Int(result.milliseconds)) ms)")
+                }
             }
         }
 

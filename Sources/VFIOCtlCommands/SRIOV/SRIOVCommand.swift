@@ -18,7 +18,7 @@ extension VFIOCtl {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let status = try SRIOVManager(roots: action.roots, state: action.state).status(pf)
+            let status = try SRIOVManager(roots: action.roots).status(pf)
             try printStatus(status, roots: action.roots, json: output.json, extra: [])
         }
     }
@@ -55,31 +55,39 @@ extension VFIOCtl {
         }
 
         func run() async throws {
-            var manager = SRIOVManager(roots: action.roots, state: action.state)
+            let session = try action.session("sriov \(pf) to \(count)")
+            var manager = SRIOVManager(session: session)
             manager.timeoutSeconds = timeout
             let json = output.json
             manager.progress = { present, expected in
                 if !json { FileHandleStderr.write("vfioctl: \(pf): \(present)/\(expected) VFs\n") }
             }
-            let writer = HostWriter(dryRun: action.dryRun)
-            let lock = action.dryRun ? nil : try HostLock(stateDirectory: action.state.directory)
-            let status = try manager.set(
-                pf, count: count, autoprobe: autoprobe.map { $0 == "on" }, force: force, inUseByGuests: guestDevices(),
-                writer: writer)
-            withExtendedLifetime(lock) {}
-            if action.dryRun {
-                for write in writer.writes { print(write.description) }
-                return
-            }
+            let inUse = try guestDevices()
             var bound: [String] = []
-            if let bind, count > 0 {
-                let model = try SysfsHostReader(roots: action.roots).read(source: "host")
-                let binder = GroupBinder(roots: action.roots, state: action.state)
-                for group in Set(status.vfs.compactMap { model[$0]?.iommuGroup }).sorted() {
-                    _ = try binder.bind(
-                        try binder.plan(group: group, target: bind, model: model, force: false), dryRun: false)
-                    bound.append("group \(group) bound to \(bind)")
+            let status = try session.run { session in
+                let status = try manager.set(
+                    pf, count: count, autoprobe: autoprobe.map { $0 == "on" }, force: force, inUseByGuests: inUse)
+                if let bind, count > 0, !session.dryRun {
+                    let model = try SysfsHostReader(roots: action.roots).read(source: "host")
+                    let binder = GroupBinder(session: session)
+                    for group in Set(status.vfs.compactMap { model[$0]?.iommuGroup }).sorted() {
+                        _ = try binder.bind(try binder.plan(group: group, target: bind, model: model, force: false))
+                        bound.append("group \(group) bound to \(bind)")
+                    }
                 }
+                return status
+            }
+            if action.dryRun {
+                if json {
+                    print(
+                        JSON.object([
+                            ("pf", .string(pf.description)), ("dryRun", .bool(true)),
+                            ("writes", .array(session.writer.writes.map { .string($0.description) })),
+                        ]).rendered(), terminator: "")
+                } else {
+                    printDryRun(session)
+                }
+                return
             }
             try printStatus(status, roots: action.roots, json: json, extra: bound)
         }
