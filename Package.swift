@@ -132,7 +132,11 @@ let package = Package(
             name: "AERWatchTests", dependencies: ["AERWatch", "HostAccess", "PCIModel", "TestSupport"],
             swiftSettings: strictSettings),
         .testTarget(
-            name: "HostActionTests", dependencies: ["HostAccess", "PCIModel", "Actions", "TestSupport"],
+            name: "HostActionTests",
+            dependencies: [
+                "HostAccess", "PCIModel", "Actions", "TestSupport",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: strictSettings),
         .testTarget(
             name: "SystemLibraryTests", dependencies: ["LibvirtBridge", "DeviceEvents", "HostAccess", "PCIModel"],

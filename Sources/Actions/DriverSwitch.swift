@@ -20,6 +20,19 @@ struct DriverSwitch {
         return text
     }
 
+    /// Refuses, before anything is journaled or written, a function whose `driver_override`
+    /// is not a plain attribute file (a link or FIFO planted in a tree): nothing could undo a
+    /// write through it.
+    func checkWritable(_ address: PCIAddress) throws {
+        let path = "bus/pci/devices/\(address)/driver_override"
+        guard sys.isRegularFile(path) else {
+            throw ActionError(
+                .invalidRequest,
+                "\(try sys.resolve(path)) is missing or not a regular file (a symbolic link or FIFO?); a kernel attribute is a plain file: nothing was changed"
+            )
+        }
+    }
+
     /// Moves `address` to `target`: override, unbind from the current driver, probe. Throws
     /// when the kernel did not bind the target.
     func bind(_ address: PCIAddress, to target: String) throws {

@@ -73,6 +73,7 @@ public struct GroupBinder {
     /// driver first), then moves each function, journaling what it had before its first write.
     public func bind(_ plan: Plan) throws -> Outcome {
         let switcher = DriverSwitch(sys: roots.sys, writer: session.writer)
+        for change in plan.changes { try switcher.checkWritable(change.address) }
         if !plan.changes.isEmpty { try VFIODriverLoader(session: session).ensureLoaded(plan.target) }
         for change in plan.changes {
             try session.journal(.device(change))

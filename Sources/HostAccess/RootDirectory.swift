@@ -108,7 +108,26 @@ public final class RootDirectory: @unchecked Sendable {
     /// directory is refused by name. `O_NONBLOCK` makes the open itself unable to hang on a
     /// FIFO. nil when it does not exist.
     public func openRegularFile(_ relative: String, flags: Int32) throws(HostAccessError) -> Int32? {
-        guard let opened = try open(relative, flags: flags | O_NONBLOCK | O_NOCTTY) else { return nil }
+        let opened: Int32
+        do {
+            guard let fd = try open(relative, flags: flags | O_NONBLOCK | O_NOCTTY) else { return nil }
+            opened = fd
+        } catch {
+            // A FIFO without a reader refuses a non-blocking writer (ENXIO): say what it is.
+            if error.errno == .noSuchAddressOrDevice,
+                let handle = try? open(relative, flags: csys_o_path() | (flags & O_NOFOLLOW))
+            {
+                var info = stat()
+                let known = fstat(handle, &info) == 0
+                close(handle)
+                if known, info.st_mode & S_IFMT != S_IFREG {
+                    throw HostAccessError(
+                        .notRegularFile, "\(display(relative)) is \(Self.kindName(info.st_mode)), not a regular file",
+                        path: display(relative).string, syscall: "open", errno: error.errno)
+                }
+            }
+            throw error
+        }
         var info = stat()
         guard fstat(opened, &info) == 0 else {
             let error = Errno(rawValue: errno)

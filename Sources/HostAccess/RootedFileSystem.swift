@@ -17,9 +17,11 @@ public struct RootedFileSystem: Sendable {
     /// When set, every path this reader touches is added to it.
     public var recorder: AccessRecorder?
 
-    public init(root: FilePath, recorder: AccessRecorder? = nil) {
+    public init(
+        root: FilePath, recorder: AccessRecorder? = nil, resolution: RootDirectory.Resolution = .preferred
+    ) {
         self.root = root
-        directory = RootDirectory(path: root)
+        directory = RootDirectory(path: root, resolution: resolution)
         self.recorder = recorder
     }
 
@@ -133,6 +135,15 @@ public struct RootedFileSystem: Sendable {
         defer { close(parent) }
         var info = stat()
         return fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW) == 0
+    }
+
+    /// Whether `relative` is a regular file itself (not a link to one): what an attribute
+    /// vfioctl will write must be. Reads only (`fstatat` with `AT_SYMLINK_NOFOLLOW`).
+    public func isRegularFile(_ relative: String) -> Bool {
+        guard let (parent, name) = try? directory.openParent(relative) else { return false }
+        defer { close(parent) }
+        var info = stat()
+        return fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW) == 0 && info.st_mode & S_IFMT == S_IFREG
     }
 
     /// Opens an existing regular file for one write, as `echo VALUE > FILE` does: `O_TRUNC`

@@ -81,7 +81,8 @@ public enum Snapshot {
     }
 
     /// Opens a snapshot for reading: a directory is used in place, a `.tar.gz` is unpacked
-    /// into a private temporary directory that is removed when the returned value goes away.
+    /// by `SnapshotArchive` into a private directory under `$TMPDIR` (default /tmp) that is
+    /// removed when the returned value goes away, and on any error while unpacking.
     public static func open(_ path: String) throws(HostAccessError) -> OpenedSnapshot {
         switch FileTree.kind(of: FilePath(path)) {
         case .missing:
@@ -90,9 +91,11 @@ public enum Snapshot {
             try checkManifest(in: FilePath(path), named: path)
             return OpenedSnapshot(roots: HostRoots(base: FilePath(path)), temporary: nil)
         default:
-            var template = Array("/tmp/vfioctl-snapshot-XXXXXX".utf8CString)
+            let temporaryRoot = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+            let pattern = FilePath(temporaryRoot).appending("vfioctl-snapshot-XXXXXX").string
+            var template = Array(pattern.utf8CString)
             guard let made = mkdtemp(&template) else {
-                throw .system(Errno(rawValue: errno), "mkdtemp", path: "/tmp/vfioctl-snapshot-XXXXXX")
+                throw .system(Errno(rawValue: errno), "mkdtemp", path: pattern)
             }
             let directory = FilePath(String(cString: made))
             let opened = OpenedSnapshot(roots: HostRoots(base: directory), temporary: directory)

@@ -13,6 +13,9 @@ public enum Fixtures {
         return parts.joined(separator: "/") + "/Fixtures"
     }()
 
+    /// The bundled seed-host snapshot archive.
+    public static var seedSnapshot: String { directory + "/snapshots/seed-host.tar.gz" }
+
     /// A real lspci dump from pciutils' test suite (Tests/Fixtures/pciutils, see COPYING there).
     public static func dump(_ name: String) -> String { directory + "/pciutils/" + name }
 

@@ -17,8 +17,8 @@ public enum Tool {
         return parts.joined(separator: "/") + "/.build/debug"
     }()
 
-    public static func vfioctl(_ arguments: [String]) throws -> Result {
-        try run(buildDirectory + "/vfioctl", arguments)
+    public static func vfioctl(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+        try run(buildDirectory + "/vfioctl", arguments, environment: environment)
     }
 
     public static func hostgen(_ arguments: [String]) throws -> Result {
@@ -40,10 +40,16 @@ public enum Tool {
         }
     }
 
-    public static func run(_ executable: String, _ arguments: [String]) throws -> Result {
+    /// Runs `executable`; `environment` entries are added to (or replace) this process's.
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws
+        -> Result
+    {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         let output = Pipe()
         let error = Pipe()
         process.standardOutput = output
