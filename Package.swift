@@ -108,6 +108,10 @@ let package = Package(
         ),
 
         // MARK: - Tests
+        /// The real CLI with TestSupport's kernel model, for the kill-after-every-write harness.
+        .executableTarget(
+            name: "vfioctl-faultrun", dependencies: ["VFIOCtlCommands", "Actions", "TestSupport"],
+            path: "Tests/FaultRunner", swiftSettings: strictSettings),
         .target(
             name: "TestSupport", dependencies: ["PCIModel", "HostAccess", "Analysis", "QuirkDB"],
             path: "Tests/TestSupport",

@@ -80,7 +80,10 @@ public struct GroupBinder {
             try switcher.bind(change.address, to: plan.target)
         }
         if session.dryRun { return Outcome(plan: plan, writes: session.writer.writes, vfioDevice: nil) }
-        var previous = try session.state.binding(group: plan.group) ?? []
+        let recorded = try session.state.binding(group: plan.group)
+        // A record this action creates goes with it if the action is undone.
+        if recorded == nil { try session.journal(.stateFile("bindings/group-\(plan.group)")) }
+        var previous = recorded ?? []
         previous += plan.changes.filter { change in !previous.contains { $0.address == change.address } }
         try session.state.saveBinding(group: plan.group, devices: previous)
         let device = try waitForVFIODevice(group: plan.group)

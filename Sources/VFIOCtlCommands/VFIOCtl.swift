@@ -34,6 +34,13 @@ public struct VFIOCtl: AsyncParsableCommand {
 
     public init() {}
 
+    /// Parses and runs `arguments` (without the program name), exiting with the right status:
+    /// for programs that wrap the command line (the test harness's fault runner).
+    public static func run(arguments: [String]) async {
+        signal(SIGXFSZ, SIG_IGN)
+        await main(arguments)
+    }
+
     /// Entry point for the `vfioctl` executable: parse, run, exit with the right status.
     public static func runFromCommandLine() async {
         // Over RLIMIT_FSIZE a write must fail with EFBIG (and the action refuse), not kill us.

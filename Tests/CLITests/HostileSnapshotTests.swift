@@ -27,7 +27,6 @@ struct HostileSnapshotTests {
         #expect(result.status == 0, "\(result.standardError)")
     }
 
-
     func expectRefused(_ extra: String, saying phrase: String, sourceLocation: SourceLocation = #_sourceLocation)
         throws
     {

@@ -11,6 +11,7 @@ import PCIModel
 /// - `bus/pci/drivers_probe` ← ADDR: an unbound function binds to its override if that driver
 ///   exists, else (no override) to the driver it was first found with.
 /// - `drivers/NAME/bind` ← ADDR: binds if unbound and the override allows NAME.
+/// - Write-only triggers (`bind`, `unbind`, `drivers_probe`, `compact_memory`) read back empty.
 /// - When every endpoint of group N is on vfio-pci, `dev/vfio/N` appears (and goes when not).
 /// - `sriov_numvfs` ← N: refused (EBUSY-like) when changing between two non-zero counts;
 ///   else VF directories, `virtfnK`/`physfn` links and `iommu_group` links appear or go.
@@ -56,6 +57,12 @@ public final class KernelModel: @unchecked Sendable {
         let path = write.path
         let value = write.value
         if failWrite(path, value) { throw HostAccessError(.ioError, "write \(value) to \(path): simulated failure") }
+        // Write-only triggers keep no value in sysfs (reading them fails); in a tree the
+        // written text would stay, so it is cleared before the path's links change.
+        let triggers = ["/unbind", "/bind", "/drivers_probe", "/compact_memory", "/remove", "/rescan"]
+        if triggers.contains(where: { path.hasSuffix($0) }) {
+            try Data().write(to: URL(fileURLWithPath: path))
+        }
         let parts = path.split(separator: "/").map(String.init)
         if path.hasSuffix("/driver_override") {
             let address = parts[parts.count - 2]
