@@ -117,6 +117,31 @@ struct AERBoundsTests {
         #expect(poller.poll(now: 2).events.isEmpty)
     }
 
+    @Test("an event with an impossible count is poisoned after one try; the watchdog goes on")
+    func impossibleCount() throws {
+        let (watchdog, guests, directory) = try WatchdogTests.make(running: ["a": [PCIAddress("04:00.0")!]])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var lines: [String] = []
+        watchdog.log = { lines.append($0) }
+        // Int.max correctable errors: an array of that many times would be 64 EiB.
+        let huge = AEREvent(time: 1, device: PCIAddress("04:00.0")!, kind: .correctable, count: .max, source: .counter)
+        #expect(try watchdog.handle(huge, arrival: wallClock()).map(\.action) == ["poisoned"])
+        #expect(lines.contains { $0.contains("poisoned") && $0.contains("AERLimits.maxEventCount") }, "\(lines)")
+        let entry = try #require(try watchdog.journal.events().first)
+        #expect(entry.state == .poisoned)
+        // At the limit it is handled: one warning, at the policy's threshold.
+        let many = AEREvent(
+            time: 2, device: PCIAddress("04:00.0")!, kind: .correctable, count: AERLimits.maxEventCount,
+            source: .counter)
+        #expect(try watchdog.handle(many, arrival: wallClock()).map(\.action) == ["warn"])
+        try watchdog.handle(WatchdogTests.event("0000:04:00.0", .beginRecovery, online: false), arrival: wallClock())
+        #expect(guests.calls == ["destroy a"])
+        #expect(try watchdog.journal.events(unhandledOnly: true).isEmpty)
+        // A restart does not try the poisoned event again.
+        try watchdog.resumeUnhandled(now: wallClock())
+        #expect(try watchdog.journal.decisions().map(\.action) == ["poisoned", "warn", "destroy"])
+    }
+
     @Test("policy numbers past their limits are errors naming key, file, line and limit")
     func policyLimits() throws {
         let cases = [
