@@ -76,6 +76,22 @@ struct AERJournalRecoveryTests {
             ])
     }
 
+    @Test("no journal can be had at the path at all: one in memory keeps the daemon protecting, and says so")
+    func noJournalPossible() throws {
+        let directory = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "a file, not a directory\n".write(toFile: directory + "/state", atomically: true, encoding: .utf8)
+        let path = directory + "/state/aer.db"
+        var lines: [String] = []
+        let journal = try AERJournal.openForDaemon(path: path, now: 1, log: { lines.append($0) })
+        #expect(journal.inMemory)
+        #expect(lines.count == 1 && lines[0].contains(path) && lines[0].contains("in memory"), "\(lines)")
+        let id = try journal.append(Self.begin)
+        #expect(try journal.events().map(\.id) == [id])
+        // Nothing was moved: the file in the way is not a journal that went bad.
+        #expect(try String(contentsOfFile: directory + "/state", encoding: .utf8) == "a file, not a directory\n")
+    }
+
     @Test(
         "a journal replaced or deleted while running: the next event goes into a new journal, the replacement is kept")
     func replacedWhileRunning() throws {

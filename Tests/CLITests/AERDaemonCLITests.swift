@@ -263,6 +263,29 @@ extension AERDaemonCLITests {
         }
     }
 
+    @Test("libvirt unreachable at start-up with an event to resume: the daemon starts, the event waits")
+    func libvirtAwayAtStart() throws {
+        let first = try Daemon(policy: "")
+        #expect(first.stop(keeping: true) == 0)
+        let directory = first.directory
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        _ = try Self.sql(
+            first.journal,
+            """
+            INSERT INTO events(time, device, kind, online, count, source, handled)
+              VALUES(1, '0000:04:00.0', 'begin-recovery', 0, 1, 'uevent', 0);
+            """)
+        // The test driver cannot open a file that is not there: as if libvirtd were down.
+        let daemon = try Daemon(
+            policy: "", extra: ["--libvirt", "test://" + directory + "/no-such-libvirt.xml"], reusing: directory)
+        #expect(daemon.standardError.contains("events still unhandled"), "\(daemon.standardError)")
+        let entries = try daemon.log()
+        #expect(entries.map { $0["handled"] as? Bool } == [false])
+        #expect(Self.actions(entries).isEmpty)
+        #expect(daemon.process.isRunning)
+        #expect(daemon.stop(keeping: true) == 0)
+    }
+
     @Test(
         "a journal that is garbage or a directory is moved aside, kept, and a fresh one protects the host",
         arguments: ["garbage", "directory"])
@@ -342,7 +365,7 @@ extension AERDaemonCLITests {
         posix_spawn_file_actions_addopen(&actions, 2, standardError, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         let executable = Tool.buildDirectory + "/vfio-aerd"
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
         let status = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
         guard status == 0 else { throw Tool.Failed(description: "posix_spawn \(executable): \(status)") }
