@@ -21,12 +21,29 @@ public struct AERCounters: Sendable, Equatable {
     public static func total(in text: String, key: String, file: String) throws(Malformed) -> Int {
         for line in text.split(separator: "\n") where line.hasPrefix(key) {
             let fields = line.split(separator: " ")
-            guard fields.count == 2, let value = Int(fields[1]), value >= 0 else {
-                throw Malformed(description: "\(file): cannot read \"\(line)\"")
-            }
-            return value
+            guard fields.count == 2 else { throw Malformed(description: "\(file): cannot read \"\(shown(line))\"") }
+            return try bounded(fields[1], file: file)
         }
         throw Malformed(description: "\(file): no \(key) line")
+    }
+
+    /// A counter value: decimal digits, at most `AERLimits.maxCounterValue`.
+    static func bounded(_ text: Substring, file: String) throws(Malformed) -> Int {
+        guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+            throw Malformed(description: "\(file): cannot read \"\(shown(text))\" as a count")
+        }
+        guard let value = Int(text), value <= AERLimits.maxCounterValue else {
+            throw Malformed(
+                description:
+                    "\(file): \(shown(text)) is over the limit of \(AERLimits.maxCounterValue) (AERLimits.maxCounterValue)"
+            )
+        }
+        return value
+    }
+
+    /// At most 64 characters of what a file said, for a message.
+    static func shown(_ text: some StringProtocol) -> String {
+        text.count <= 64 ? String(text) : String(text.prefix(64)) + "…"
     }
 
     /// Reads a function's counters; nil when it has no AER counters.
@@ -52,10 +69,8 @@ public enum RootPortTotals {
         let base = "bus/pci/devices/\(address)/aer_rootport_total_err_"
         guard let correctable = try sys.readText(base + "cor") else { return nil }
         func number(_ text: String?, _ file: String) throws(AERCounters.Malformed) -> Int {
-            guard let text, let value = Int(String(text.filter { !$0.isWhitespace })), value >= 0 else {
-                throw AERCounters.Malformed(description: "\(file): cannot read \"\(text ?? "(missing)")\"")
-            }
-            return value
+            guard let text else { throw AERCounters.Malformed(description: "\(file): missing") }
+            return try AERCounters.bounded(Substring(text.filter { !$0.isWhitespace }), file: file)
         }
         return AERCounters(
             correctable: try number(correctable, base + "cor"),
@@ -96,8 +111,7 @@ public final class CounterPoller: @unchecked Sendable {
                         let delta = counters.minus(previous)
                         grown[address] = delta
                         for (count, kind) in delta.byKind where count > 0 {
-                            events.append(
-                                AEREvent(time: now, device: address, kind: kind, count: count, source: .counter))
+                            events.append(event(address, kind, count, now: now, problems: &problems))
                         }
                     }
                     last[address] = counters
@@ -111,14 +125,29 @@ public final class CounterPoller: @unchecked Sendable {
             defer { lastRootPort[port] = totals }
             guard let previous = lastRootPort[port] else { continue }
             var unattributed = totals.minus(previous)
+            // A function whose counters went down (reset, re-enumerated) explains nothing.
             for (address, delta) in grown where address == port || isBelow(address, port) {
-                unattributed = unattributed.minus(delta)
+                unattributed = unattributed.minus(delta.grownOnly)
             }
             for (count, kind) in unattributed.byKind where count > 0 {
-                events.append(AEREvent(time: now, device: port, kind: kind, count: count, source: .counter))
+                events.append(event(port, kind, count, now: now, problems: &problems))
             }
         }
         return (events, problems)
+    }
+
+    /// A counter event for `count` errors, at most `AERLimits.maxEventCount` (said so when cut).
+    private func event(
+        _ device: PCIAddress, _ kind: AEREvent.Kind, _ count: Int, now: Double, problems: inout [String]
+    ) -> AEREvent {
+        var counted = count
+        if count > AERLimits.maxEventCount {
+            counted = AERLimits.maxEventCount
+            problems.append(
+                "\(device): \(kind.rawValue) counter grew by \(count) since the last poll; counted as \(counted) (AERLimits.maxEventCount)"
+            )
+        }
+        return AEREvent(time: now, device: device, kind: kind, count: counted, source: .counter)
     }
 
     /// Whether `address` sits below `port`: the port is a component of the function's sysfs
@@ -130,10 +159,21 @@ public final class CounterPoller: @unchecked Sendable {
 }
 
 extension AERCounters {
+    /// The difference, saturating instead of trapping (values come from files the kernel, or
+    /// anything that can write them, controls).
     fileprivate func minus(_ other: AERCounters) -> AERCounters {
-        AERCounters(
-            correctable: correctable - other.correctable, fatal: fatal - other.fatal,
-            nonFatal: nonFatal - other.nonFatal)
+        func difference(_ a: Int, _ b: Int) -> Int {
+            let (result, overflow) = a.subtractingReportingOverflow(b)
+            return overflow ? (b < 0 ? Int.max : Int.min) : result
+        }
+        return AERCounters(
+            correctable: difference(correctable, other.correctable), fatal: difference(fatal, other.fatal),
+            nonFatal: difference(nonFatal, other.nonFatal))
+    }
+
+    /// Growth only: a counter that went down counts as 0.
+    fileprivate var grownOnly: AERCounters {
+        AERCounters(correctable: max(correctable, 0), fatal: max(fatal, 0), nonFatal: max(nonFatal, 0))
     }
 
     /// Most severe first, as events should be handled.

@@ -15,10 +15,10 @@ public final class UdevAERMonitor: @unchecked Sendable {
     private var running = true
 
     public init() throws {
-        guard let udev = udev_new() else { throw UeventParser.Malformed(description: "udev_new failed") }
+        guard let udev = udev_new() else { throw EventSourceError(description: "udev_new failed") }
         guard let monitor = udev_monitor_new_from_netlink(udev, "kernel") else {
             udev_unref(udev)
-            throw UeventParser.Malformed(description: "cannot open the kernel uevent netlink socket (run as root)")
+            throw EventSourceError(description: "cannot open the kernel uevent netlink socket (run as root)")
         }
         udev_monitor_filter_add_match_subsystem_devtype(monitor, "pci", nil)
         udev_monitor_enable_receiving(monitor)
@@ -39,11 +39,19 @@ public final class UdevAERMonitor: @unchecked Sendable {
             label: "vfio-aerd.udev", fd: fd, isRunning: { self.running },
             onReadable: { [self] in
                 guard let device = udev_monitor_receive_device(monitor) else { return }
-                var properties: [String: String] = [:]
+                // Bytes, not String(cString:): a value that is not UTF-8 or is too long is
+                // named in the complaint instead of being repaired into something else.
+                var properties = UeventProperties()
                 var entry = udev_device_get_properties_list_entry(device)
                 while let current = entry {
                     if let name = udev_list_entry_get_name(current), let value = udev_list_entry_get_value(current) {
-                        properties[String(cString: name)] = String(cString: value)
+                        properties.add(
+                            key: UnsafeBufferPointer(start: name, count: strlen(name)).lazy.map {
+                                UInt8(bitPattern: $0)
+                            },
+                            value: UnsafeBufferPointer(start: value, count: strlen(value)).lazy.map {
+                                UInt8(bitPattern: $0)
+                            })
                     }
                     entry = udev_list_entry_get_next(current)
                 }
@@ -61,6 +69,13 @@ public final class UdevAERMonitor: @unchecked Sendable {
     public func stop() { running = false }
 }
 
+/// A source of events that could not be set up: the udev monitor, the injected-event socket.
+/// Names the path, the system call and its errno where there is one.
+public struct EventSourceError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(description: String) { self.description = description }
+}
+
 /// TEST DOUBLE for the kernel's uevents and counters: writing a device's `uevent` file would
 /// be a write to the host's /sys, which tests must never do. A unix datagram socket accepts
 /// uevent text (`PCI_SLOT_NAME=…\nERROR_EVENT=…\nDEVICE_ONLINE=…`), handled exactly like a
@@ -71,22 +86,87 @@ public final class InjectedEvents: @unchecked Sendable {
     private let fd: Int32
     private var running = true
     public let path: String
+    /// The bound socket's inode, so `deinit` removes only the socket this object made.
+    private let inode: ino_t
 
-    public init(path: String) throws {
-        unlink(path)
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        let bound = UnixSocketAddress(path: path).withSockaddr { bind(fd, $0, $1) }
-        guard fd >= 0, bound == 0 else {
-            if fd >= 0 { close(fd) }
-            throw UeventParser.Malformed(description: "cannot bind \(path): errno \(errno)")
+    /// Binds `path`. Only a stale socket (nobody bound to it) is replaced: anything else at
+    /// `path` (a file, a directory, a symlink, a socket someone listens on) is an error and
+    /// is left as it is.
+    public init(path: String) throws(EventSourceError) {
+        var existing = stat()
+        if lstat(path, &existing) == 0 {
+            guard existing.st_mode & S_IFMT == S_IFSOCK else {
+                throw EventSourceError(
+                    description:
+                        "--inject-socket \(path) exists and is \(Self.kind(existing.st_mode)), not a socket; refusing to replace it (remove it or choose another path)"
+                )
+            }
+            try Self.checkStale(path)
+            guard unlink(path) == 0 || errno == ENOENT else {
+                throw EventSourceError(
+                    description:
+                        "--inject-socket \(path): unlink of the stale socket: \(String(cString: strerror(errno)))")
+            }
+        } else if errno != ENOENT {
+            throw EventSourceError(description: "--inject-socket \(path): lstat: \(String(cString: strerror(errno)))")
         }
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        let bound = fd >= 0 ? UnixSocketAddress(path: path).withSockaddr { bind(fd, $0, $1) } : -1
+        guard fd >= 0, bound == 0 else {
+            let reason = String(cString: strerror(errno))
+            if fd >= 0 { close(fd) }
+            throw EventSourceError(description: "--inject-socket \(path): bind: \(reason)")
+        }
+        var made = stat()
+        _ = lstat(path, &made)
         self.fd = fd
         self.path = path
+        self.inode = made.st_ino
     }
 
     deinit {
         close(fd)
-        unlink(path)
+        var current = stat()
+        if lstat(path, &current) == 0, current.st_ino == inode, current.st_mode & S_IFMT == S_IFSOCK { unlink(path) }
+    }
+
+    /// Throws unless the socket at `path` is stale: connecting to a datagram socket succeeds
+    /// only while a process has it bound.
+    private static func checkStale(_ path: String) throws(EventSourceError) {
+        let probe = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        guard probe >= 0 else {
+            throw EventSourceError(description: "--inject-socket \(path): socket: \(String(cString: strerror(errno)))")
+        }
+        defer { close(probe) }
+        let connected = UnixSocketAddress(path: path).withSockaddr { connect(probe, $0, $1) }
+        if connected == 0 {
+            throw EventSourceError(
+                description:
+                    "--inject-socket \(path) is in use: a process is bound to it (another vfio-aerd?); refusing to take it over"
+            )
+        }
+        switch errno {
+        case ECONNREFUSED: return
+        case EPROTOTYPE:
+            throw EventSourceError(
+                description:
+                    "--inject-socket \(path) is a stream socket another process listens on; refusing to take it over")
+        default:
+            throw EventSourceError(
+                description:
+                    "--inject-socket \(path): connect to check it is stale: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    private static func kind(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFREG: "a regular file"
+        case S_IFDIR: "a directory"
+        case S_IFLNK: "a symbolic link"
+        case S_IFIFO: "a FIFO"
+        case S_IFCHR, S_IFBLK: "a device node"
+        default: "something else"
+        }
     }
 
     public func start(onEvent: @escaping @Sendable (AEREvent) -> Void, onProblem: @escaping @Sendable (String) -> Void)
@@ -94,13 +174,22 @@ public final class InjectedEvents: @unchecked Sendable {
         receiveLoop(
             label: "vfio-aerd.injected", fd: fd, isRunning: { self.running },
             onReadable: { [fd] in
-                let text = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buffer in
-                    let n = recv(fd, buffer.baseAddress, buffer.count, 0)
-                    return n > 0 ? String(decoding: UnsafeBufferPointer(rebasing: buffer[0..<n]), as: UTF8.self) : nil
+                // MSG_TRUNC: recv returns the datagram's real length, so a longer one is
+                // rejected whole instead of being parsed cut (COUNT=12345 read as COUNT=12).
+                let limit = AERLimits.maxInjectedMessageBytes
+                let (bytes, length) = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: limit) { buffer in
+                    let n = recv(fd, buffer.baseAddress, buffer.count, Int32(MSG_TRUNC))
+                    return n > 0 ? (Array(buffer[0..<min(n, limit)]), n) : ([], n)
                 }
-                guard let text else { return }
+                guard length > 0 else { return }
+                guard length <= limit else {
+                    onProblem(
+                        "injected message of \(length) bytes rejected: longer than \(limit) (AERLimits.maxInjectedMessageBytes)"
+                    )
+                    return
+                }
                 do {
-                    if let event = try Self.parse(text, time: wallClock()) {
+                    if let event = try Self.parse(bytes: bytes, time: wallClock()) {
                         onEvent(event)
                     } else {
                         onProblem("injected message without ERROR_EVENT or AER_COUNTER ignored")
@@ -115,20 +204,37 @@ public final class InjectedEvents: @unchecked Sendable {
 
     /// An injected message: uevent text, or a counter movement (`AER_COUNTER`, `COUNT`).
     public static func parse(_ text: String, time: Double) throws(UeventParser.Malformed) -> AEREvent? {
-        let properties = UeventParser.properties(text)
-        guard let counter = properties["AER_COUNTER"] else {
+        try parse(bytes: Array(text.utf8), time: time)
+    }
+
+    /// An injected datagram as received: its bytes need not be UTF-8 (a value that is not is
+    /// named in the error when the event needs it).
+    public static func parse(bytes: [UInt8], time: Double) throws(UeventParser.Malformed) -> AEREvent? {
+        let properties = UeventParser.properties(bytes: bytes)
+        guard let counter = try properties.value("AER_COUNTER") else {
             return try UeventParser.parse(properties, time: time, source: .injected)
         }
         let kinds: [String: AEREvent.Kind] = ["correctable": .correctable, "nonfatal": .nonFatal, "fatal": .fatal]
         guard let kind = kinds[counter] else {
-            throw UeventParser.Malformed(description: "AER_COUNTER=\(counter) is not correctable, nonfatal or fatal")
+            throw UeventParser.Malformed(
+                description: "AER_COUNTER=\(UeventParser.shown(counter)) is not correctable, nonfatal or fatal")
         }
-        guard let slot = properties["PCI_SLOT_NAME"], let device = PCIAddress(slot) else {
+        guard let slot = try properties.value("PCI_SLOT_NAME"), let device = PCIAddress(slot) else {
             throw UeventParser.Malformed(description: "AER_COUNTER=\(counter) without PCI_SLOT_NAME")
         }
-        guard let count = Int(properties["COUNT"] ?? "1"), count > 0 else {
-            throw UeventParser.Malformed(description: "COUNT=\(properties["COUNT"] ?? "") is not a positive number")
+        let text = try properties.value("COUNT") ?? "1"
+        guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+            throw UeventParser.Malformed(
+                description: "COUNT=\(UeventParser.shown(text)) is not a positive decimal number")
         }
+        // Int(text) is nil past Int.max: that is over the limit as well.
+        guard let count = Int(text), count <= AERLimits.maxEventCount else {
+            throw UeventParser.Malformed(
+                description:
+                    "COUNT=\(UeventParser.shown(text)) is over the limit of \(AERLimits.maxEventCount) errors per event (AERLimits.maxEventCount)"
+            )
+        }
+        guard count > 0 else { throw UeventParser.Malformed(description: "COUNT=0 is not a positive number") }
         return AEREvent(time: time, device: device, kind: kind, count: count, source: .injected)
     }
 }

@@ -15,9 +15,12 @@ public protocol GuestControl: AnyObject {
 /// that own the failing device (the function, its PF or VFs, or anything below a failing
 /// port) are taken down; after SUCCESSFUL_RECOVERY with DEVICE_ONLINE=1 they are started
 /// again after a back-off, at most K times an hour. Every decision is journaled with its
-/// reason. Not thread-safe: the daemon drives it from one queue.
+/// reason. An event whose handling fails, or that was being handled when the daemon stopped,
+/// is `poisoned` in the journal after that one try and never replayed. Not thread-safe: the
+/// daemon drives it from one queue.
 public final class Watchdog {
-    public let journal: AERJournal
+    /// Replaced by a fresh journal when the file is found corrupt, deleted or replaced.
+    public private(set) var journal: AERJournal
     public var policy: AERPolicy
     public let control: any GuestControl
     /// The host's topology, for owners through PF/VF links and below ports.
@@ -74,52 +77,113 @@ public final class Watchdog {
         }
     }
 
-    /// Events journaled but not handled (the daemon stopped before deciding, or libvirt could
-    /// not be asked for the owners): handled now, once. A take-down whose device has since
-    /// recovered is recorded as superseded instead of acted on.
+    /// Events journaled but not handled, oldest first. `pending` ones (never tried, or waiting
+    /// for libvirt) are handled now, once; a take-down whose device has since recovered is
+    /// recorded as superseded instead of acted on. `inProgress` ones (the daemon stopped while
+    /// handling them: perhaps they stopped it) and rows that are not valid events are
+    /// poisoned, not tried. Throws when the journal cannot be read, or libvirt cannot be asked
+    /// (the rest stays pending and `tick` tries again).
     public func resumeUnhandled(now: Double) throws {
-        let pending = try journal.events(unhandledOnly: true)
-        guard !pending.isEmpty else {
-            retryUnhandled = false
-            return
-        }
-        let recoveries = try journal.events(since: pending[0].event.time).filter(\.event.deviceRecovered)
-        for entry in pending {
-            if entry.event.takesGuestDown,
-                let recovery = recoveries.first(where: {
-                    $0.id > entry.id && related(entry.event.device, $0.event.device)
-                })
+        let unfinished = try journal.unfinished()
+        retryUnhandled = false
+        guard !unfinished.isEmpty else { return }
+        let earliest = unfinished.compactMap { try? $0.event.get().time }.min() ?? 0
+        let recoveries = try journal.events(since: earliest).filter(\.event.deviceRecovered)
+        for row in unfinished {
+            let entry: AEREvent
+            switch (row.state, row.event) {
+            case (_, .failure(let invalid)):
+                poison(id: row.id, reason: "not a valid event: \(invalid)")
+                continue
+            case (.inProgress, .success(let event)):
+                poison(
+                    id: row.id,
+                    reason:
+                        "\(event.kind.rawValue) on \(event.device): vfio-aerd stopped before its handling was recorded (a crash, a kill, a power loss or a journal write failure); not tried again"
+                )
+                continue
+            case (_, .success(let event)):
+                entry = event
+            }
+            if entry.takesGuestDown,
+                let recovery = recoveries.first(where: { $0.id > row.id && related(entry.device, $0.event.device) })
             {
                 try persist(
                     [
                         .init(
-                            eventID: entry.id, time: now, domain: "-", action: "superseded",
+                            eventID: row.id, time: now, domain: "-", action: "superseded",
                             reason:
                                 "\(recovery.event.device) recovered (event \(recovery.id)) before this event was handled",
                             latencyMilliseconds: 0)
                     ],
-                    handling: entry.id)
-            } else {
-                try decide(entry.event, id: entry.id, arrival: now)
+                    handling: row.id)
+                continue
+            }
+            try journal.setState(.inProgress, of: row.id)
+            do {
+                try decide(entry, id: row.id, arrival: now)
+            } catch let unavailable as OwnersUnavailable {
+                // Later events wait too: they must not be handled before this one.
+                try? journal.setState(.pending, of: row.id)
+                retryUnhandled = true
+                throw unavailable.underlying
+            } catch let error as AERJournal.Error {
+                throw error
+            } catch {
+                poison(id: row.id, reason: "\(entry.kind.rawValue) on \(entry.device): handling failed: \(error)")
             }
         }
-        retryUnhandled = false
     }
 
     /// Journals the event, then decides and acts. Returns the decisions taken. When the journal
-    /// cannot be written (a full disk), the guests are still protected: the watchdog acts and
-    /// logs its decisions instead. When libvirt cannot say who owns the device, the event stays
-    /// unhandled in the journal and `tick` tries again.
+    /// is found corrupt, deleted or replaced, it is moved aside and a fresh one takes the event;
+    /// when it cannot be written at all (a full disk), the guests are still protected: the
+    /// watchdog acts and logs the event and its decisions instead. When libvirt cannot say who
+    /// owns the device, the event stays pending in the journal and `tick` tries again. When
+    /// handling the event fails in any other way, it is poisoned: journaled with a `poisoned`
+    /// decision that says why, logged, and never tried again.
     @discardableResult
     public func handle(_ event: AEREvent, arrival: Double) throws -> [AERJournal.Decision] {
-        let id: Int64?
+        let id = journalEvent(event)
         do {
-            id = try journal.append(event)
+            return try decide(event, id: id, arrival: arrival)
+        } catch let unavailable as OwnersUnavailable {
+            if let id {
+                do { try journal.setState(.pending, of: id) } catch { log("journal: \(error)") }
+                retryUnhandled = true
+            }
+            throw unavailable.underlying
+        } catch let error as AERJournal.Error {
+            throw error
+        } catch {
+            return poison(id: id, reason: "\(event.kind.rawValue) on \(event.device): handling failed: \(error)")
+        }
+    }
+
+    /// libvirt could not be asked who owns a device: the event waits, it is not poisoned.
+    struct OwnersUnavailable: Error {
+        var underlying: any Error
+    }
+
+    /// Appends the event as `inProgress`; nil when no journal takes it (then it is logged).
+    private func journalEvent(_ event: AEREvent) -> Int64? {
+        if journal.hasMoved {
+            replaceJournal(
+                moveAside: false, because: "the AER journal \(journal.path) was deleted or replaced while vfio-aerd ran"
+            )
+        }
+        do {
+            let id = try journal.append(event, state: .inProgress)
             if journalFailing {
                 journalFailing = false
                 log("the AER journal \(journal.path) is writable again")
             }
+            return id
         } catch {
+            if error.corrupt {
+                replaceJournal(moveAside: true, because: "\(error)")
+                if let id = try? journal.append(event, state: .inProgress) { return id }
+            }
             counted.journalWriteFailures += 1
             if !journalFailing {
                 log(
@@ -129,20 +193,57 @@ public final class Watchdog {
                 )
             }
             journalFailing = true
-            id = nil
+            log(
+                "event (not journaled): \(event.kind.rawValue) on \(event.device) ×\(event.count) (\(event.source.rawValue))"
+            )
+            return nil
+        }
+    }
+
+    /// Closes the journal, moves its file aside when `moveAside` (it is corrupt) and starts a
+    /// fresh one at the same path (see `AERJournal.openForDaemon`).
+    private func replaceJournal(moveAside: Bool, because reason: String) {
+        let path = journal.path
+        journal.close()
+        log("\(reason): starting a new AER journal at \(path)")
+        if moveAside {
+            do {
+                let aside = try AERJournal.moveAside(path, now: wallClock())
+                log("the unusable AER journal is kept as \(aside)")
+            } catch {
+                log("\(error)")
+            }
+        } else {
+            for kept in AERJournal.moveSidecarsAside(path, now: wallClock()) {
+                log("the old journal's \(kept.hasSuffix("-wal") ? "write-ahead log" : "file") is kept as \(kept)")
+            }
         }
         do {
-            return try decide(event, id: id, arrival: arrival)
-        } catch let error as AERJournal.Error {
-            throw error
+            journal = try AERJournal.openForDaemon(path: path, now: wallClock(), log: log)
         } catch {
-            retryUnhandled = id != nil
-            throw error
+            log("no AER journal at all: \(error)")
         }
+    }
+
+    /// Marks an event poisoned (a `poisoned` decision with the reason, in the journal when it
+    /// took the event) and logs it.
+    @discardableResult
+    private func poison(id: Int64?, reason: String) -> [AERJournal.Decision] {
+        let decision = AERJournal.Decision(
+            eventID: id ?? 0, time: wallClock(), domain: "-", action: "poisoned", reason: reason,
+            latencyMilliseconds: 0)
+        log("event \(id.map(String.init) ?? "(not journaled)") poisoned, it will not be tried again: \(reason)")
+        counted.count([decision], takeDownAction: policy.action)
+        guard let id else { return [decision] }
+        do { try journal.record([decision], handling: id, as: .poisoned) } catch {
+            log("cannot mark event \(id) poisoned: \(error)")
+        }
+        return [decision]
     }
 
     @discardableResult
     private func decide(_ event: AEREvent, id: Int64?, arrival: Double) throws -> [AERJournal.Decision] {
+        try event.checkBounds()
         var decisions: [AERJournal.Decision] = []
         func note(_ domain: String, _ action: String, _ reason: String) {
             decisions.append(
@@ -162,7 +263,9 @@ public final class Watchdog {
             // The kernel ran its recovery for this error and said so; the uevents decide.
             note("-", "explained", "counter moved with recovery uevents on \(explained)")
         } else if takeDown {
-            for domain in try owners(of: event.device).sorted() {
+            let owners: Set<String>
+            do { owners = try self.owners(of: event.device) } catch { throw OwnersUnavailable(underlying: error) }
+            for domain in owners.sorted() {
                 // Latency is measured up to the call: libvirt's own time is not ours.
                 note(domain, policy.action, "\(event.kind.rawValue) on \(event.device) (\(event.source.rawValue))")
                 do {
@@ -193,9 +296,10 @@ public final class Watchdog {
                 takenDown[domain] = nil
             }
         } else if event.kind == .correctable {
+            // Only the last threshold + 1 times matter: a count of a million is not a million times.
             let window =
                 (correctableWindow[event.device] ?? []).filter { event.time - $0 < 60 }
-                + Array(repeating: event.time, count: event.count)
+                + Array(repeating: event.time, count: min(event.count, policy.correctableWarnPerMinute + 1))
             correctableWindow[event.device] = Array(window.suffix(policy.correctableWarnPerMinute + 1))
             if window.count > policy.correctableWarnPerMinute {
                 note(
@@ -215,13 +319,19 @@ public final class Watchdog {
     /// decisions about an event the journal could not take (nil) go to the log instead.
     private func persist(_ decisions: [AERJournal.Decision], handling eventID: Int64?) throws {
         counted.count(decisions, takeDownAction: policy.action)
-        guard let eventID else {
+        func logDecisions() {
             for decision in decisions {
                 log("decision (not journaled): \(decision.action) \(decision.domain): \(decision.reason)")
             }
-            return
         }
-        try journal.record(decisions, handling: eventID)
+        guard let eventID else { return logDecisions() }
+        do {
+            try journal.record(decisions, handling: eventID)
+        } catch {
+            logDecisions()
+            if error.corrupt { replaceJournal(moveAside: true, because: "\(error)") }
+            throw error
+        }
     }
 
     /// A device related to `device` that had a recovery uevent within `counterGraceSeconds`:

@@ -18,7 +18,9 @@ public struct WatchdogMetrics: Sendable, Equatable {
 
     mutating func count(_ event: AEREvent) {
         events["\(event.kind.rawValue) \(event.source.rawValue)", default: 0] += 1
-        errors[event.kind.rawValue, default: 0] += event.count
+        // Saturating: a counter on a dashboard must not be what stops the watchdog.
+        let (sum, overflow) = errors[event.kind.rawValue, default: 0].addingReportingOverflow(max(event.count, 0))
+        errors[event.kind.rawValue] = overflow ? Int.max : sum
     }
 
     mutating func count(_ decisions: [AERJournal.Decision], takeDownAction: String) {

@@ -42,31 +42,62 @@ struct AERDaemon: ParsableCommand {
         help: ArgumentHelp("Accept uevent text on this unix datagram socket (tests).", valueName: "path"))
     var injectSocket: String?
 
+    /// Ignores SIGHUP before the arguments are even parsed: a reload that comes before the
+    /// handler exists must not kill the daemon (its default action). `run()` installs the
+    /// handler first thing.
+    static func main() {
+        signal(SIGHUP, SIG_IGN)
+        main(nil)
+    }
+
     func run() throws {
         // A write to libvirtd's socket after libvirtd went away raises SIGPIPE, whose default
         // action would kill the watchdog; as an error it is a reconnect.
         signal(SIGPIPE, SIG_IGN)
+        let queue = DispatchQueue(label: "vfio-aerd")
+        let daemon = DaemonState()
+        // Signals first, before anything that can take time: a SIGHUP (systemctl reload) or
+        // SIGTERM during start-up must not meet the default action, which kills the daemon.
+        let signals = installSignalHandlers(queue: queue, daemon: daemon)
         let roots = root.map { HostRoots(path: $0) } ?? .live
+        // Before the journal: a second daemon must not touch the first one's journal.
+        let injected = try injectSocket.map { try InjectedEvents(path: $0) }
         // systemd's StateDirectory= makes /var/lib/vfioctl; by hand, the daemon does.
         let journalDirectory = journal.split(separator: "/", omittingEmptySubsequences: false).dropLast()
         if !journalDirectory.joined().isEmpty {
             try StateDirectory(path: journalDirectory.joined(separator: "/")).create()
         }
-        let store = try AERJournal(path: journal)
+        // A corrupt journal is moved aside and a fresh one started: the host stays protected.
+        let store = try AERJournal.openForDaemon(path: journal, now: wallClock(), log: say)
         let guests = LibvirtGuests(uri: libvirt)
-        let watchdog = Watchdog(journal: store, policy: try AERPolicy.load(path: policy), control: guests)
-        watchdog.model = try? SysfsHostReader(roots: roots).read(source: "aerd")
-        watchdog.registrations = StateDirectory(path: stateDirectory + "/domains")
-        watchdog.log = { say($0) }
-        let queue = DispatchQueue(label: "vfio-aerd")
-        let daemon = DaemonState(watchdog: watchdog)
+        let model = try? SysfsHostReader(roots: roots).read(source: "aerd")
         // Connect now, so the first event does not pay for it; libvirtd may come later.
         do { _ = try guests.runningGuests() } catch {
             say("libvirt \(libvirt) not reachable yet (\(error)); will retry on the first event")
         }
-        try queue.sync {
-            try watchdog.restoreState(now: wallClock())
-            try watchdog.resumeUnhandled(now: wallClock())
+        let policyPath = policy
+        let registrations = StateDirectory(path: stateDirectory + "/domains")
+        queue.sync {
+            // Read here, on the queue: a SIGHUP before this point finds no watchdog and this
+            // read sees the file as it is now.
+            let policy: AERPolicy
+            do {
+                policy = try AERPolicy.read(path: policyPath) ?? AERPolicy()
+            } catch {
+                say("policy \(policyPath) not usable (\(error)); using the built-in defaults until a reload")
+                policy = AERPolicy()
+            }
+            let watchdog = Watchdog(journal: store, policy: policy, control: guests)
+            watchdog.model = model
+            watchdog.registrations = registrations
+            watchdog.log = { say($0) }
+            daemon.watchdog = watchdog
+            do { try watchdog.restoreState(now: wallClock()) } catch {
+                say("cannot restore what the watchdog had done from the journal: \(error)")
+            }
+            do { try watchdog.resumeUnhandled(now: wallClock()) } catch {
+                say("events still unhandled: \(error); tried again every 5 s")
+            }
         }
 
         // Sources wait while their event is handled: memory stays bounded in a storm (the
@@ -74,7 +105,7 @@ struct AERDaemon: ParsableCommand {
         let deliver: @Sendable (AEREvent) -> Void = { event in
             let arrival = wallClock()
             queue.sync {
-                do { try daemon.watchdog.handle(event, arrival: arrival) } catch {
+                do { try daemon.watchdog?.handle(event, arrival: arrival) } catch {
                     say("event \(event.kind.rawValue) on \(event.device): \(error)")
                 }
             }
@@ -90,14 +121,13 @@ struct AERDaemon: ParsableCommand {
                 say("no kernel uevents: \(error); counters only")
             }
         }
-        if let injectSocket {
-            let injected = try InjectedEvents(path: injectSocket)
+        if let injected {
             injected.start(onEvent: deliver, onProblem: problem)
             sources.append(injected)
         }
         if let metricsPort {
             let server = try MetricsServer(port: metricsPort)
-            server.start { queue.sync { daemon.watchdog.metrics.rendered() } }
+            server.start { queue.sync { daemon.watchdog?.metrics.rendered() ?? "" } }
             sources.append(server)
             say("metrics on http://127.0.0.1:\(server.port)/metrics")
         }
@@ -106,14 +136,15 @@ struct AERDaemon: ParsableCommand {
         timer.schedule(deadline: .now(), repeating: .milliseconds(200))
         var nextPoll = 0.0
         timer.setEventHandler {
+            guard let watchdog = daemon.watchdog else { return }
             let now = wallClock()
-            daemon.watchdog.tick(now: now)
+            watchdog.tick(now: now)
             if now >= nextPoll {
                 nextPoll = now + pollInterval
                 let (events, problems) = poller.poll(now: now)
                 problems.forEach(say)
                 for event in events {
-                    do { try daemon.watchdog.handle(event, arrival: now) } catch {
+                    do { try watchdog.handle(event, arrival: now) } catch {
                         say("counter event on \(event.device): \(error)")
                     }
                 }
@@ -122,11 +153,29 @@ struct AERDaemon: ParsableCommand {
         }
         timer.resume()
 
+        withExtendedLifetime((sources, signals, timer)) {
+            say("watching (journal \(journal), policy \(policy))")
+            Notify.send("READY=1")
+            dispatchMain()
+        }
+    }
+
+    /// SIGHUP reloads the policy (a broken or missing file keeps the old one, and says why);
+    /// SIGTERM and SIGINT stop. All on the daemon's queue, so never in the middle of an event.
+    private func installSignalHandlers(queue: DispatchQueue, daemon: DaemonState) -> [any DispatchSourceSignal] {
         let policyPath = policy
         let reload = DispatchSource.makeSignalSource(signal: SIGHUP, queue: queue)
         reload.setEventHandler {
+            guard let watchdog = daemon.watchdog else {
+                say("SIGHUP during start-up: the policy is read as start-up finishes")
+                return
+            }
             do {
-                daemon.watchdog.policy = try AERPolicy.load(path: policyPath)
+                guard let policy = try AERPolicy.read(path: policyPath) else {
+                    say("policy not reloaded, keeping the old one: \(policyPath) does not exist")
+                    return
+                }
+                watchdog.policy = policy
                 say("policy reloaded from \(policyPath)")
             } catch {
                 say("policy not reloaded, keeping the old one: \(error)")
@@ -145,18 +194,13 @@ struct AERDaemon: ParsableCommand {
             signal(number, SIG_IGN)
             source.resume()
         }
-        withExtendedLifetime((sources, reload, terminate, interrupt, timer)) {
-            say("watching (journal \(journal), policy \(policy))")
-            Notify.send("READY=1")
-            dispatchMain()
-        }
+        return [reload, terminate, interrupt]
     }
 }
 
-/// The watchdog, touched only on the daemon's queue.
+/// The watchdog, touched only on the daemon's queue; nil until start-up has made it.
 final class DaemonState: @unchecked Sendable {
-    let watchdog: Watchdog
-    init(watchdog: Watchdog) { self.watchdog = watchdog }
+    var watchdog: Watchdog?
 }
 
 struct DaemonSetupError: Error, CustomStringConvertible {
