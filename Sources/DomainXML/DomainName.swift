@@ -10,7 +10,8 @@ public enum DomainName {
         guard !name.isEmpty else { throw refuse("it is empty") }
         guard name.utf8.count <= DomainXMLLimits.maximumNameBytes else {
             throw refuse(
-                "it is \(name.utf8.count) bytes long; a file name holds at most \(DomainXMLLimits.maximumNameBytes)")
+                "it is \(name.utf8.count) bytes long; state file names hold at most \(DomainXMLLimits.maximumNameBytes)"
+            )
         }
         guard !name.utf8.contains(0) else { throw refuse("it contains a NUL byte") }
         guard !name.utf8.contains(UInt8(ascii: "/")) else { throw refuse("it contains '/'") }

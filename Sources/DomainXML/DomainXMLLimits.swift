@@ -19,8 +19,9 @@ public enum DomainXMLLimits {
     public static let maximumNUMANode = 1023
 
     /// Longest domain name, in bytes: the name is a file name in the hook's state directory
-    /// (`domains/NAME`), and Linux's NAME_MAX is 255.
-    public static let maximumNameBytes = 255
+    /// (`domains/NAME`, written through `.NAME.PID.tmp`), and Linux's NAME_MAX is 255. The
+    /// temporary name adds 13 bytes (`.`, `.`, a PID of up to 7 digits, `.tmp`): 255 − 13.
+    public static let maximumNameBytes = 242
 
     /// Largest memory size, in bytes, that `<memory>`, `<cell memory>` and `<page size>` may
     /// scale to: Int.max (8 EiB), so that arithmetic on them cannot overflow.

@@ -116,7 +116,7 @@ struct HookInputCLITests {
 
     @Test(
         "a domain name that is not one safe file name is refused before the log or state is written",
-        arguments: ["../evil", ".hidden", "..", String(repeating: "n", count: 256)])
+        arguments: ["../evil", ".hidden", "..", String(repeating: "n", count: 243)])
     func badName(name: String) throws {
         let (directory, config) = try host.makeHost()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -130,6 +130,20 @@ struct HookInputCLITests {
             try String(
                 contentsOfFile: directory + "/host/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages",
                 encoding: .utf8) == "0\n")
+    }
+
+    @Test("the longest name accepted fits the state directory's temporary file, and release finds it")
+    func longestName() throws {
+        let (directory, config) = try host.makeHost()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let name = String(repeating: "n", count: 242)
+        let xml = HookCLITests.guest.replacingOccurrences(of: "<name>vm1</name>", with: "<name>\(name)</name>")
+        let result = try runHook(config, name, input: Array(xml.utf8), in: directory)
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(FileManager.default.fileExists(atPath: directory + "/state/domains/" + name))
+        let release = try host.runHook(config, [name, "release", "end", "-"], xml: xml, in: directory)
+        #expect(release.status == 0, "\(release.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: directory + "/state/domains/" + name))
     }
 
     @Test("a function registered to a running guest is refused to a second guest, naming the first")

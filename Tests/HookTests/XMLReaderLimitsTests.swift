@@ -117,14 +117,14 @@ struct XMLReaderLimitsTests {
         let root = try XMLReader.parse("<domain\(many)><name>x</name></domain>")
         #expect(root.attributes.count == 200_000)
         #expect(root["a199999"] == "")
-        #expect(clock.now - started < .seconds(10), "a quadratic duplicate check takes minutes here")
+        #expect(clock.now - started < .seconds(30), "a quadratic duplicate check takes minutes here")
         #expect(throws: XMLError.self) { try XMLReader.parse("<domain\(many) a7=''><name>x</name></domain>") }
 
         let value = String(repeating: "&amp;", count: 600_000)
         started = clock.now
         let big = try XMLReader.parse("<domain title='\(value)'><name>x</name></domain>")
         #expect(big["title"]?.utf8.count == 600_000)
-        #expect(clock.now - started < .seconds(10))
+        #expect(clock.now - started < .seconds(30))
     }
 
     @Test("numbers at and past Int.max in addresses are errors, not traps")
