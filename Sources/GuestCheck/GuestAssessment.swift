@@ -35,14 +35,19 @@ public struct GuestAssessment: Sendable {
 
     /// - Parameters:
     ///   - otherDomains: devices registered by other running guests (the hook's state).
-    ///   - freeHugepagesKiB: free pages per page size (KiB → count) on the host.
+    ///   - hugepages: the host's pools; nil skips the supply check (hook.toml `hugepages = "ignore"`).
     public init(
         domain: LibvirtDomain, report: InspectReport, quirks: QuirkDatabase, policy: ACSPolicy,
-        otherDomains: [String: [PCIAddress]] = [:], freeHugepages: [Int: Int] = [:]
+        otherDomains: [String: [PCIAddress]] = [:], hugepages: HugepageSupply? = HugepageSupply()
     ) {
         var findings: [HookFinding] = []
         let model = report.model
         let hostdevAddresses = Set(domain.hostdevs.map(\.address))
+        var owners: [PCIAddress: String] = [:]
+        for (name, devices) in otherDomains.sorted(by: { $0.key < $1.key }) {
+            for device in devices where owners[device] == nil { owners[device] = name }
+        }
+        let functionsPerSlot = domain.hostdevs.reduce(into: [PCISlot: Int]()) { $0[$1.address.slot, default: 0] += 1 }
         var seen = Set<PCIAddress>()
         for hostdev in domain.hostdevs {
             let address = hostdev.address
@@ -51,6 +56,15 @@ public struct GuestAssessment: Sendable {
                     .init(
                         level: .refuse, device: address,
                         message: "given to the guest twice (line \(hostdev.line)); remove the duplicate <hostdev>"))
+                continue
+            }
+            if let owner = owners[address] {
+                findings.append(
+                    .init(
+                        level: .refuse, device: address,
+                        message:
+                            "registered to running guest \(owner); a PCI function goes to one guest at a time (if \(owner) is not running, its registration in the hook's state directory is stale: remove domains/\(owner))"
+                    ))
                 continue
             }
             guard let device = model[address] else {
@@ -63,15 +77,20 @@ public struct GuestAssessment: Sendable {
                 continue
             }
             findings += Self.deviceFindings(device, hostdev: hostdev, report: report)
-            findings += Self.groupFindings(
-                device, hostdevs: hostdevAddresses, report: report, otherDomains: otherDomains)
+            findings += Self.groupFindings(device, hostdevs: hostdevAddresses, report: report, owners: owners)
             let guest = GuestContext(
                 os: domain.osID, arch: domain.arch, machine: domain.machine, hostdevDriver: hostdev.driver,
-                functionsOfSameDevice: domain.functionsOfSameDevice(as: address))
+                functionsOfSameDevice: functionsPerSlot[address.slot] ?? 1)
             for match in quirks.matches(for: device, in: model, policy: policy, guest: guest)
             where match.quirk.guest != nil || match.quirk.effect == .warn || match.quirk.effect == .block {
                 findings.append(Self.finding(for: match.quirk, device: address))
             }
+        }
+        for other in domain.otherHostdevs {
+            findings.append(
+                .init(
+                    level: .info, device: nil,
+                    message: "\(other.kind) on line \(other.line) is not a host PCI function: left to libvirt"))
         }
         let guest = GuestContext(
             os: domain.osID, arch: domain.arch, machine: domain.machine,
@@ -79,22 +98,45 @@ public struct GuestAssessment: Sendable {
         for quirk in quirks.guestQuirks(for: guest, in: model) where quirk.effect != .advice || !domain.hostdevs.isEmpty
         {
             if quirk.id == "pc-machine-slot-limit" {
-                findings += Self.slotFindings(domain, quirk: quirk)
+                // The pc machine's slot count is an x86 rule: other guests are not judged by it.
+                if domain.isX86 { findings += Self.slotFindings(domain, quirk: quirk) }
             } else {
                 findings.append(Self.finding(for: quirk, device: nil))
             }
         }
-        findings += Self.hugepageFindings(domain, model: model, freeHugepages: freeHugepages)
+        if !domain.isX86, !domain.hostdevs.isEmpty {
+            findings.append(
+                .init(
+                    level: .info, device: nil,
+                    message:
+                        "guest arch \(domain.arch ?? "?") is not x86: its PCI functions get the host checks only, no x86 guest rules (pc slot limit)"
+                ))
+        }
+        findings += Self.hugepageFindings(domain, model: model, supply: hugepages)
         // One line per problem: the same finding for several functions names them all.
         var merged: [HookFinding] = []
+        var index: [String: Int] = [:]
         for finding in findings {
-            if let index = merged.firstIndex(where: { $0.level == finding.level && $0.message == finding.message }) {
-                merged[index].devices += finding.devices.filter { !merged[index].devices.contains($0) }
+            let key = finding.level.rawValue + ":" + finding.message
+            if let at = index[key] {
+                merged[at].devices += finding.devices.filter { !merged[at].devices.contains($0) }
             } else {
+                index[key] = merged.count
                 merged.append(finding)
             }
         }
         self.findings = merged
+    }
+
+    /// Host-wide free pages only (size in KiB → free pages): `GuestAssessment(…, hugepages:
+    /// HugepageSupply(free:))`.
+    public init(
+        domain: LibvirtDomain, report: InspectReport, quirks: QuirkDatabase, policy: ACSPolicy,
+        otherDomains: [String: [PCIAddress]] = [:], freeHugepages: [Int: Int]
+    ) {
+        self.init(
+            domain: domain, report: report, quirks: quirks, policy: policy, otherDomains: otherDomains,
+            hugepages: HugepageSupply(free: freeHugepages))
     }
 
     static func finding(for quirk: Quirk, device: PCIAddress?) -> HookFinding {
@@ -137,7 +179,7 @@ public struct GuestAssessment: Sendable {
     /// Every other endpoint of the group must come along, be VFIO-bound or driverless, and
     /// not belong to another running guest.
     static func groupFindings(
-        _ device: PCIDevice, hostdevs: Set<PCIAddress>, report: InspectReport, otherDomains: [String: [PCIAddress]]
+        _ device: PCIDevice, hostdevs: Set<PCIAddress>, report: InspectReport, owners: [PCIAddress: String]
     ) -> [HookFinding] {
         let model = report.model
         let members: [PCIAddress]
@@ -151,7 +193,7 @@ public struct GuestAssessment: Sendable {
         var findings: [HookFinding] = []
         for member in members.sorted() where member != device.address && !hostdevs.contains(member) {
             guard let other = model[member], !other.isBridge else { continue }
-            if let owner = otherDomains.first(where: { $0.value.contains(member) })?.key {
+            if let owner = owners[member] {
                 findings.append(
                     .init(
                         level: .refuse, device: device.address,
@@ -185,12 +227,14 @@ public struct GuestAssessment: Sendable {
         ]
     }
 
-    /// Hugepage backing: enough free pages of the asked size; and advice where the IOMMU
-    /// would map large pages but the guest is not backed by them.
-    static func hugepageFindings(_ domain: LibvirtDomain, model: HostModel, freeHugepages: [Int: Int]) -> [HookFinding]
+    /// Hugepage backing: enough free pages of each size the guest's cells use, host-wide and
+    /// on the host nodes `<numatune>` binds them to; and advice where the IOMMU would map large
+    /// pages but the guest is not backed by them.
+    static func hugepageFindings(_ domain: LibvirtDomain, model: HostModel, supply: HugepageSupply?)
+        -> [HookFinding]
     {
         guard !domain.hostdevs.isEmpty || domain.hugepages != nil else { return [] }
-        guard let backing = domain.hugepages else {
+        guard domain.hugepages != nil else {
             let verdicts = model.facts.iommuUnits.map {
                 LargePageVerdict(unit: $0, commandLine: model.facts.commandLineWords)
             }
@@ -204,22 +248,86 @@ public struct GuestAssessment: Sendable {
                 )
             ]
         }
+        guard let supply else { return [] }
         var findings: [HookFinding] = []
-        for size in backing.pageSizesKiB {
-            let kib = size ?? 2048
-            let needed = (domain.memoryKiB + kib - 1) / kib
-            let free = freeHugepages[kib] ?? 0
+        var sizes: [Int] = []
+        var bySize: [Int: [LibvirtDomain.HugepageDemand]] = [:]
+        for demand in domain.hugepageDemands {
+            if bySize[demand.sizeKiB] == nil { sizes.append(demand.sizeKiB) }
+            bySize[demand.sizeKiB, default: []].append(demand)
+        }
+        for size in sizes {
+            let demands = bySize[size] ?? []
+            let name = sizeName(size)
+            let needed = demands.reduce(0) { $0.saturatingAdd($1.pages) }
+            let memory = demands.reduce(0) { $0.saturatingAdd($1.memoryKiB) }
+            let cells = demands.flatMap(\.guestCells).sorted()
+            let whose = "the guest's \(memory / 1024) MiB" + cellsPhrase(cells)
+            let pool = supply.hostWide[size]
+            let free = pool?.free ?? 0
             if free < needed {
-                let name = kib >= 1_048_576 ? "\(kib / 1_048_576)G" : "\(kib / 1024)M"
+                findings.append(
+                    HookFinding(
+                        level: .refuse, device: nil,
+                        message: "\(whose) need \(needed) free \(name) hugepages, the host has \(free); "
+                            + remedy(size: name, pool: pool, missing: needed - free, node: nil)))
+                continue
+            }
+            // Per host node: only where <numatune> binds memory strictly and the host's node
+            // pools of this size are known.
+            guard let nodePools = supply.perNode[size], !nodePools.isEmpty else { continue }
+            var groups: [Set<Int>] = []
+            var groupPages: [Set<Int>: Int] = [:]
+            var groupMemory: [Set<Int>: Int] = [:]
+            var groupCells: [Set<Int>: [Int]] = [:]
+            for demand in demands {
+                guard let nodes = demand.hostNodes else { continue }
+                if groupPages[nodes] == nil { groups.append(nodes) }
+                groupPages[nodes] = (groupPages[nodes] ?? 0).saturatingAdd(demand.pages)
+                groupMemory[nodes] = (groupMemory[nodes] ?? 0).saturatingAdd(demand.memoryKiB)
+                groupCells[nodes, default: []] += demand.guestCells
+            }
+            for nodes in groups {
+                let needed = groupPages[nodes] ?? 0
+                let free = nodes.reduce(0) { $0.saturatingAdd(nodePools[$1]?.free ?? 0) }
+                guard free < needed else { continue }
+                let nodeList = nodes.sorted().map(String.init).joined(separator: ",")
+                let onNodes = nodes.count == 1 ? "host node \(nodeList)" : "host nodes \(nodeList)"
+                let firstNode = nodes.min()
                 findings.append(
                     HookFinding(
                         level: .refuse, device: nil,
                         message:
-                            "the guest's \(domain.memoryKiB / 1024) MiB need \(needed) free \(name) hugepages, the host has \(free); run `vfioctl hugepages reserve --size \(name) --count \(needed)` or set hugepages = \"reserve\" in /etc/vfioctl/hook.toml"
-                    ))
+                            "the guest's \((groupMemory[nodes] ?? 0) / 1024) MiB\(cellsPhrase((groupCells[nodes] ?? []).sorted())) need \(needed) free \(name) hugepages on \(onNodes) (<numatune> mode strict), the host has \(free) there; "
+                            + remedy(
+                                size: name, pool: firstNode.flatMap { nodePools[$0] }, missing: needed - free,
+                                node: firstNode)))
             }
-            if size == nil || backing.pageSizesKiB.count > 1 { break }
         }
         return findings
+    }
+
+    /// " on NUMA cell 1", " on NUMA cells 0, 1", or "" for a guest without NUMA cells.
+    static func cellsPhrase(_ cells: [Int]) -> String {
+        guard !cells.isEmpty else { return "" }
+        return (cells.count == 1 ? " on NUMA cell " : " on NUMA cells ")
+            + cells.map(String.init).joined(separator: ", ")
+    }
+
+    /// What to run: `vfioctl hugepages reserve` grows a pool to a total, so the count is the
+    /// pool's total plus what is missing; sizes vfioctl cannot reserve get no command.
+    static func remedy(size name: String, pool: HugepageSupply.Pool?, missing: Int, node: Int?) -> String {
+        guard let pool else { return "the host offers no \(name) hugepages\(node.map { " on node \($0)" } ?? "")" }
+        guard name == "2M" || name == "1G" else { return "grow the \(name) pool by \(missing) pages" }
+        let count = pool.total.saturatingAdd(missing)
+        return "run `vfioctl hugepages reserve --size \(name) --count \(count)\(node.map { " --node \($0)" } ?? "")`"
+            + (node == nil ? " or set hugepages = \"reserve\" in /etc/vfioctl/hook.toml" : "")
+    }
+
+    /// 2048 → "2M", 1048576 → "1G", 64 → "64K".
+    static func sizeName(_ kib: Int) -> String {
+        if kib % 1_048_576 == 0 { return "\(kib / 1_048_576)G" }
+        if kib % 1024 == 0 { return "\(kib / 1024)M" }
+        return "\(kib)K"
     }
 }

@@ -34,12 +34,18 @@ struct GuestAssessmentTests {
     static func assess(_ xml: String, model: HostModel, others: [String: [PCIAddress]] = [:], free: [Int: Int] = [:])
         throws -> GuestAssessment
     {
+        try assess(xml, model: model, others: others, supply: HugepageSupply(free: free))
+    }
+
+    static func assess(_ xml: String, model: HostModel, others: [String: [PCIAddress]] = [:], supply: HugepageSupply?)
+        throws -> GuestAssessment
+    {
         let database = try QuirkDatabase.bundled()
         let policy = ACSPolicy(quirk: database.acsQuirk(for: model)).memoized(for: model)
         let report = InspectReport(model: model, policy: policy)
         return GuestAssessment(
             domain: try LibvirtDomain(xml: xml), report: report, quirks: database, policy: policy, otherDomains: others,
-            freeHugepages: free)
+            hugepages: supply)
     }
 
     /// The seed host with the rest of the IDT group already on vfio-pci, so only the
@@ -121,6 +127,107 @@ struct GuestAssessmentTests {
         let enough = try Self.assess(
             Self.xml(hostdevs: ["04:00.0"], memoryKiB: 262_144, backing: backing), model: model, free: [2048: 128])
         #expect(!enough.refused, "\(enough.findings)")
+    }
+
+    /// libvirt's hugepages-numa example: 1G pages back guest cell 0, 2M pages cell 1.
+    static let numaBacking = """
+        <memoryBacking><hugepages><page size='1' unit='G' nodeset='0'/><page size='2' unit='M' nodeset='1'/></hugepages></memoryBacking>
+        <cpu><numa><cell id='0' cpus='0' memory='2' unit='GiB'/><cell id='1' cpus='1' memory='1' unit='GiB'/></numa></cpu>
+        """
+
+    @Test("each page size is checked against its own pool: 2 × 1G for cell 0 and 512 × 2M for cell 1")
+    func hugepagesPerSize() throws {
+        let model = try Self.seedWithGroupOnVFIO()
+        let xml = Self.xml(hostdevs: ["04:00.0"], memoryKiB: 3 << 20, backing: Self.numaBacking)
+        let enough = try Self.assess(xml, model: model, free: [1_048_576: 2, 2048: 512])
+        #expect(!enough.refused, "\(enough.findings)")
+        let short = try Self.assess(
+            xml, model: model,
+            supply: HugepageSupply(
+                hostWide: [1_048_576: .init(total: 4, free: 2), 2048: .init(total: 600, free: 511)]))
+        #expect(
+            short.findings.map(\.description) == [
+                "refuse: the guest's 1024 MiB on NUMA cell 1 need 512 free 2M hugepages, the host has 511; run `vfioctl hugepages reserve --size 2M --count 601` or set hugepages = \"reserve\" in /etc/vfioctl/hook.toml"
+            ])
+        let no1G = try Self.assess(xml, model: model, free: [2048: 512])
+        #expect(
+            no1G.findings.map(\.message) == [
+                "the guest's 2048 MiB on NUMA cell 0 need 2 free 1G hugepages, the host has 0; the host offers no 1G hugepages"
+            ])
+        // hugepages = "ignore": no supply to check.
+        #expect(!(try Self.assess(xml, model: model, supply: nil)).refused)
+    }
+
+    @Test("<numatune> strict: the pages must be free on the bound host nodes, not just somewhere")
+    func hugepagesPerHostNode() throws {
+        let model = try Self.seedWithGroupOnVFIO()
+        let backing = "<memoryBacking><hugepages><page size='2048'/></hugepages></memoryBacking>"
+        let strict = Self.xml(
+            hostdevs: ["04:00.0"], memoryKiB: 262_144,
+            backing: backing + "<numatune><memory mode='strict' nodeset='1'/></numatune>")
+        let supply = HugepageSupply(
+            hostWide: [2048: .init(total: 300, free: 300)],
+            perNode: [2048: [0: .init(total: 200, free: 200), 1: .init(total: 100, free: 100)]])
+        let refused = try Self.assess(strict, model: model, supply: supply)
+        #expect(
+            refused.findings.map(\.message) == [
+                "the guest's 256 MiB need 128 free 2M hugepages on host node 1 (<numatune> mode strict), the host has 100 there; run `vfioctl hugepages reserve --size 2M --count 128 --node 1`"
+            ])
+        let both = Self.xml(
+            hostdevs: ["04:00.0"], memoryKiB: 262_144,
+            backing: backing + "<numatune><memory mode='strict' nodeset='0-1'/></numatune>")
+        #expect(!(try Self.assess(both, model: model, supply: supply)).refused)
+        let preferred = Self.xml(
+            hostdevs: ["04:00.0"], memoryKiB: 262_144,
+            backing: backing + "<numatune><memory mode='preferred' nodeset='1'/></numatune>")
+        #expect(!(try Self.assess(preferred, model: model, supply: supply)).refused)
+    }
+
+    @Test("a function registered to another running guest is refused, naming that guest")
+    func registeredElsewhere() throws {
+        let model = try Self.seedWithGroupOnVFIO()
+        let taken = try Self.assess(
+            Self.xml(hostdevs: ["04:00.0"]), model: model, others: ["router": [PCIAddress("04:00.0")!], "idle": []])
+        let refusals = taken.findings.filter { $0.level == .refuse }
+        #expect(refusals.map(\.devices) == [[PCIAddress("04:00.0")!]])
+        #expect(
+            refusals.first?.message.hasPrefix("registered to running guest router; a PCI function goes to one guest")
+                == true)
+        #expect(!(try Self.assess(Self.xml(hostdevs: ["04:00.0"]), model: model, others: ["idle": []])).refused)
+    }
+
+    @Test("non-x86 guests are not judged by the pc slot limit, and are logged; non-PCI hostdevs are logged")
+    func nonX86() throws {
+        let model = try Self.seedWithGroupOnVFIO()
+        let addressed = (0..<27).map {
+            "<controller type='usb' index='\($0 + 1)'><address type='pci' domain='0x0000' bus='0x00' slot='0x\(hex($0 + 3, width: 2))' function='0x0'/></controller>"
+        }
+        let ppc = try Self.assess(
+            Self.xml(arch: "ppc64", hostdevs: ["04:00.0", "05:00.0"], extra: addressed.joined()), model: model)
+        #expect(!ppc.refused, "\(ppc.findings)")
+        #expect(
+            ppc.findings.contains {
+                $0.level == .info
+                    && $0.message.hasPrefix("guest arch ppc64 is not x86: its PCI functions get the host checks only")
+            })
+        let i686 = try Self.assess(
+            Self.xml(arch: "i686", hostdevs: ["04:00.0", "05:00.0"], extra: addressed.joined()), model: model)
+        #expect(i686.findings.contains { $0.level == .refuse && $0.message.contains("29 PCI slots") })
+        // Host checks still apply to a non-x86 guest's PCI functions.
+        let aarch64 = try Self.assess(Self.xml(machine: "virt", arch: "aarch64", hostdevs: ["09:00.0"]), model: model)
+        #expect(aarch64.findings.contains { $0.level == .refuse && $0.message.contains("no such PCI function") })
+        let usb = try Self.assess(
+            Self.xml(
+                hostdevs: ["04:00.0"],
+                extra:
+                    "\n<hostdev mode='subsystem' type='usb'><source><vendor id='0x1234'/><product id='0xbeef'/></source></hostdev>"
+            ), model: model)
+        #expect(!usb.refused)
+        #expect(
+            usb.findings.contains {
+                $0.level == .info
+                    && $0.message == "hostdev type='usb' on line 4 is not a host PCI function: left to libvirt"
+            })
     }
 
     @Test("an IOMMU with superpages and a guest without hugepages gets the advice")

@@ -44,11 +44,12 @@ extension VFIOCtl {
         @Argument(help: "Extra argument (unused).") var extra: String?
 
         func run() async throws {
-            // The name becomes a file in the state directory: one safe component only.
-            guard StateFileName.isValid(domain) else {
-                throw CLIError(
-                    "vfioctl refuses domain name \(domain.debugDescription): it cannot be a file name in the state directory (no /, no leading dot, no control characters, at most 255 bytes); nothing was changed"
-                )
+            // The name becomes a file name under the state directory: check it before anything
+            // (the log included) is written.
+            do {
+                try DomainName.check(domain)
+            } catch {
+                throw refusal(["refuse: \(error); nothing was changed"])
             }
             let settings = try HookConfig.load(config)
             log(settings, "\(domain) \(operation) \(suboperation)")
@@ -63,10 +64,10 @@ extension VFIOCtl {
             }
         }
 
-        private func prepare(_ settings: HookConfig, state: StateDirectory, xml: String) throws {
+        private func prepare(_ settings: HookConfig, state: StateDirectory, xml: [UInt8]) throws {
             let definition: LibvirtDomain
             do {
-                definition = try LibvirtDomain(xml: xml)
+                definition = try LibvirtDomain(bytes: xml)
             } catch {
                 throw refusal(["refuse: \(error); nothing was changed"])
             }
@@ -130,22 +131,30 @@ extension VFIOCtl {
             let others = try otherGuestDevices(state)
             let hugepages = Hugepages(roots: roots)
             var records = definition.hostdevs.map { "device \($0.address)" } + changes
-            var free: [Int: Int] = [:]
-            for pool in (try? hugepages.pools()) ?? [] where pool.node == nil { free[pool.sizeKiB] = pool.free }
-            if settings.hugepages == "reserve", let backing = definition.hugepages {
-                let (record, pool) = try reserve(backing, memoryKiB: definition.memoryKiB, session: session)
-                records += record
+            var supply = HugepageSupply()
+            for pool in (try? hugepages.pools()) ?? [] {
+                let counts = HugepageSupply.Pool(total: pool.total, free: pool.free)
+                if let node = pool.node {
+                    supply.perNode[pool.sizeKiB, default: [:]][node] = counts
+                } else {
+                    supply.hostWide[pool.sizeKiB] = counts
+                }
+            }
+            if settings.hugepages == "reserve" {
+                let (reserved, pools) = try reserve(definition.hugepagesNeeded, session: session)
+                records += reserved
                 // New pages start free; counting them here does not depend on when the
-                // kernel updates free_hugepages.
-                if let pool { free[pool.sizeKiB] = pool.free }
+                // kernel updates free_hugepages. Which node the kernel took them from is not
+                // known, so those sizes are not checked per node.
+                for pool in pools {
+                    supply.hostWide[pool.sizeKiB] = HugepageSupply.Pool(total: pool.total, free: pool.free)
+                    supply.perNode[pool.sizeKiB] = nil
+                }
             }
             let assessment = GuestAssessment(
                 domain: definition, report: report, quirks: database, policy: quirks.policy, otherDomains: others,
-                freeHugepages: settings.hugepages == "ignore" ? [:] : free)
-            var findings = assessment.findings
-            if settings.hugepages == "ignore" {
-                findings.removeAll { $0.message.contains("hugepages, the host has") }
-            }
+                hugepages: settings.hugepages == "ignore" ? nil : supply)
+            let findings = assessment.findings
             for finding in findings where finding.level != .refuse {
                 FileHandleStderr.write("vfioctl: \(domain): \(finding)\n")
             }
@@ -155,18 +164,24 @@ extension VFIOCtl {
             try state.write(domain, lines: records)
         }
 
-        /// Grows the pool the guest needs by what is missing, remembering the old size. Returns
-        /// the record for release and the pool with its free pages as the growth leaves them.
-        private func reserve(_ backing: LibvirtDomain.HugepageBacking, memoryKiB: Int, session: HostSession) throws -> (
-            [String], HugepagePool?
-        ) {
-            let kib = backing.pageSizesKiB.first.flatMap { $0 } ?? 2048
-            let pool = try Hugepages(roots: session.roots).read(HugepagePool(sizeKiB: kib, node: nil))
-            let needed = (memoryKiB + kib - 1) / kib
-            guard pool.free < needed else { return ([], nil) }
-            var after = try session.resizeHugepages(pool, to: pool.total + needed - pool.free)
-            after.free = pool.free + max(0, after.total - pool.total)
-            return (["hugepages \(kib) \(pool.total) \(after.total)"], after)
+        /// Grows each host-wide pool the guest needs (page size in KiB → pages) by what is
+        /// missing, remembering the old size. Returns the records for release and the pools
+        /// with their free pages as the growth leaves them.
+        /// Each growth is journaled in the session, so a refusal or a failure undoes all of them.
+        private func reserve(_ needed: [Int: Int], session: HostSession) throws -> ([String], [HugepagePool]) {
+            var records: [String] = []
+            var pools: [HugepagePool] = []
+            for (kib, pages) in needed.sorted(by: { $0.key < $1.key }) {
+                let pool = try Hugepages(roots: session.roots).read(HugepagePool(sizeKiB: kib, node: nil))
+                guard pool.free < pages else { continue }
+                let (target, overflow) = pool.total.addingReportingOverflow(pages - pool.free)
+                guard !overflow else { continue }  // the check refuses a need this large
+                var after = try session.resizeHugepages(pool, to: target)
+                after.free = pool.free + max(0, after.total - pool.total)
+                records.append("hugepages \(kib) \(pool.total) \(after.total)")
+                pools.append(after)
+            }
+            return (records, pools)
         }
 
         private func release(_ settings: HookConfig, state: StateDirectory) throws {
@@ -217,14 +232,18 @@ extension VFIOCtl {
             _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, bytes.count) }
         }
 
-        private func readStandardInput() -> String {
+        /// The domain XML from stdin, at most one byte more than
+        /// `DomainXMLLimits.maximumDocumentBytes` (enough for the parser to refuse it).
+        private func readStandardInput() -> [UInt8] {
+            let limit = DomainXMLLimits.maximumDocumentBytes + 1
             var result: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let n = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress, 65536) }
+            while result.count < limit {
+                let want = min(buffer.count, limit - result.count)
+                let n = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress, want) }
                 if n > 0 { result += buffer[0..<n] } else if n == 0 || errno != EINTR { break }
             }
-            return String(decoding: result, as: UTF8.self)
+            return result
         }
     }
 }
