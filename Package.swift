@@ -151,7 +151,7 @@ if Context.environment["VFIOCTL_FUZZ"] != nil {
     package.targets.append(
         .executableTarget(
             name: "vfioctl-fuzz",
-            dependencies: ["CFuzzDriver", "PCIModel", "HostAccess", "QuirkDB", "DomainXML", "AERWatch"],
+            dependencies: ["CFuzzDriver", "PCIModel", "HostAccess", "Analysis", "QuirkDB", "DomainXML", "AERWatch"],
             path: "Tests/Fuzz/Targets",
             swiftSettings: strictSettings + [.unsafeFlags(["-parse-as-library"] + sanitize)],
             linkerSettings: [.unsafeFlags(sanitize)]))
