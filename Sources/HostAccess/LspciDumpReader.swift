@@ -15,7 +15,8 @@ import SystemPackage
 /// Limits: a dump file of at most `maximumFileSize` (64 MiB) naming at most
 /// `LspciDumpScan.maximumFunctions` (65,536) functions; hex lines of at most 253 bytes.
 public struct LspciDumpReader {
-    /// The largest dump read: `lspci -vvvxxxx` of a 4,096-function host is about 40 MiB.
+    /// The largest dump read. `lspci -vvvxxxx` gives about 17 KiB per PCIe function (cap-pcie-2),
+    /// so this holds some 3,900 of them; `-vvvxxx` (256 bytes each) far more.
     public static let maximumFileSize = 64 << 20
 
     public let path: String
