@@ -58,6 +58,25 @@ vmlab: deps
 	$(SWIFT) build -c release --static-swift-stdlib --product vfio-aerd --scratch-path .build-lab
 	Tests/VMLab/vmlab.sh $(LAB_BIN)
 
+## fuzz: libFuzzer (with AddressSanitizer) on every parser of untrusted input: config space,
+## lspci dumps, TOML and quirk files, domain XML, uevent properties; FUZZ_SECONDS per target.
+## Prints `FUZZ <target> <executions> execs <crashes> crashes`; fails on a crash.
+## The build has its own scratch path; Package.swift adds the targets and -sanitize=fuzzer,address
+## only with VFIOCTL_FUZZ.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS  = config-space lspci-dump toml domain-xml uevent
+FUZZ_BIN      = .build-fuzz/release/vfioctl-fuzz
+
+.PHONY: fuzz fuzz-smoke
+
+fuzz: deps
+	VFIOCTL_FUZZ=1 $(SWIFT) build -c release --scratch-path .build-fuzz --product vfioctl-fuzz
+	Tests/Fuzz/fuzz.sh $(FUZZ_BIN) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+## fuzz-smoke: every fuzz target for 5 seconds.
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=5
+
 ## fixtures: rebuild the snapshots in Tests/Fixtures/snapshots from the real dumps.
 fixtures: build
 	mkdir -p $(SNAPSHOTS)

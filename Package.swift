@@ -147,3 +147,26 @@ let package = Package(
             swiftSettings: strictSettings),
     ]
 )
+
+// MARK: - Fuzzing
+
+/// libFuzzer targets over the parsers of untrusted input (Tests/Fuzz), in the package only
+/// when VFIOCTL_FUZZ is set: `make fuzz` builds them in its own scratch path, and the
+/// ordinary build never compiles them (libFuzzer supplies `main`). The library targets are
+/// then instrumented for coverage and AddressSanitizer; executables such as the
+/// quirk-embedder build tool are not (each has a `main` of its own).
+if Context.environment["VFIOCTL_FUZZ"] != nil {
+    let sanitize = ["-sanitize=fuzzer,address"]
+    for target in package.targets where target.type == .regular {
+        target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(sanitize)]
+    }
+    package.products.append(.executable(name: "vfioctl-fuzz", targets: ["vfioctl-fuzz"]))
+    package.targets.append(.target(name: "CFuzzDriver", path: "Tests/Fuzz/Driver"))
+    package.targets.append(
+        .executableTarget(
+            name: "vfioctl-fuzz",
+            dependencies: ["CFuzzDriver", "PCIModel", "HostAccess", "Analysis", "QuirkDB", "DomainXML", "AERWatch"],
+            path: "Tests/Fuzz/Targets",
+            swiftSettings: strictSettings + [.unsafeFlags(["-parse-as-library"] + sanitize)],
+            linkerSettings: [.unsafeFlags(sanitize)]))
+}

@@ -1,3 +1,4 @@
+import CPCI
 import PCIModel
 import SystemPackage
 
@@ -6,37 +7,55 @@ import SystemPackage
 #endif
 
 /// Builds a `HostModel` from `lspci -xxx`/`-xxxx` output (with or without `-vvv` text), as
-/// forums and bug reports share it. libpci's dump method reads the hex lines; this reader
-/// adds what the text says ("Kernel driver in use:") and derives topology from bridge bus
-/// numbers. A dump carries no kernel IOMMU groups: only predicted ones.
+/// forums and bug reports share it. `LspciDumpScan` checks the lines first; libpci's dump
+/// method then reads the checked hex lines; this reader adds what the text says ("Kernel
+/// driver in use:") and derives topology from bridge bus numbers. A dump carries no kernel
+/// IOMMU groups: only predicted ones.
+///
+/// Limits: a dump file of at most `maximumFileSize` (64 MiB) naming at most
+/// `LspciDumpScan.maximumFunctions` (65,536) functions; hex lines of at most 253 bytes.
 public struct LspciDumpReader {
+    /// The largest dump read. `lspci -vvvxxxx` gives about 17 KiB per PCIe function (cap-pcie-2),
+    /// so this holds some 3,900 of them; `-vvvxxx` (256 bytes each) far more.
+    public static let maximumFileSize = 64 << 20
+
     public let path: String
     /// Keep each function's raw bytes in `HostModel.configBytes` (to write a snapshot).
     public var keepConfigBytes = false
+    /// Name devices from pci.ids (libpci loads the whole file on the first name); false
+    /// leaves `PCIDevice.name` nil.
+    public var lookUpNames = true
 
-    public init(path: String, keepConfigBytes: Bool = false) {
+    public init(path: String, keepConfigBytes: Bool = false, lookUpNames: Bool = true) {
         self.path = path
         self.keepConfigBytes = keepConfigBytes
+        self.lookUpNames = lookUpNames
     }
 
+    /// Reads the dump file at `path`.
     public func read() throws(HostAccessError) -> HostModel {
-        let text = try readDumpText()
-        let library = try PCILibrary(dumpFile: path)
-        let functions = library.functions()
-        guard !functions.isEmpty else {
+        try read(contents: readDumpBytes())
+    }
+
+    /// Reads `contents` as the dump at `path` (named in messages). libpci gets the checked
+    /// lines through an unlinked temporary file, never the original path, so what it reads
+    /// is what was checked even if the file changes meanwhile.
+    public func read(contents: [UInt8]) throws(HostAccessError) -> HostModel {
+        let scan = try LspciDumpScan(contents, path: path)
+        guard !scan.functions.isEmpty else {
             throw HostAccessError(
                 .invalidInput,
                 "\(path) holds no device: expected `lspci -xxx` output (a line like `00:1f.2 SATA controller: …` followed by hex lines `00: 86 80 …`)",
                 path: path)
         }
-        let drivers = Self.driversInUse(text)
-        var anomalies: [String] = []
+        let library = try checkedLibrary(scan)
+        var anomalies = scan.anomalies
         var devices: [PCIDevice] = []
         var kept: [PCIAddress: [UInt8]] = [:]
-        for (address, handle) in functions {
+        for (address, handle) in library.functions {
             let bytes: [UInt8]
             do {
-                bytes = try library.readConfig(handle, address: address)
+                bytes = try library.pci.readConfig(handle, address: address)
             } catch {
                 anomalies.append("\(path): \(error.message)")
                 continue
@@ -46,8 +65,9 @@ public struct LspciDumpReader {
             devices.append(
                 PCIDevice(
                     address: address, config: config,
-                    name: library.deviceName(vendorID: config.vendorID, deviceID: config.deviceID),
-                    driver: drivers[address]))
+                    name: lookUpNames
+                        ? library.pci.deviceName(vendorID: config.vendorID, deviceID: config.deviceID) : nil,
+                    driver: library.drivers[address]))
         }
         HostModel.assignParentsFromBusRanges(&devices)
         return HostModel(
@@ -55,29 +75,51 @@ public struct LspciDumpReader {
             configBytes: kept)
     }
 
-    private func readDumpText() throws(HostAccessError) -> String {
-        let file = RootedFileSystem(root: "/")
-        guard let bytes = try file.readBytes(absolutePath(path), limit: 64 << 20)
-        else {
-            throw HostAccessError(.notFound, "no lspci dump at \(path)", path: path)
+    /// libpci on the scanned lines, with its functions checked against the scan's.
+    private func checkedLibrary(_ scan: LspciDumpScan) throws(HostAccessError) -> (
+        pci: PCILibrary, functions: [(PCIAddress, UnsafeMutablePointer<pci_dev>)], drivers: [PCIAddress: String]
+    ) {
+        guard let file = tmpfile() else {
+            throw .system(Errno(rawValue: errno), "tmpfile", path: "a temporary copy of \(path)")
         }
-        return String(decoding: bytes, as: UTF8.self)
+        defer { fclose(file) }
+        let written = scan.libpciText.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
+        guard written == scan.libpciText.count, fflush(file) == 0 else {
+            throw .system(Errno(rawValue: errno), "write", path: "a temporary copy of \(path)")
+        }
+        let library: PCILibrary
+        do {
+            library = try PCILibrary(dumpFile: "/dev/fd/\(fileno(file))")
+        } catch {
+            throw HostAccessError(
+                .libpci, "libpci could not read the checked lines of \(path): \(error.message)", path: path)
+        }
+        // libpci (3.9) links each new function in front: reversed, its list is in file order.
+        let functions = Array(library.functions().reversed())
+        guard functions.map(\.0).sorted() == scan.functions.map(\.address).sorted() else {
+            throw HostAccessError(
+                .libpci,
+                "libpci read \(functions.count) functions from \(path) where its header lines name \(scan.functions.count)",
+                path: path)
+        }
+        var drivers: [PCIAddress: String] = [:]
+        for function in scan.functions { drivers[function.address] = function.driver }
+        return (library, functions, drivers)
     }
 
-    /// "Kernel driver in use: NAME" lines of `lspci -k`/`-vvv` output, per device header line.
-    static func driversInUse(_ text: String) -> [PCIAddress: String] {
-        var result: [PCIAddress: String] = [:]
-        var current: PCIAddress?
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            if let first = line.first, first.isHexDigit, let space = line.firstIndex(of: " "),
-                let address = PCIAddress(line[..<space])
-            {
-                current = address
-            } else if let current, let range = line.firstRange(of: "Kernel driver in use: ") {
-                result[current] = String(line[range.upperBound...]).trimmingCharacters(in: " \t")
-            }
+    private func readDumpBytes() throws(HostAccessError) -> [UInt8] {
+        let file = RootedFileSystem(root: "/")
+        // One byte past the limit tells a file at the limit from a larger one.
+        guard let bytes = try file.readBytes(absolutePath(path), limit: Self.maximumFileSize + 1) else {
+            throw HostAccessError(.notFound, "no lspci dump at \(path)", path: path)
         }
-        return result
+        guard bytes.count <= Self.maximumFileSize else {
+            throw HostAccessError(
+                .invalidInput,
+                "\(path) is larger than \(Self.maximumFileSize >> 20) MiB, the most vfioctl reads as an lspci dump",
+                path: path)
+        }
+        return bytes
     }
 }
 

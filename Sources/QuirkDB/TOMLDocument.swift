@@ -3,6 +3,8 @@
 /// `[table]`, `[[array.of.tables]]`, bare/quoted/dotted keys, basic and literal strings,
 /// integers (decimal, 0x, 0o, 0b, `_`), booleans, arrays (multi-line) and inline tables.
 /// Dates and floats are refused with a message saying so.
+///
+/// Tables and arrays nest at most `TOMLParser.maximumNesting` levels deep.
 public final class TOMLTable {
     public struct Entry {
         public var key: String
@@ -11,16 +13,23 @@ public final class TOMLTable {
     }
 
     public private(set) var entries: [Entry] = []
+    /// Position of each key in `entries`: a file with many keys must not cost a scan per key.
+    private var positions: [String: Int] = [:]
     /// Line of the header (or inline table) that opened this table.
     public let line: Int
 
     init(line: Int) { self.line = line }
 
-    public subscript(key: String) -> Entry? { entries.first { $0.key == key } }
+    public subscript(key: String) -> Entry? { positions[key].map { entries[$0] } }
 
     func insert(_ key: String, _ value: TOMLValue, line: Int) throws(TOMLError) {
         guard self[key] == nil else { throw TOMLError(line: line, message: "key \"\(key)\" is defined twice") }
-        entries.append(Entry(key: key, value: value, line: line))
+        append(Entry(key: key, value: value, line: line))
+    }
+
+    private func append(_ entry: Entry) {
+        positions[entry.key] = entries.count
+        entries.append(entry)
     }
 
     /// The sub-table at `key`, created when missing.
@@ -28,7 +37,7 @@ public final class TOMLTable {
         switch self[key]?.value {
         case nil:
             let table = TOMLTable(line: line)
-            entries.append(Entry(key: key, value: .table(table), line: line))
+            append(Entry(key: key, value: .table(table), line: line))
             return table
         case .table(let table)?: return table
         case .tableArray(let tables)?:
@@ -42,13 +51,13 @@ public final class TOMLTable {
 
     func appendToArray(_ key: String, line: Int) throws(TOMLError) -> TOMLTable {
         let table = TOMLTable(line: line)
-        if let index = entries.firstIndex(where: { $0.key == key }) {
+        if let index = positions[key] {
             guard case .tableArray(let tables) = entries[index].value else {
                 throw TOMLError(line: line, message: "\"\(key)\" is already a table or value, not an array of tables")
             }
             entries[index].value = .tableArray(tables + [table])
         } else {
-            entries.append(Entry(key: key, value: .tableArray([table]), line: line))
+            append(Entry(key: key, value: .tableArray([table]), line: line))
         }
         return table
     }
@@ -83,6 +92,11 @@ public struct TOMLError: Error, Equatable, CustomStringConvertible {
 
 /// Parses a whole document into its root table.
 public struct TOMLParser {
+    /// How deep tables and arrays may nest: header and dotted-key levels, inline tables and
+    /// arrays all count. vfioctl's files use 4; the limit keeps a hostile file (`a = [[[[…`)
+    /// from exhausting the stack, in the parser and when the nested values are freed.
+    public static let maximumNesting = 64
+
     private let bytes: [UInt8]
     private var position = 0
     private var line = 1
@@ -98,9 +112,18 @@ public struct TOMLParser {
 
     private func fail(_ message: String) -> TOMLError { TOMLError(line: line, message: message) }
 
+    /// Refuses a table or array `depth` levels below the root.
+    private func checkNesting(_ depth: Int) throws(TOMLError) {
+        guard depth <= Self.maximumNesting else {
+            throw fail("tables and arrays nest more than \(Self.maximumNesting) levels deep")
+        }
+    }
+
     private mutating func document() throws(TOMLError) -> TOMLTable {
         let root = TOMLTable(line: 1)
         var table = root
+        // Levels below the root of `table`.
+        var depth = 0
         while true {
             skipBlankAndComments()
             guard let byte = current else { return root }
@@ -110,6 +133,7 @@ public struct TOMLParser {
                 let isArray = current == UInt8(ascii: "[")
                 if isArray { position += 1 }
                 let path = try keyPath()
+                try checkNesting(path.count)
                 guard current == UInt8(ascii: "]") else { throw fail("expected ] to close the table header") }
                 position += 1
                 if isArray {
@@ -131,23 +155,27 @@ public struct TOMLParser {
                     }
                     table = try parent.table(last, line: headerLine)
                 }
+                depth = path.count
             } else {
-                try keyValue(into: table)
+                try keyValue(into: table, depth: depth)
                 try endOfLine()
             }
         }
     }
 
-    private mutating func keyValue(into table: TOMLTable) throws(TOMLError) {
+    /// `key = value` into `table`, which is `depth` levels below the root.
+    private mutating func keyValue(into table: TOMLTable, depth: Int) throws(TOMLError) {
         let keyLine = line
         let path = try keyPath()
+        // Each dotted part but the last opens a table; the value itself sits one level lower.
+        try checkNesting(depth + path.count)
         skipSpaces()
         guard current == UInt8(ascii: "=") else {
             throw fail("expected = after key \"\(path.joined(separator: "."))\"")
         }
         position += 1
         skipSpaces()
-        let value = try self.value()
+        let value = try self.value(depth: depth + path.count)
         var target = table
         for key in path.dropLast() { target = try target.table(key, line: keyLine) }
         try target.insert(path[path.count - 1], value, line: keyLine)
@@ -180,12 +208,13 @@ public struct TOMLParser {
             || byte == UInt8(ascii: "-")
     }
 
-    private mutating func value() throws(TOMLError) -> TOMLValue {
+    /// A value `depth` levels below the root (where an array or inline table it opens sits).
+    private mutating func value(depth: Int) throws(TOMLError) -> TOMLValue {
         guard let byte = current else { throw fail("expected a value at the end of the file") }
         switch byte {
         case UInt8(ascii: "\""), UInt8(ascii: "'"): return .string(try string())
-        case UInt8(ascii: "["): return try array()
-        case UInt8(ascii: "{"): return try inlineTable()
+        case UInt8(ascii: "["): return try array(depth: depth)
+        case UInt8(ascii: "{"): return try inlineTable(depth: depth)
         case UInt8(ascii: "t"), UInt8(ascii: "f"):
             if matchWord("true") { return .bool(true) }
             if matchWord("false") { return .bool(false) }
@@ -233,8 +262,17 @@ public struct TOMLParser {
             radix = 10
         }
         let digits = radix == 10 ? Substring(text) : text.dropFirst(2)
-        guard let magnitude = Int(digits, radix: radix) else { throw fail("\"\(text)\" is not a number") }
-        return negative ? -magnitude : magnitude
+        // UInt64 takes no second sign ("--1") and holds the magnitude of Int.min, so negating
+        // below cannot overflow.
+        guard digits.first?.isHexDigit == true, let magnitude = UInt64(digits, radix: radix) else {
+            throw fail("\"\(text)\" is not a number")
+        }
+        if negative {
+            guard magnitude <= UInt64(Int.max) + 1 else { throw fail("\"-\(text)\" is below the smallest integer") }
+            return Int(truncatingIfNeeded: 0 &- magnitude)
+        }
+        guard magnitude <= UInt64(Int.max) else { throw fail("\"\(text)\" is above the largest integer") }
+        return Int(magnitude)
     }
 
     private mutating func string() throws(TOMLError) -> String {
@@ -296,7 +334,8 @@ public struct TOMLParser {
         }
     }
 
-    private mutating func array() throws(TOMLError) -> TOMLValue {
+    private mutating func array(depth: Int) throws(TOMLError) -> TOMLValue {
+        try checkNesting(depth)
         position += 1
         var values: [TOMLValue] = []
         while true {
@@ -306,7 +345,7 @@ public struct TOMLParser {
                 position += 1
                 return .array(values)
             }
-            values.append(try value())
+            values.append(try value(depth: depth + 1))
             skipBlankAndComments()
             if current == UInt8(ascii: ",") {
                 position += 1
@@ -316,7 +355,8 @@ public struct TOMLParser {
         }
     }
 
-    private mutating func inlineTable() throws(TOMLError) -> TOMLValue {
+    private mutating func inlineTable(depth: Int) throws(TOMLError) -> TOMLValue {
+        try checkNesting(depth)
         let table = TOMLTable(line: line)
         position += 1
         skipSpaces()
@@ -326,7 +366,7 @@ public struct TOMLParser {
         }
         while true {
             skipSpaces()
-            try keyValue(into: table)
+            try keyValue(into: table, depth: depth)
             skipSpaces()
             if current == UInt8(ascii: ",") {
                 position += 1

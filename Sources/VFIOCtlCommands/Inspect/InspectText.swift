@@ -73,7 +73,10 @@ struct InspectText {
             for address in selected { set.formUnion(model.upstreamBridges(of: address).map(\.address)) }
             keep = set
         }
-        let verdicts = Dictionary(uniqueKeysWithValues: report.devices.map { ($0.address, $0.verdict) })
+        // The readers refuse a repeated address; should one slip through, the first one's
+        // verdict is shown rather than the report trapping.
+        let verdicts = Dictionary(
+            report.devices.map { ($0.address, $0.verdict) }, uniquingKeysWith: { first, _ in first })
         let policy = quirks.policy
         var lines: [String] = []
         func visit(_ device: PCIDevice, prefix: String, isLast: Bool) {
