@@ -40,9 +40,10 @@ demo: release
 	$(RELEASE_BIN)/vfioctl inspect --snapshot $(SEED)
 	$(RELEASE_BIN)/vfioctl inspect --snapshot $(SEED) --tree
 
-## test: every test: the format lint, unit, lspci differential, CLI, libvirt and udev, the
+## test: every test: the format lint, unit, lspci differential, CLI, fault injection, a short
+## fuzz of every parser, libvirt and udev, the
 ## hook and vfio-aerd under a real libvirtd, then the real-kernel lab.
-test: lint unit-test libvirt-test vmlab
+test: lint unit-test fuzz-smoke libvirt-test vmlab
 
 unit-test: deps
 	$(SWIFT) build --build-tests
@@ -64,7 +65,7 @@ vmlab: deps
 ## The build has its own scratch path; Package.swift adds the targets and -sanitize=fuzzer,address
 ## only with VFIOCTL_FUZZ.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS  = config-space lspci-dump toml domain-xml uevent
+FUZZ_TARGETS  = config-space lspci-dump toml domain-xml uevent snapshot
 FUZZ_BIN      = .build-fuzz/release/vfioctl-fuzz
 
 .PHONY: fuzz fuzz-smoke

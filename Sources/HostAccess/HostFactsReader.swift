@@ -9,33 +9,56 @@ struct HostFactsReader {
     let dev: RootedFileSystem
     let top: RootedFileSystem
 
+    /// Each fact is read on its own: one that cannot be read (a FIFO, a file over its limit,
+    /// a permission) is an anomaly naming it, and the others are still reported.
     func read(devices: [PCIDevice], anomalies: inout [String]) throws(HostAccessError) -> HostFacts {
         var facts = HostFacts()
-        facts.kernelCommandLine = try proc.readText("cmdline")
-        if let cpuinfo = try proc.readText("cpuinfo"),
-            let line = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("vendor_id") }),
-            let colon = line.firstIndex(of: ":")
-        {
-            facts.cpuVendor = line[line.index(after: colon)...].trimmingCharacters(in: " \t")
-        }
-        facts.iommuUnits = try readIOMMUUnits()
-        if try sys.list("firmware/acpi/tables") != nil {
-            facts.acpiDMARTable = sys.exists("firmware/acpi/tables/DMAR")
-            facts.acpiIVRSTable = sys.exists("firmware/acpi/tables/IVRS")
-        }
-        facts.vfioPCIAvailability = try readVFIOAvailability()
-        let known = Set(devices.map(\.address))
-        var dependencies: [HostDependency] = []
-        if let root = try rootFilesystemSource() {
-            for address in try pciAddresses(ofBlockDevice: root.device, depth: 0) where known.contains(address) {
-                dependencies.append(.init(address: address, kind: .rootFilesystem, detail: "/ is on \(root.source)"))
+        func fact<T>(_ name: String, _ fallback: T, _ body: () throws(HostAccessError) -> T) -> T {
+            do {
+                return try body()
+            } catch {
+                anomalies.append("host fact \(name) could not be read: \(error)")
+                return fallback
             }
         }
-        for interface in try defaultRouteInterfaces() {
-            for address in try pciAddresses(ofInterface: interface, depth: 0) where known.contains(address) {
-                dependencies.append(
-                    .init(
-                        address: address, kind: .defaultRoute, detail: "the default route leaves through \(interface)"))
+        facts.kernelCommandLine = fact("kernel command line", nil) { () throws(HostAccessError) in
+            try proc.readText("cmdline")
+        }
+        facts.cpuVendor = fact("CPU vendor", nil) { () throws(HostAccessError) -> String? in
+            guard let cpuinfo = try proc.readText("cpuinfo", limit: InputLimits.kernelTableBytes),
+                let line = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("vendor_id") }),
+                let colon = line.firstIndex(of: ":")
+            else { return nil }
+            return line[line.index(after: colon)...].trimmingCharacters(in: " \t")
+        }
+        facts.iommuUnits = fact("IOMMU units", []) { () throws(HostAccessError) in try readIOMMUUnits() }
+        fact("ACPI tables", ()) { () throws(HostAccessError) in
+            if try sys.list("firmware/acpi/tables") != nil {
+                facts.acpiDMARTable = sys.exists("firmware/acpi/tables/DMAR")
+                facts.acpiIVRSTable = sys.exists("firmware/acpi/tables/IVRS")
+            }
+        }
+        facts.vfioPCIAvailability = fact("vfio-pci availability", .unknown) { () throws(HostAccessError) in
+            try readVFIOAvailability()
+        }
+        let known = Set(devices.map(\.address))
+        var dependencies: [HostDependency] = []
+        fact("the root file system's device", ()) { () throws(HostAccessError) in
+            if let root = try rootFilesystemSource() {
+                for address in try pciAddresses(ofBlockDevice: root.device, depth: 0) where known.contains(address) {
+                    dependencies.append(
+                        .init(address: address, kind: .rootFilesystem, detail: "/ is on \(root.source)"))
+                }
+            }
+        }
+        fact("the default route's interface", ()) { () throws(HostAccessError) in
+            for interface in try defaultRouteInterfaces() {
+                for address in try pciAddresses(ofInterface: interface, depth: 0) where known.contains(address) {
+                    dependencies.append(
+                        .init(
+                            address: address, kind: .defaultRoute,
+                            detail: "the default route leaves through \(interface)"))
+                }
             }
         }
         for device in devices where device.isBootVGA {
@@ -85,10 +108,14 @@ struct HostFactsReader {
         if sys.exists("module/vfio_pci") { return .loaded }
         guard let release = try proc.readText("sys/kernel/osrelease"), !release.contains("/") else { return .unknown }
         let modules = "lib/modules/\(release)"
-        if let builtin = try top.readText(modules + "/modules.builtin"), builtin.contains("/vfio-pci.ko") {
+        if let builtin = try top.readText(modules + "/modules.builtin", limit: InputLimits.kernelTableBytes),
+            builtin.contains("/vfio-pci.ko")
+        {
             return .builtin
         }
-        guard let dependencies = try top.readText(modules + "/modules.dep") else { return .unknown }
+        guard let dependencies = try top.readText(modules + "/modules.dep", limit: InputLimits.kernelTableBytes) else {
+            return .unknown
+        }
         return dependencies.contains("/vfio-pci.ko") ? .available : .missing
     }
 
@@ -96,7 +123,7 @@ struct HostFactsReader {
 
     /// The device `/` is mounted from (`/proc/mounts`, last entry wins), as a block device name.
     private func rootFilesystemSource() throws(HostAccessError) -> (source: String, device: String)? {
-        guard let mounts = try proc.readText("mounts") else { return nil }
+        guard let mounts = try proc.readText("mounts", limit: InputLimits.kernelTableBytes) else { return nil }
         var source: String?
         for line in mounts.split(separator: "\n") {
             let fields = line.split(separator: " ")
@@ -125,7 +152,7 @@ struct HostFactsReader {
 
     /// Interfaces that carry a default route (`/proc/net/route` destination and mask 0).
     private func defaultRouteInterfaces() throws(HostAccessError) -> [String] {
-        guard let table = try proc.readText("net/route") else { return [] }
+        guard let table = try proc.readText("net/route", limit: InputLimits.kernelTableBytes) else { return [] }
         var result: [String] = []
         for line in table.split(separator: "\n").dropFirst() {
             let fields = line.split(whereSeparator: { $0 == "\t" || $0 == " " })

@@ -9,6 +9,9 @@ public enum InputLimits {
     /// A configuration file: quirk files, hook.toml, aerd.toml, desired-state files, and
     /// procfs tables such as `/proc/iomem` or `/proc/cmdline`.
     public static let configurationFileBytes = 1 << 20
+    /// A kernel table that grows with the machine: `/proc/cpuinfo` (about 1.5 KiB per CPU),
+    /// `/proc/mounts`, `/proc/net/route`, `modules.dep` and `modules.builtin`.
+    public static let kernelTableBytes = 16 << 20
     /// One file inside a snapshot archive.
     public static let snapshotFileBytes = 4 << 20
     /// All files of a snapshot archive together, unpacked.

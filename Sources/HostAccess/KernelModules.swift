@@ -1,4 +1,5 @@
 import CKmod
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -17,7 +18,8 @@ public final class KernelModules {
             kmod_unref(context)
             throw HostAccessError(
                 .notFound,
-                "libkmod cannot load the module index of the running kernel: errno \(-loaded) (is /lib/modules/$(uname -r) there?)"
+                "libkmod cannot load the module index of the running kernel: \(Errno(rawValue: -loaded)) (is /lib/modules/$(uname -r) there?)",
+                syscall: "kmod_load_resources", errno: Errno(rawValue: -loaded)
             )
         }
     }
@@ -28,7 +30,10 @@ public final class KernelModules {
         var module: OpaquePointer?
         let result = kmod_module_new_from_name(context, name, &module)
         guard result >= 0, let module else {
-            throw HostAccessError(.notFound, "libkmod: no module \(name): errno \(-result)")
+            throw HostAccessError(
+                .notFound, "libkmod: no module \(name): \(Errno(rawValue: -result))",
+                syscall: "kmod_module_new_from_name",
+                errno: Errno(rawValue: -result))
         }
         return module
     }

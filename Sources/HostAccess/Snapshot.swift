@@ -26,7 +26,7 @@ public enum Snapshot {
         var top = roots.top
         top.recorder = recorder
         for name in try top.list("etc/vfioctl/quirks.d") ?? [] where name.hasSuffix(".toml") {
-            _ = try top.readText("etc/vfioctl/quirks.d/\(name)")
+            _ = try top.readText("etc/vfioctl/quirks.d/\(name)", limit: InputLimits.configurationFileBytes)
         }
         // lspci (the reference decoder) reads these too; capturing them lets anyone run
         // `lspci -A linux-sysfs -O sysfs.path=SNAPSHOT/sys/bus/pci` on a snapshot.
@@ -103,6 +103,14 @@ public enum Snapshot {
             try checkManifest(in: directory, named: path)
             return opened
         }
+    }
+
+    /// Unpacks an uncompressed tar stream from `fd` into the existing, empty `directory` by the
+    /// same reader and limits `open` uses for archives (the entry point of the `snapshot` fuzz
+    /// target); `name` names the input in errors.
+    public static func unpackTar(from fd: Int32, into directory: FilePath, name: String) throws(HostAccessError) {
+        var stream = PipeReader(fd: fd)
+        try SnapshotArchive(archive: name, destination: directory).extract(from: &stream)
     }
 
     private static func checkManifest(in directory: FilePath, named: String) throws(HostAccessError) {

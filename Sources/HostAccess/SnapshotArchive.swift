@@ -42,7 +42,7 @@ struct SnapshotArchive {
         }
     }
 
-    private func extract(from stream: inout PipeReader) throws(HostAccessError) {
+    func extract(from stream: inout PipeReader) throws(HostAccessError) {
         let rootFD = destination.withPlatformString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
         guard rootFD >= 0 else { throw .system(Errno(rawValue: errno), "open", path: destination.string) }
         defer { close(rootFD) }

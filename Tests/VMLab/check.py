@@ -188,6 +188,10 @@ def expect_bind(devices, by_id, group_of, found):
     if len(endpoints) != 2:
         return [f"expected an e1000e and an NVMe bound before, found {before}"]
     bind = json.loads(found.get("bind", "{}"))
+    if found.get("modules-before", "").strip() != "0":
+        problems.append(f"vfio_pci was loaded before bind: {found.get('modules-before')!r}")
+    if "modprobe vfio_pci" not in bind.get("modules", []):
+        problems.append(f"bind did not load vfio_pci itself: modules {bind.get('modules')}")
     if not bind.get("vfioDevice") or bind.get("viable") is not True:
         problems.append(f"bind: /dev/vfio/N {bind.get('vfioDevice')}, viable {bind.get('viable')}")
     bound = drivers_of(found.get("drivers-bound", ""))
@@ -204,6 +208,8 @@ def expect_bind(devices, by_id, group_of, found):
         problems.append("the crash left nothing half-done, so recover was not exercised")
     if "action bind group" not in found.get("journal", ""):
         problems.append(f"no journal after the crash: {found.get('journal', '')!r}")
+    if found.get("_status_refused") in (None, "0") or "vfioctl recover" not in found.get("refused", ""):
+        problems.append(f"a bind while the journal waited was not refused: {found.get('refused', '')!r}")
     if "leftover" in found:
         problems.append("recover left the journal behind")
     return problems

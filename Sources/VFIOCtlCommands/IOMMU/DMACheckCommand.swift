@@ -31,7 +31,7 @@ extension VFIOCtl {
         func validate() throws {
             guard Self.pageShift(backing) != nil else { throw ValidationError("--backing must be 4k, 2M or 1G") }
             guard let bytes = Self.bytes(size), bytes > 0 else {
-                throw ValidationError("--size must look like 256M or 1G")
+                throw ValidationError("--size must look like 256M or 1G, and be at most \(Int.max >> 30)G")
             }
             if let shift = Self.pageShift(backing), bytes % (1 << shift) != 0 {
                 throw ValidationError("--size must be a multiple of the \(backing) backing page")
@@ -97,11 +97,14 @@ extension VFIOCtl {
             }
         }
 
+        /// "256M" → 268435456; nil for anything that is not a size or does not fit in an Int.
         static func bytes(_ text: String) -> Int? {
             let units: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
             guard let last = text.uppercased().last else { return nil }
-            if let unit = units[last] { return Int(text.dropLast()).map { $0 * unit } }
-            return Int(text)
+            guard let unit = units[last] else { return Int(text) }
+            guard let count = Int(text.dropLast()) else { return nil }
+            let (product, overflow) = count.multipliedReportingOverflow(by: unit)
+            return overflow ? nil : product
         }
 
         static func milliseconds(_ seconds: Double) -> String {

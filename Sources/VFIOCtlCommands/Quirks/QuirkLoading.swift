@@ -12,7 +12,8 @@ func readQuirkFiles(in directory: RootedFileSystem, displayPrefix: String) throw
     guard let names = try directory.list(".") else { return [] }
     var files: [(name: String, text: String)] = []
     for name in names where name.hasSuffix(".toml") {
-        files.append((displayPrefix + name, try directory.readText(name) ?? ""))
+        files.append(
+            (displayPrefix + name, try directory.readText(name, limit: InputLimits.configurationFileBytes) ?? ""))
     }
     return files
 }

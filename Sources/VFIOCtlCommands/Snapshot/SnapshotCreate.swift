@@ -69,7 +69,8 @@ extension VFIOCtl {
             }
             if directory {
                 guard rename(staging.string, output) == 0 else {
-                    throw CLIError("cannot move the snapshot to \(output): errno \(errno) (it must not exist yet)")
+                    throw CLIError(
+                        "cannot move the snapshot to \(output): \(Errno(rawValue: errno)) (it must not exist yet)")
                 }
             } else {
                 try Snapshot.archive(staging, to: output)

@@ -11,6 +11,7 @@ enum FuzzTarget: String, CaseIterable {
     case toml
     case domainXML = "domain-xml"
     case uevent
+    case snapshot
 
     /// The target `FUZZ_TARGET` names; the process stops with the list when it names none.
     static let selected: FuzzTarget = {
@@ -30,6 +31,7 @@ enum FuzzTarget: String, CaseIterable {
         case .toml: TOMLFuzz.run(bytes)
         case .domainXML: DomainXMLFuzz.run(bytes)
         case .uevent: UeventFuzz.run(bytes)
+        case .snapshot: SnapshotFuzz.run(bytes)
         }
     }
 }
