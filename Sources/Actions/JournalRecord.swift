@@ -5,7 +5,7 @@ import PCIModel
 ///
 /// Format: one record per line, `KIND FIELD…`, fields separated by one space, each field
 /// escaped by `JournalRecord.escape` (`%XX` for space, `%`, control bytes; `-` alone is
-/// "none"). The keywords of the first format (`action`, `device`, `sriov`) are kept, so a
+/// "none"); the `action` record's words are the rest of its line, spaces kept. The keywords of the first format (`action`, `device`, `sriov`) are kept, so a
 /// journal left by an older vfioctl still parses.
 public enum JournalRecord: Sendable, Equatable {
     /// The first record: which action, in words (`bind group 12 vfio-pci`).
@@ -26,7 +26,7 @@ public enum JournalRecord: Sendable, Equatable {
 
     public var line: String {
         switch self {
-        case .action(let words): "action " + Self.escape(words)
+        case .action(let words): "action " + Self.escape(words, keepingSpaces: true)
         case .device(let prior):
             "device \(prior.address) \(Self.escape(prior.driver)) \(Self.escape(prior.override))"
         case .sriov(let pf, let count, let autoprobe):
@@ -40,13 +40,16 @@ public enum JournalRecord: Sendable, Equatable {
 
     /// Parses one line; nil (with the reason) when it is not a record.
     public static func parse(_ line: Substring) -> Result<JournalRecord, JournalFormatError> {
+        // The action's words are the rest of the line, read as people write them.
+        if line.hasPrefix("action ") {
+            let words = unescape(line.dropFirst("action ".count)) ?? ""
+            return words.isEmpty ? .failure(.init("action without words")) : .success(.action(words))
+        }
         let fields = line.split(separator: " ", omittingEmptySubsequences: false)
         guard let kind = fields.first else { return .failure(.init("empty line")) }
         func field(_ index: Int) -> String? { index < fields.count ? unescape(fields[index]) : nil }
         func number(_ index: Int) -> Int? { index < fields.count ? Int(fields[index]) : nil }
         switch (kind, fields.count) {
-        case ("action", 2):
-            return field(1).map { .success(.action($0)) } ?? .failure(.init("action without words"))
         case ("device", 4):
             guard let address = PCIAddress(fields[1]) else { return .failure(.init("\(fields[1]) is no PCI address")) }
             return .success(.device(PriorDriver(address: address, driver: field(2), override: field(3))))
@@ -82,14 +85,15 @@ public enum JournalRecord: Sendable, Equatable {
         }
     }
 
-    /// `-` for none; else the text with space, `%`, `-` alone and control bytes as `%XX`.
-    static func escape(_ text: String?) -> String {
+    /// `-` for none; else the text with space (unless `keepingSpaces`), `%`, `-` alone and
+    /// control bytes as `%XX`.
+    static func escape(_ text: String?, keepingSpaces: Bool = false) -> String {
         guard let text else { return "-" }
         if text == "-" { return "%2D" }
         if text.isEmpty { return "%" }
         var result: [UInt8] = []
         for byte in text.utf8 {
-            if byte <= 0x20 || byte == UInt8(ascii: "%") || byte == 0x7f {
+            if byte < 0x20 || (byte == 0x20 && !keepingSpaces) || byte == UInt8(ascii: "%") || byte == 0x7f {
                 result += Array(("%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)).utf8)
             } else {
                 result.append(byte)

@@ -10,18 +10,26 @@ import SystemPackage
 /// archive it accepts must have produced only regular files, directories and symbolic links
 /// there, and nothing is ever created outside it (each entry is placed with O_NOFOLLOW).
 enum SnapshotFuzz {
-    static func run(_ bytes: [UInt8]) {
-        // tmpfs (/dev/shm) where there is one: thousands of small trees a second.
+    /// One scratch directory per fuzzing process, on tmpfs (/dev/shm) where there is one:
+    /// each input is unpacked into `tree` below it, which is emptied afterwards.
+    static let scratch: FilePath? = {
         let base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"
         var template = Array("\(base)/vfioctl-fuzz-snapshot-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { return }
+        guard let made = mkdtemp(&template) else { return nil }
         let directory = FilePath(String(cString: made))
-        defer { FileTree.removeTree(directory) }
-        let input = directory.appending(".input").string
-        let fd = open(input, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        atexit { if let scratch = SnapshotFuzz.scratch { FileTree.removeTree(scratch) } }
+        return directory
+    }()
+
+    static func run(_ bytes: [UInt8]) {
+        guard let scratch else {
+            fuzzCheck(false, "no scratch directory")
+            return
+        }
+        let input = scratch.appending("input").string
+        let fd = open(input, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }
         defer { close(fd) }
-        unlink(input)
         var written = 0
         while written < bytes.count {
             let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, bytes.count - written) }
@@ -29,8 +37,9 @@ enum SnapshotFuzz {
             written += n
         }
         lseek(fd, 0, SEEK_SET)
-        let tree = directory.appending("tree")
+        let tree = scratch.appending("tree")
         guard mkdir(tree.string, 0o700) == 0 else { return }
+        defer { FileTree.removeTree(tree) }
         do {
             try Snapshot.unpackTar(from: fd, into: tree, name: "fuzz.tar")
         } catch {
