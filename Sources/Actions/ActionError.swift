@@ -1,6 +1,7 @@
 import PCIModel
 
-/// Why an action could not be planned or did not complete. The message says what to do.
+/// Why an action could not be planned or did not complete. The message says what to do; the
+/// error below it, if any, is `cause`.
 public struct ActionError: Error, CustomStringConvertible, Sendable {
     public enum Code: String, Sendable {
         /// The request makes no sense for this host (no such group, not a PF, too many VFs).
@@ -27,9 +28,14 @@ public struct ActionError: Error, CustomStringConvertible, Sendable {
     public var code: Code
     public var message: String
 
-    public init(_ code: Code, _ message: String) {
+    /// The lower-layer error this one wraps (a `HostAccessError` with its path, system call
+    /// and `Errno`), when there is one.
+    public var cause: (any Error)?
+
+    public init(_ code: Code, _ message: String, cause: (any Error)? = nil) {
         self.code = code
         self.message = message
+        self.cause = cause
     }
 
     public var description: String { message }

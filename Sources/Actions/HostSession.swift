@@ -119,11 +119,13 @@ public final class HostSession {
             lock = nil
             return ActionError(
                 .failedRollbackIncomplete,
-                "\(cause); undoing it failed too (\(failures.joined(separator: "; "))): the journal \(file.path) is kept, run `vfioctl recover`"
-            )
+                "\(cause); undoing it failed too (\(failures.joined(separator: "; "))): the journal \(file.path) is kept, run `vfioctl recover`",
+                cause: cause)
         }
         if let actionError = cause as? ActionError, actionError.code == .failedAndRolledBack { return actionError }
-        return ActionError(.failedAndRolledBack, "\(cause); every change was undone, the host is as it was")
+        return ActionError(
+            .failedAndRolledBack, "\(cause); every change was undone, the host is as it was",
+            cause: cause)
     }
 
     // MARK: - Crash tests and the kernel seam

@@ -92,7 +92,8 @@ public struct IGBReload {
                         note = "; loading igb again failed too (\(error)): load it by hand"
                     }
                 }
-                throw ActionError(.failedAndRolledBack, "\(step) failed: \(error)\(note)")
+                throw ActionError(
+                    .failedAndRolledBack, "\(step) failed: \(error)\(note)", cause: error)
             }
         }
     }

@@ -29,8 +29,8 @@ struct VFIODriverLoader {
             } catch {
                 throw ActionError(
                     .invalidRequest,
-                    "\(driver) is not loaded and loading \(name) failed: \(error); is the VFIO driver built for this kernel?"
-                )
+                    "\(driver) is not loaded and loading \(name) failed: \(error); is the VFIO driver built for this kernel?",
+                    cause: error)
             }
             session.notes.append("modprobe \(name)")
         }
