@@ -99,15 +99,17 @@ public struct GroupBinder {
         }
         let recorded = try session.state.binding(group: group) ?? []
         let switcher = DriverSwitch(sys: roots.sys, writer: session.writer)
-        for address in members.sorted() {
-            let prior: PriorDriver
-            if let known = recorded.first(where: { $0.address == address }) {
-                prior = known
-            } else if let device = model[address], ["vfio-pci", "pci-stub"].contains(device.driver ?? "") {
-                prior = PriorDriver(address: address, driver: nil, override: nil)
-            } else {
-                continue
+        let priors = members.sorted().compactMap { address -> PriorDriver? in
+            if let known = recorded.first(where: { $0.address == address }) { return known }
+            guard let device = model[address], ["vfio-pci", "pci-stub"].contains(device.driver ?? "") else {
+                return nil
             }
+            return PriorDriver(address: address, driver: nil, override: nil)
+        }
+        // As for bind: nothing is journaled for a function whose override cannot be written.
+        for prior in priors { try switcher.checkWritable(prior.address) }
+        for prior in priors {
+            let address = prior.address
             // What it has now is what a crash mid-restore must go back to.
             let now = PriorDriver(
                 address: address, driver: model[address]?.driver, override: try switcher.currentOverride(address))

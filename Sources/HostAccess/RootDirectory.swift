@@ -128,19 +128,25 @@ public final class RootDirectory: @unchecked Sendable {
             }
             throw error
         }
+        try Self.requireRegularFile(opened, path: display(relative))
+        return opened
+    }
+
+    /// Checks with `fstat` that `fd` is a regular file; otherwise closes it and throws an
+    /// error naming `path` and what it is. Every read and write of a file goes through this.
+    static func requireRegularFile(_ fd: Int32, path: FilePath) throws(HostAccessError) {
         var info = stat()
-        guard fstat(opened, &info) == 0 else {
+        guard fstat(fd, &info) == 0 else {
             let error = Errno(rawValue: errno)
-            close(opened)
-            throw .system(error, "fstat", path: display(relative).string)
+            close(fd)
+            throw .system(error, "fstat", path: path.string)
         }
         guard info.st_mode & S_IFMT == S_IFREG else {
-            close(opened)
+            close(fd)
             throw HostAccessError(
-                .notRegularFile, "\(display(relative)) is \(Self.kindName(info.st_mode)), not a regular file",
-                path: display(relative).string, syscall: "fstat")
+                .notRegularFile, "\(path) is \(kindName(info.st_mode)), not a regular file", path: path.string,
+                syscall: "fstat")
         }
-        return opened
     }
 
     /// "a FIFO", "a directory", … for messages.

@@ -46,9 +46,7 @@ public struct RootedFileSystem: Sendable {
         -> String?
     {
         guard let bytes = try readBytes(relative, limit: limit) else { return nil }
-        var end = bytes.count
-        while end > 0, bytes[end - 1] == UInt8(ascii: "\n") || bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-        return String(decoding: bytes[0..<end], as: UTF8.self)
+        return RootedFileSystem.text(bytes)
     }
 
     /// The whole file; nil when it does not exist. A file over `limit` bytes is refused.
@@ -58,6 +56,13 @@ public struct RootedFileSystem: Sendable {
         record(relative)
         guard let fd = try directory.openRegularFile(relative, flags: O_RDONLY) else { return nil }
         return try Self.readAll(fd: fd, limit: limit, path: directory.display(relative))
+    }
+
+    /// A sysfs attribute's text: the bytes without their trailing newline (or CR LF).
+    static func text(_ bytes: [UInt8]) -> String {
+        var end = bytes.count
+        while end > 0, bytes[end - 1] == UInt8(ascii: "\n") || bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+        return String(decoding: bytes[0..<end], as: UTF8.self)
     }
 
     /// Reads an opened file descriptor to the end and closes it. More than `limit` bytes is an
@@ -213,9 +218,7 @@ public final class DirectoryHandle {
     /// directory, links with `readLink`); over `limit` bytes is refused.
     public func readText(_ name: String, limit: Int = InputLimits.attributeBytes) throws(HostAccessError) -> String? {
         guard let bytes = try readBytes(name, limit: limit) else { return nil }
-        var end = bytes.count
-        while end > 0, bytes[end - 1] == UInt8(ascii: "\n") || bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-        return String(decoding: bytes[0..<end], as: UTF8.self)
+        return RootedFileSystem.text(bytes)
     }
 
     /// The whole entry (a regular file); nil when it does not exist.
@@ -232,14 +235,7 @@ public final class DirectoryHandle {
             }
             throw .system(error, "open", path: path.appending(name).string)
         }
-        var info = stat()
-        guard fstat(opened, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
-            close(opened)
-            throw HostAccessError(
-                .notRegularFile,
-                "\(path.appending(name)) is \(RootDirectory.kindName(info.st_mode)), not a regular file",
-                path: path.appending(name).string, syscall: "fstat")
-        }
+        try RootDirectory.requireRegularFile(opened, path: path.appending(name))
         return try RootedFileSystem.readAll(fd: opened, limit: limit, path: path.appending(name))
     }
 

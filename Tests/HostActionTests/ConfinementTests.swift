@@ -120,4 +120,28 @@ struct ConfinementTests {
         let journals = directory + "/host/run/vfioctl/journals"
         #expect((try? FileManager.default.contentsOfDirectory(atPath: journals))?.isEmpty ?? true)
     }
+
+    @Test("restore refuses a driver_override that is a link, before journaling or writing anything")
+    func restoreThroughLink() throws {
+        let directory = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(try Tool.hostgen(["synthetic", "--functions", "64", "-o", directory + "/host"]).status == 0)
+        try "secret\n".write(toFile: directory + "/outside.txt", atomically: true, encoding: .utf8)
+        let device = directory + "/host/sys/bus/pci/devices/0000:06:00.0"
+        // As if bound to vfio-pci by someone else: restore would release it.
+        let driver = try FileManager.default.destinationOfSymbolicLink(atPath: device + "/driver")
+        try FileManager.default.removeItem(atPath: device + "/driver")
+        try FileManager.default.createSymbolicLink(
+            atPath: device + "/driver",
+            withDestinationPath: (driver as NSString).deletingLastPathComponent + "/vfio-pci")
+        try FileManager.default.removeItem(atPath: device + "/driver_override")
+        try FileManager.default.createSymbolicLink(
+            atPath: device + "/driver_override", withDestinationPath: directory + "/outside.txt")
+        let result = try Tool.vfioctl(["restore", "0000:06:00.0", "--root", directory + "/host"])
+        #expect(result.status != 0)
+        #expect(result.standardError.contains("driver_override is missing or not a regular file"))
+        #expect(try String(contentsOfFile: directory + "/outside.txt", encoding: .utf8) == "secret\n")
+        let journals = directory + "/host/run/vfioctl/journals"
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: journals))?.isEmpty ?? true)
+    }
 }
