@@ -10,9 +10,12 @@ public struct GroupPrediction: Sendable {
 
     public func group(of address: PCIAddress) -> Int? { groupOf[address] }
 
+    /// An IOMMU that is itself a PCI function (AMD-Vi) is left out: it does not translate its
+    /// own requests and the kernel puts it in no group.
     public init(model: HostModel, policy: ACSPolicy = ACSPolicy()) {
-        var sets = DisjointSets(model.devices.map(\.address))
-        for device in model.devices {
+        let translated = model.devices.filter { !$0.config.isIOMMU }
+        var sets = DisjointSets(translated.map(\.address))
+        for device in translated {
             // 1. DMA aliases: everything behind a PCIe-to-PCI (or conventional) bridge uses the
             //    topmost such bridge's requester ID (pci_for_each_dma_alias()).
             let representative = Self.dmaAliasRepresentative(of: device, in: model)
@@ -27,12 +30,13 @@ public struct GroupPrediction: Sendable {
             }
             // 3. Multifunction siblings without ACS (get_pci_function_alias_group()).
             if !joinedBridge, representative.isMultifunction, !policy.evaluate(representative).enabled {
-                for sibling in model.slotSiblings(of: representative.address) where !policy.evaluate(sibling).enabled {
+                for sibling in model.slotSiblings(of: representative.address)
+                where !sibling.config.isIOMMU && !policy.evaluate(sibling).enabled {
                     sets.union(representative.address, sibling.address)
                 }
             }
         }
-        let grouped = Dictionary(grouping: model.devices.map(\.address), by: { sets.find($0) })
+        let grouped = Dictionary(grouping: translated.map(\.address), by: { sets.find($0) })
         let ordered = grouped.values.map { $0.sorted() }.sorted { $0[0] < $1[0] }
         groups = ordered
         var index: [PCIAddress: Int] = [:]

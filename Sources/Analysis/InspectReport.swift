@@ -115,7 +115,15 @@ private struct AssessmentContext: Sendable {
                 ))
         }
         reasons += configReasons(device)
-        reasons += iommuReasons(device)
+        if device.config.isIOMMU {
+            reasons.append(
+                Reason(
+                    "iommu-unit", .blocked,
+                    "\(address) is the IOMMU itself (class 0806): it translates for the other functions, not for itself, so it is in no group and stays with the host"
+                ))
+        } else {
+            reasons += iommuReasons(device)
+        }
         if let group = groupMembers(of: device) {
             reasons += groupReasons(device, members: group.members, groupName: group.name)
         }

@@ -83,9 +83,13 @@ struct HostFactsReader {
                     name: name, kind: .intel, capability: try sys.readText(base + "/intel-iommu/cap").flatMap(parseHex),
                     extendedCapability: try sys.readText(base + "/intel-iommu/ecap").flatMap(parseHex))
             } else if let cap = try sys.readText(base + "/amd-iommu/cap") {
+                let order = AMDIOMMUFeatures.FeaturesOrder(kernelRelease: try proc.readText("sys/kernel/osrelease"))
+                let features = try sys.readText(base + "/amd-iommu/features").flatMap {
+                    AMDIOMMUFeatures.parseFeatures($0, order: order)
+                }
                 unit = IOMMUUnit(
-                    name: name, kind: .amd, capability: parseHex(cap),
-                    extendedCapability: try sys.readText(base + "/amd-iommu/features").flatMap(parseHex))
+                    name: name, kind: .amd, capability: parseHex(cap), extendedCapability: features?.efr)
+                unit.extendedCapability2 = features?.efr2
             } else {
                 unit = IOMMUUnit(name: name, kind: .other)
             }

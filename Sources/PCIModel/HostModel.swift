@@ -130,9 +130,12 @@ public struct IOMMUUnit: Sendable, Equatable {
     public enum Kind: String, Sendable { case intel, amd, other }
     public var name: String
     public var kind: Kind
-    /// Intel `intel-iommu/cap` and `ecap` (hex text in sysfs); AMD `amd-iommu/cap`, `features`.
+    /// Intel `intel-iommu/cap` and `ecap` (hex text in sysfs); AMD `amd-iommu/cap` and the
+    /// EFR from `features`.
     public var capability: UInt64?
     public var extendedCapability: UInt64?
+    /// AMD only: EFR2, the part of `features` after the colon (Linux ≥ 6.2).
+    public var extendedCapability2: UInt64?
     /// Functions this unit translates for (`class/iommu/NAME/devices/*`).
     public var devices: [PCIAddress]
 
@@ -151,6 +154,14 @@ public struct IOMMUUnit: Sendable, Equatable {
     public var intel: IntelIOMMUCapability? {
         guard kind == .intel, let capability, let extendedCapability else { return nil }
         return IntelIOMMUCapability(capability: capability, extendedCapability: extendedCapability)
+    }
+
+    /// The decoded AMD-Vi registers, when this is an IVHD unit whose `cap` was read.
+    public var amd: AMDIOMMUFeatures? {
+        guard kind == .amd, let capability else { return nil }
+        return AMDIOMMUFeatures(
+            capabilityHeader: UInt32(truncatingIfNeeded: capability), extendedFeatures: extendedCapability,
+            extendedFeatures2: extendedCapability2)
     }
 
     /// Intel ECAP bit 3: interrupt remapping supported.

@@ -10,8 +10,11 @@ extension VFIOCtl {
             abstract: "Show each IOMMU unit's capabilities and whether it can use 2M/1G pages.",
             discussion: """
                 Decodes Intel VT-d cap/ecap (class/iommu/dmarN/intel-iommu): superpage sizes,
-                address widths, caching mode, snoop control, pass-through, interrupt remapping;
-                lists the functions behind each unit; reads intel_iommu=sp_off and iommu=pt.
+                address widths, caching mode, snoop control, pass-through, interrupt remapping.
+                Decodes AMD-Vi cap and features (class/iommu/ivhdN/amd-iommu: capability header,
+                EFR:EFR2): feature names, page-table levels, v2 support; the format in use
+                follows amd_iommu=pgtbl_v2. Says what sysfs could not tell. Lists the functions
+                behind each unit; reads intel_iommu=sp_off and iommu=pt.
 
                 Examples:
                   vfioctl iommu
@@ -73,7 +76,21 @@ extension VFIOCtl {
                     ("passThrough", .bool(intel.passThrough)), ("interruptRemapping", .bool(intel.interruptRemapping)),
                 ]
             }
+            if let amd = unit.amd {
+                members += [
+                    ("extendedCapability2", .optional(amd.extendedFeatures2.map { hex($0, width: 1) })),
+                    ("features", .array(amd.featureNames.map(JSON.string))),
+                    ("hostPageTableLevels", .optional(amd.hostPageTableLevels)),
+                    ("guestPageTables", .bool(amd.guestTranslation)),
+                    ("pageTableFormat", .string(AMDPageTableFormat(commandLine: words).rawValue)),
+                    (
+                        "pageSizes",
+                        .array(AMDIOMMUFeatures.pageSizes.map { .string(IntelIOMMUCapability.sizeName($0)) })
+                    ),
+                ]
+            }
             members += [
+                ("notRead", .array(Self.notRead(unit, words: words).map(JSON.string))),
                 ("devices", .array(unit.devices.map { .string($0.description) })),
                 (
                     "largePages",
@@ -85,6 +102,26 @@ extension VFIOCtl {
                 ),
             ]
             return .object(members)
+        }
+
+        /// What sysfs could not tell about the unit, each with where the answer is instead.
+        static func notRead(_ unit: IOMMUUnit, words: [String]) -> [String] {
+            switch unit.kind {
+            case .intel:
+                return unit.intel == nil ? ["intel-iommu/cap or ecap: superpages and features unknown"] : []
+            case .amd:
+                guard let amd = unit.amd else { return ["amd-iommu/cap: the unit's features are unknown"] }
+                var missing = [
+                    "the page-table format in use: sysfs does not show it; \(AMDPageTableFormat(commandLine: words).why)",
+                    "the page sizes VFIO maps with (iova_pgsizes): run vfioctl dma-check on a vfio-bound group",
+                ]
+                if amd.extendedFeatures == nil {
+                    missing.insert("amd-iommu/features (EFR): page-table levels and features unknown", at: 0)
+                }
+                return missing
+            case .other:
+                return ["neither intel-iommu/ nor amd-iommu/ under class/iommu/\(unit.name)"]
+            }
         }
 
         private func unitText(_ unit: IOMMUUnit, words: [String]) -> String {
@@ -101,6 +138,18 @@ extension VFIOCtl {
                     "  caching mode \(flag(intel.cachingMode))  snoop control \(flag(intel.snoopControl))  pass-through \(flag(intel.passThrough))  interrupt remapping \(flag(intel.interruptRemapping))"
                 )
             }
+            if let amd = unit.amd {
+                lines.append(
+                    "  cap \(hex(amd.capabilityHeader, width: 1)) features \(amd.extendedFeatures.map { hex($0, width: 1) } ?? "unknown")"
+                        + (amd.featureNames.isEmpty ? "" : " (" + amd.featureNames.joined(separator: " ") + ")"))
+                let levels = amd.hostPageTableLevels.map { "\($0)-level" } ?? "unknown"
+                let format = AMDPageTableFormat(commandLine: words)
+                let sizes = AMDIOMMUFeatures.pageSizes.map(IntelIOMMUCapability.sizeName).joined(separator: " ")
+                lines.append(
+                    "  host page tables: \(levels)  guest (v2) page tables: \(amd.guestTranslation ? "yes" : "no")  in use: \(format.rawValue)  page sizes: \(sizes)"
+                )
+            }
+            for missing in Self.notRead(unit, words: words) { lines.append("  not read: \(missing)") }
             lines.append(
                 "  \(unit.devices.count) functions behind it"
                     + (unit.devices.isEmpty
