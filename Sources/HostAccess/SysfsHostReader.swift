@@ -102,7 +102,7 @@ public struct SysfsHostReader: Sendable {
     }
 
     /// The sysfs attributes next to `config`: upstream bridge (from the device symlink's
-    /// target), `driver`, `iommu_group`, `numa_node`, `boot_vga`, `reset_method`, and for a
+    /// target), `driver`, `iommu_group`, `numa_node`, `boot_vga`, `reset_method`, `vfio-dev/`, and for a
     /// VF (config vendor 0xffff) `vendor`, `device` and `physfn`.
     private func readAttributes(
         of device: inout PCIDevice, directory: DirectoryHandle, in sys: RootedFileSystem, anomalies: inout [String],
@@ -140,6 +140,11 @@ public struct SysfsHostReader: Sendable {
         }
         if let methods = try directory.readText("reset_method") {
             device.resetMethods = methods.split(separator: " ").map(String.init)
+        }
+        let vfioDev = "bus/pci/devices/\(name)/vfio-dev"
+        if let names = try sys.list(vfioDev), let node = names.first(where: { $0.hasPrefix("vfio") }) {
+            device.vfioDeviceName = node
+            _ = sys.exists(vfioDev + "/" + node)  // recorded for snapshots
         }
         if device.config.vendorID == 0xffff {
             if let vendor = try directory.readText("vendor").flatMap(parseHex),

@@ -49,6 +49,9 @@ public struct SysfsTreeWriter {
             if let methods = device.resetMethods {
                 try FileTree.writeText(directory.appending("reset_method"), methods.joined(separator: " ") + "\n")
             }
+            if let node = device.vfioDeviceName {
+                try FileTree.makeDirectories(directory.appending("vfio-dev/\(node)"))
+            }
             if c.baseClass == 0x03 {
                 try FileTree.writeText(directory.appending("boot_vga"), device.isBootVGA ? "1\n" : "0\n")
             }
@@ -120,10 +123,14 @@ public struct SysfsTreeWriter {
             case .amd:
                 try FileTree.makeDirectories(directory.appending("amd-iommu"))
                 if let cap = unit.capability {
-                    try FileTree.writeText(directory.appending("amd-iommu/cap"), "0x" + hex(cap, width: 8) + "\n")
+                    // As Linux ≥ 6.7 prints them: `%x` and `%llx:%llx` (EFR:EFR2); a tree
+                    // without kernel/osrelease is read in that order.
+                    try FileTree.writeText(directory.appending("amd-iommu/cap"), hex(cap, width: 1) + "\n")
                 }
                 if let features = unit.extendedCapability {
-                    try FileTree.writeText(directory.appending("amd-iommu/features"), hex(features, width: 1) + "\n")
+                    let efr2 = unit.extendedCapability2.map { ":" + hex($0, width: 1) } ?? ""
+                    try FileTree.writeText(
+                        directory.appending("amd-iommu/features"), hex(features, width: 1) + efr2 + "\n")
                 }
             case .other:
                 try FileTree.makeDirectories(directory)

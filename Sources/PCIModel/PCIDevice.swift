@@ -21,6 +21,10 @@ public struct PCIDevice: Sendable {
     public var resetMethods: [String]?
     /// `physfn` of an SR-IOV virtual function.
     public var physicalFunction: PCIAddress?
+    /// The VFIO device node's name under `vfio-dev/` (`vfio0`; kernel ≥ 6.1 with vfio-pci
+    /// bound), whose character device is `/dev/vfio/devices/vfio0` when the kernel has
+    /// VFIO_DEVICE_CDEV. nil when the directory is absent.
+    public var vfioDeviceName: String?
 
     public init(
         address: PCIAddress, config: DecodedConfig, vendorID: UInt16? = nil, deviceID: UInt16? = nil,

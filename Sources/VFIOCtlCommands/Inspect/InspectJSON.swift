@@ -74,6 +74,14 @@ enum InspectJSON {
         out.flush()
     }
 
+    /// The reset methods and where they came from: `reset_method` or config space.
+    private static func resetJSON(_ reset: ResetCapability) -> JSON {
+        .object([
+            ("methods", .array(reset.methods.map(JSON.string))),
+            ("source", .string(reset.fromSysfs ? "reset_method" : "config-space")),
+        ])
+    }
+
     private static func deviceJSON(_ assessment: DeviceAssessment, model: HostModel, quirks: QuirkEvaluation) -> JSON? {
         guard let device = model[assessment.address] else { return nil }
         let config = device.config
@@ -107,6 +115,8 @@ enum InspectJSON {
             ("aer", .bool(config.aer != nil)),
             ("sriov", sriov),
             ("flr", .bool(config.express?.supportsFLR == true || config.advancedFeatures?.supportsFLR == true)),
+            ("reset", resetJSON(ResetCapability(of: device, in: model))),
+            ("vfioDevice", .optional(device.vfioDeviceName)),
             ("configBytes", .int(config.readableLength)),
             ("iommuGroup", .optional(device.iommuGroup)),
             ("predictedGroup", .optional(assessment.predictedGroup)),
