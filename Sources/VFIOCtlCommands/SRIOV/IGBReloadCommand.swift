@@ -17,7 +17,8 @@ extension VFIOCtl {
                 rmmod igb; modprobe igb max_vfs=1; rmmod igbvf; rmmod igb; modprobe igb max_vfs=N.
                 auto picks it when that quirk matches a device on this host. N above 7 is
                 clamped (igb keeps one pool for the PF). Each step is printed; a failed step stops
-                and leaves igb loaded. Needs root; acts on the running kernel only.
+                and leaves igb loaded. Afterwards every PF on igb is listed with its VFs and their
+                IOMMU groups. Needs root; acts on the running kernel only.
 
                 Examples:
                   vfioctl sriov igb-reload --max-vfs 7 --dry-run
@@ -27,6 +28,7 @@ extension VFIOCtl {
         @Option(name: .customLong("max-vfs"), help: "VFs per PF.") var maxVFs: Int
         @Option(help: "plain, idt-workaround or auto.") var sequence: String = "auto"
         @Flag(name: .customLong("dry-run"), help: "Print the steps and do nothing.") var dryRun = false
+        @OptionGroup var output: OutputOptions
 
         func validate() throws {
             guard sequence == "auto" || IGBReloadSequence(rawValue: sequence) != nil else {
@@ -37,33 +39,76 @@ extension VFIOCtl {
 
         func run() async throws {
             let chosen: IGBReloadSequence
-            var why = ""
+            var why = "chosen on the command line"
             if let explicit = IGBReloadSequence(rawValue: sequence) {
                 chosen = explicit
             } else {
                 (chosen, why) = try automaticSequence()
             }
             let reload = Actions.IGBReload(maxVFs: maxVFs, sequence: chosen)
-            print("sequence \(chosen.rawValue)\(why)")
-            if let note = reload.clampNote { print(note) }
             let total = reload.steps.count
-            if dryRun {
-                for (index, step) in reload.steps.enumerated() { print("[\(index + 1)/\(total)] \(step)") }
-                return
+            if !output.json {
+                print("sequence \(chosen.rawValue) (\(why))")
+                if let note = reload.clampNote { print(note) }
             }
-            let session = try HostSession(
-                roots: .live, state: ActionState(directory: "/run/vfioctl"), action: "igb-reload max_vfs=\(maxVFs)",
-                dryRun: false)
-            let modules = try session.modules()
-            var index = 0
-            try session.run { session in
-                // A crash between rmmod and modprobe leaves no igb: recovery loads it again.
-                try session.journal(.module("igb"))
-                try reload.run(modules: modules) { result in
-                    index += 1
-                    print("[\(index)/\(total)] \(result.step): \(result.outcome) (\(Int(result.milliseconds)) ms)")
+            var results: [Actions.IGBReload.StepResult] = []
+            if dryRun {
+                if !output.json {
+                    for (index, step) in reload.steps.enumerated() { print("[\(index + 1)/\(total)] \(step)") }
+                }
+            } else {
+                let session = try HostSession(
+                    roots: .live, state: ActionState(directory: "/run/vfioctl"), action: "igb-reload max_vfs=\(maxVFs)",
+                    dryRun: false)
+                let modules = try session.modules()
+                let json = output.json
+                try session.run { session in
+                    // A crash between rmmod and modprobe leaves no igb: recovery loads it again.
+                    try session.journal(.module("igb"))
+                    try reload.run(modules: modules) { result in
+                        results.append(result)
+                        if !json {
+                            print(
+                                "[\(results.count)/\(total)] \(result.step): \(result.outcome) (\(Int(result.milliseconds)) ms)"
+                            )
+                        }
+                    }
                 }
             }
+            // What igb made of it: every PF it drives, with its VFs and their groups.
+            let model = try SysfsHostReader(roots: .live).read(source: "live host")
+            let manager = SRIOVManager(roots: .live)
+            let pfs = try model.devices.filter { $0.driver == "igb" && $0.config.sriov != nil }.map {
+                try manager.status($0.address)
+            }
+            if output.json {
+                print(
+                    JSON.object([
+                        ("sequence", .string(chosen.rawValue)), ("why", .string(why)),
+                        ("requestedVFs", .int(reload.requestedVFs)), ("maxVFs", .int(reload.maxVFs)),
+                        ("clamp", .optional(reload.clampNote)), ("dryRun", .bool(dryRun)),
+                        (
+                            "steps",
+                            .array(
+                                reload.steps.enumerated().map { index, step in
+                                    let result = index < results.count ? results[index] : nil
+                                    return .object([
+                                        ("step", .string(step.description)),
+                                        ("outcome", .optional(result?.outcome)),
+                                        ("milliseconds", .optional(result.map { Int($0.milliseconds) })),
+                                    ])
+                                })
+                        ),
+                        ("pfs", .array(pfs.map { SRIOVReport.json($0, model: model) })),
+                    ]).rendered(), terminator: "")
+                return
+            }
+            if pfs.isEmpty {
+                print(
+                    "no SR-IOV function is on igb\(dryRun ? "" : " after the reload"): no 82576 (or igb failed to probe it)"
+                )
+            }
+            for status in pfs { print(SRIOVReport.text(status, model: model), terminator: "") }
         }
 
         /// idt-workaround when the seed's quirk matches a function on this host.
@@ -76,11 +121,11 @@ extension VFIOCtl {
                     if case .sriovSequence(let name) = match.quirk.effect,
                         let sequence = IGBReloadSequence(rawValue: name)
                     {
-                        return (sequence, " (quirk \(match.quirk.id) matches \(device.address))")
+                        return (sequence, "quirk \(match.quirk.id) matches \(device.address)")
                     }
                 }
             }
-            return (.plain, " (no quirk asks for another)")
+            return (.plain, "no quirk asks for another")
         }
     }
 }

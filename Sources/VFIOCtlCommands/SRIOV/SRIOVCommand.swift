@@ -110,31 +110,44 @@ extension VFIOCtl {
 private func printStatus(_ status: SRIOVManager.Status, roots: HostRoots, json: Bool, extra: [String]) throws {
     let model = try SysfsHostReader(roots: roots).read(source: "host")
     if json {
-        print(
-            JSON.object([
-                ("pf", .string(status.pf.description)), ("totalVFs", .int(status.total)),
-                ("numVFs", .int(status.current)),
-                ("autoprobe", status.autoprobe.map(JSON.bool) ?? .null),
-                (
-                    "vfs",
-                    .array(
-                        status.vfs.map { vf in
-                            .object([
-                                ("address", .string(vf.description)), ("iommuGroup", .optional(model[vf]?.iommuGroup)),
-                                ("driver", .optional(model[vf]?.driver)),
-                            ])
-                        })
-                ),
-                ("notes", .array(extra.map(JSON.string))),
-            ]).rendered(), terminator: "")
-        return
+        print(SRIOVReport.json(status, model: model, notes: extra).rendered(), terminator: "")
+    } else {
+        print(SRIOVReport.text(status, model: model, notes: extra), terminator: "")
     }
-    print(
-        "\(status.pf): \(status.current) of \(status.total) VFs" + (status.autoprobe == false ? " (autoprobe off)" : "")
-    )
-    for vf in status.vfs {
-        let group = model[vf]?.iommuGroup.map { "group \($0)" } ?? "no group"
-        print("  \(vf)  \(group)  \(model[vf]?.driver ?? "no driver")")
+}
+
+/// A PF's SR-IOV state with each VF's IOMMU group and driver, as `sriov set`, `sriov status`
+/// and `sriov igb-reload` print it.
+enum SRIOVReport {
+    static func json(_ status: SRIOVManager.Status, model: HostModel, notes: [String] = []) -> JSON {
+        .object([
+            ("pf", .string(status.pf.description)), ("totalVFs", .int(status.total)),
+            ("numVFs", .int(status.current)),
+            ("autoprobe", status.autoprobe.map(JSON.bool) ?? .null),
+            (
+                "vfs",
+                .array(
+                    status.vfs.map { vf in
+                        .object([
+                            ("address", .string(vf.description)), ("iommuGroup", .optional(model[vf]?.iommuGroup)),
+                            ("driver", .optional(model[vf]?.driver)),
+                        ])
+                    })
+            ),
+            ("notes", .array(notes.map(JSON.string))),
+        ])
     }
-    for line in extra { print(line) }
+
+    static func text(_ status: SRIOVManager.Status, model: HostModel, notes: [String] = []) -> String {
+        var lines = [
+            "\(status.pf): \(status.current) of \(status.total) VFs"
+                + (status.autoprobe == false ? " (autoprobe off)" : "")
+        ]
+        for vf in status.vfs {
+            let group = model[vf]?.iommuGroup.map { "group \($0)" } ?? "no group"
+            lines.append("  \(vf)  \(group)  \(model[vf]?.driver ?? "no driver")")
+        }
+        lines += notes
+        return lines.joined(separator: "\n") + "\n"
+    }
 }
