@@ -276,6 +276,18 @@ public final class Watchdog {
                     log("\(policy.action) \(domain) failed: \(error)")
                 }
             }
+            if event.kind == .failedRecovery {
+                // The kernel gave up (pcie_do_recovery: a driver voted DISCONNECT, or a function
+                // below the port has no driver to recover it): no SUCCESSFUL_RECOVERY will come.
+                for (domain, device) in takenDown.sorted(by: { $0.key < $1.key })
+                where related(device, event.device) {
+                    note(
+                        domain, "stay-down",
+                        "the kernel could not recover \(event.device) (FAILED_RECOVERY): start \(domain) by hand once its devices work"
+                    )
+                    takenDown[domain] = nil
+                }
+            }
         } else if event.deviceRecovered {
             let now = wallClock()
             for (domain, device) in takenDown.sorted(by: { $0.key < $1.key }) where related(device, event.device) {

@@ -24,19 +24,29 @@ public final class LibvirtConnection {
 
     /// Names of the running domains (`virConnectListAllDomains` with ACTIVE).
     public func activeDomainNames() throws(LibvirtError) -> [String] {
+        try activeDomains().map(\.name)
+    }
+
+    /// The running domains with their ids (`virDomainGetID`), sorted by name. A domain's id
+    /// changes each time it starts: an unchanged id means it was not restarted.
+    public func activeDomains() throws(LibvirtError) -> [(name: String, id: UInt32)] {
         var domains: UnsafeMutablePointer<virDomainPtr?>?
         let count = virConnectListAllDomains(connection, &domains, UInt32(VIR_CONNECT_LIST_DOMAINS_ACTIVE.rawValue))
         guard count >= 0, let domains else { throw .last("virConnectListAllDomains") }
         defer { free(domains) }
-        var names: [String] = []
+        var result: [(name: String, id: UInt32)] = []
         for index in 0..<Int(count) {
             guard let domain = domains[index] else { continue }
             if let name = virDomainGetName(domain) {
-                names.append(String(decoding: UnsafeRawBufferPointer(start: name, count: strlen(name)), as: UTF8.self))
+                result.append(
+                    (
+                        String(decoding: UnsafeRawBufferPointer(start: name, count: strlen(name)), as: UTF8.self),
+                        virDomainGetID(domain)
+                    ))
             }
             virDomainFree(domain)
         }
-        return names.sorted()
+        return result.sorted { $0.name < $1.name }
     }
 
     /// `virDomainDestroy`: stop the guest now (what QEMU's own AER stop leaves us to finish).

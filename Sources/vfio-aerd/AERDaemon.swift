@@ -154,7 +154,7 @@ struct AERDaemon: ParsableCommand {
         timer.resume()
 
         withExtendedLifetime((sources, signals, timer)) {
-            say("watching (journal \(journal), policy \(policy))")
+            say("watching (journal \(journal), policy \(policy)); running guests: \(guests.summary())")
             Notify.send("READY=1")
             dispatchMain()
         }
@@ -183,7 +183,8 @@ struct AERDaemon: ParsableCommand {
         }
         let stop: @Sendable () -> Void = {
             Notify.send("STOPPING=1")
-            say("stopping")
+            let guests = (daemon.watchdog?.control as? LibvirtGuests).map { "; running guests: \($0.summary())" } ?? ""
+            say("stopping\(guests)")
             Glibc.exit(0)
         }
         let terminate = DispatchSource.makeSignalSource(signal: SIGTERM, queue: queue)

@@ -39,6 +39,17 @@ final class LibvirtGuests: GuestControl {
         }
     }
 
+    /// "A (id 3), B (id 4)": the running guests, for the log at start and stop (a restarted
+    /// guest has a new id).
+    func summary() -> String {
+        do {
+            let domains = try retrying { try $0.activeDomains() }
+            return domains.isEmpty ? "none" : domains.map { "\($0.name) (id \($0.id))" }.joined(separator: ", ")
+        } catch {
+            return "unknown (\(error))"
+        }
+    }
+
     func destroy(_ domain: String) throws { try retrying { try $0.destroy(domain) } }
     func shutdown(_ domain: String) throws { try retrying { try $0.shutdown(domain) } }
     func start(_ domain: String) throws { try retrying { try $0.start(domain) } }

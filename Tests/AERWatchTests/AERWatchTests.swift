@@ -226,6 +226,24 @@ struct WatchdogTests {
         #expect(actions == ["destroy a", "restart-scheduled a", "start a"])
     }
 
+    @Test("FAILED_RECOVERY leaves the guest down, says why once, and a later recovery does not start it")
+    func failedRecovery() throws {
+        var policy = AERPolicy()
+        policy.restartBackoffSeconds = 0
+        let (watchdog, guests, directory) = try Self.make(
+            policy: policy, running: ["a": [PCIAddress("04:00.0")!], "b": [PCIAddress("05:00.1")!]])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try watchdog.handle(Self.event("0000:04:00.0", .beginRecovery, online: false), arrival: wallClock())
+        try watchdog.handle(Self.event("0000:04:00.0", .failedRecovery, online: false), arrival: wallClock())
+        try watchdog.handle(Self.event("0000:04:00.0", .failedRecovery, online: false), arrival: wallClock())
+        try watchdog.handle(Self.event("0000:04:00.0", .successfulRecovery, online: true), arrival: wallClock())
+        watchdog.tick(now: wallClock() + 1)
+        #expect(guests.calls == ["destroy a"])
+        let decisions = try watchdog.journal.decisions()
+        #expect(decisions.map { "\($0.action) \($0.domain)" } == ["destroy a", "stay-down a"])
+        #expect(decisions.last?.reason.contains("FAILED_RECOVERY") == true)
+    }
+
     @Test("an error on a switch port takes down the guests below it; a VF's PF error takes down the VF's guest")
     func owners() throws {
         let (watchdog, guests, directory) = try Self.make(running: [
