@@ -20,6 +20,8 @@ def sections(text):
             current = None
         elif current is not None:
             lines.append(line)
+        elif line.startswith("VMLAB-KERNEL "):
+            found["_kernel"] = line.split(" ", 1)[1]
         elif line.startswith("VMLAB-STATUS "):
             parts = line.split()
             status[parts[1]] = parts[2] if len(parts) > 2 else "?"
@@ -69,16 +71,34 @@ def check(name, text):
         problems.append("predicted group {" + ",".join(sorted(extra)) + "} is not a kernel group")
     if report["groupDisagreements"]:
         problems.append(f"vfioctl reports {len(report['groupDisagreements'])} disagreement(s)")
-    # 3. The topology is what the scenario builds.
+    # 3. vfioctl reads the kernel's reset methods and VFIO device nodes.
+    problems += check_sysfs_readings(report, found.get("kernel-resets", ""), found.get("vfio-devs", ""))
+    # 4. The topology is what the scenario builds.
     devices = {d["address"]: d for d in report["devices"]}
     by_id = lambda ids: sorted(a for a, d in devices.items() if f"{d['vendorId']}:{d['deviceId']}" == ids)
     group_of = {a: gid for gid, members in kernel.items() for a in members}
+    if name in SNAPSHOT_SCENARIOS and not found.get("snapshot", "").strip():
+        problems.append(f"no snapshot of the guest: {found.get('snapshot-error', '').strip()[:300]}")
     expectation = EXPECTATIONS.get(name)
     if expectation:
         problems += expectation(devices, by_id, group_of, found)
     if problems:
         return "; ".join(problems)
     return None, f"{len(devices)} functions, {len(kernel)} groups: {describe(kernel_sets)}"
+
+
+def check_sysfs_readings(report, kernel_resets, kernel_vfio_devs):
+    """Every function's reset methods as `reset_method` lists them, and its vfio-dev node."""
+    problems = []
+    resets = {line.split()[0]: line.split()[1:] for line in kernel_resets.splitlines() if line.strip()}
+    nodes = dict(line.split() for line in kernel_vfio_devs.splitlines() if line.strip())
+    for device in report["devices"]:
+        address, reset = device["address"], device.get("reset") or {}
+        if address in resets and (reset.get("methods") != resets[address] or reset.get("source") != "reset_method"):
+            problems.append(f"{address}: kernel reset_method {resets[address]}, vfioctl {reset}")
+        if device.get("vfioDevice") != nodes.get(address):
+            problems.append(f"{address}: kernel vfio-dev {nodes.get(address)}, vfioctl {device.get('vfioDevice')}")
+    return problems
 
 
 def same_group(addresses, group_of):
@@ -212,6 +232,10 @@ def expect_bind(devices, by_id, group_of, found):
         problems.append(f"a bind while the journal waited was not refused: {found.get('refused', '')!r}")
     if "leftover" in found:
         problems.append("recover left the journal behind")
+    bound_nodes = found.get("vfio-devs-bound", "")
+    if found.get("_kernel", "").startswith("6.12") and len(bound_nodes.split()) < 4:
+        problems.append(f"Linux 6.12 shows no vfio-dev/vfioN for the bound functions: {bound_nodes!r}")
+    problems += check_sysfs_readings(json.loads(found.get("inspect-bound", "{}") or "{}") or {"devices": []}, "", bound_nodes)
     return problems
 
 
@@ -223,22 +247,6 @@ def expect_sriov_set(devices, by_id, group_of, found):
             problems.append(f"after set {count}: numVFs {result.get('numVFs')}, VFs {result.get('vfs')}")
     if found.get("_status_refused") in (None, "0") or "bound to vfio-pci" not in found.get("refused", ""):
         problems.append(f"removing a vfio-bound VF was not refused: {found.get('refused', '').strip()}")
-    return problems
-
-
-def expect_igb(devices, by_id, group_of, found):
-    problems = []
-    idt = [line.split("] ", 1)[1].split(":")[0] for line in found.get("idt", "").splitlines() if line.startswith("[")]
-    if found.get("_status_idt") != "0" or idt != ["rmmod igb", "modprobe igb max_vfs=1", "rmmod igbvf", "rmmod igb", "modprobe igb max_vfs=7"]:
-        problems.append(f"idt-workaround: exit {found.get('_status_idt')}, steps {idt}: {found.get('idt', '')}")
-    if "at most 7" not in found.get("idt", ""):
-        problems.append("max_vfs=8 was not clamped with its reason")
-    if found.get("_status_plain") != "0" or "modprobe igb max_vfs=3: ok" not in found.get("plain", ""):
-        problems.append(f"plain: {found.get('plain', '')}")
-    if found.get("max-vfs", "").strip() not in ("3", ""):
-        problems.append(f"igb max_vfs parameter after plain reload: {found.get('max-vfs')}")
-    if found.get("igb-loaded", "").strip() != "1":
-        problems.append("igb is not loaded at the end")
     return problems
 
 
@@ -267,6 +275,196 @@ def expect_aer_watch(devices, by_id, group_of, found):
     return problems
 
 
+# Scenarios whose guest writes a snapshot (Tests/Fixtures/snapshots/lab-*.tar.gz come from them).
+SNAPSHOT_SCENARIOS = {"amd-vi", "igb-sriov"}
+SEED_PFS = ["0000:03:00.0", "0000:03:00.1", "0000:04:00.0", "0000:04:00.1"]
+IDT_QUIRK = "intel-82576-idt-pes12n3a-x58-max-vfs-aer-hang"
+IDT_STEPS = ["rmmod igb", "modprobe igb max_vfs=1", "rmmod igbvf", "rmmod igb", "modprobe igb max_vfs=7"]
+
+
+def expect_seed_host(devices, by_id, group_of, found):
+    """The seed's topology: ioh3420 at 00:03.0, x3130 switch, two dual-function 82576 on igb,
+    all in one group; the seed's quirks (the lab's IDT stand-in among them) on every PF."""
+    problems = []
+    if by_id("8086:3420") != ["0000:00:03.0"]:
+        problems.append(f"expected the ioh3420 root port at 0000:00:03.0, found {by_id('8086:3420')}")
+    if len(by_id("104c:8232")) != 1 or len(by_id("104c:8233")) != 2:
+        problems.append(f"expected an x3130 upstream and two downstream ports, found {by_id('104c:8232')} {by_id('104c:8233')}")
+    pfs = by_id("8086:10c9")
+    if pfs != SEED_PFS:
+        problems.append(f"expected 82576 PFs {SEED_PFS} (function 1 needs x-pcie-ari-nextfn-1), found {pfs}")
+    members = by_id("8086:3420") + by_id("104c:8232") + by_id("104c:8233") + pfs
+    if not same_group(members, group_of):
+        problems.append(f"{members} are not in one group")
+    for pf in pfs:
+        device = devices[pf]
+        quirks = {q["id"] for q in device["quirks"]}
+        if device["driver"] != "igb" or not device["multifunction"] or not device["sriov"]:
+            problems.append(f"{pf}: driver {device['driver']}, multifunction {device['multifunction']}, sriov {device['sriov']}")
+        if not {IDT_QUIRK, "intel-82576-dual-pf-windows-2008"} <= quirks:
+            problems.append(f"{pf}: seed quirks not matched (matched {sorted(quirks)})")
+    totals = {line.split()[0]: line.split()[-1] for line in found.get("totalvfs", "").splitlines() if line.strip()}
+    if sorted(totals) != SEED_PFS or set(totals.values()) != {"7"}:
+        problems.append(f"igb should limit sriov_totalvfs to 7 on every PF: {totals}")
+    return problems
+
+
+def vfs_of(status):
+    return [vf["address"] for vf in status.get("vfs", [])]
+
+
+def expect_igb_sriov(devices, by_id, group_of, found):
+    """igb-reload chose the IDT workaround through the quirk, clamped 8 to 7 with its reason,
+    and listed the VFs the real driver made, each with the kernel's group; sriov set and
+    apply reach the same state."""
+    problems = []
+    dry = found.get("dry", "")
+    if found.get("_status_dry") != "0" or IDT_QUIRK not in dry or "at most 7" not in dry:
+        problems.append(f"dry run: exit {found.get('_status_dry')}: {dry.strip()[:300]}")
+    auto = json.loads(found.get("auto", "{}") or "{}")
+    steps = [s["step"] for s in auto.get("steps", [])]
+    if found.get("_status_auto") != "0" or auto.get("sequence") != "idt-workaround" or IDT_QUIRK not in auto.get("why", ""):
+        problems.append(f"auto: exit {found.get('_status_auto')}, sequence {auto.get('sequence')}, why {auto.get('why')}: {found.get('auto-stderr', '').strip()[:300]}")
+    if steps != IDT_STEPS or any(s["outcome"] is None or s["outcome"].startswith("failed") for s in auto.get("steps", [])):
+        problems.append(f"auto steps {auto.get('steps')}")
+    if auto.get("requestedVFs") != 8 or auto.get("maxVFs") != 7 or "one pool stays with the PF" not in (auto.get("clamp") or ""):
+        problems.append(f"clamp: requested {auto.get('requestedVFs')}, used {auto.get('maxVFs')}, note {auto.get('clamp')}")
+    kernel_vfs = {}
+    for line in found.get("kernel-vfs", "").splitlines():
+        pf, vf, ids = line.split()
+        kernel_vfs.setdefault(pf, []).append(vf)
+        if ids != "0x8086:0x10ca":
+            problems.append(f"VF {vf} of {pf} is {ids}, not 8086:10ca")
+    pfs = {p["pf"]: p for p in auto.get("pfs", [])}
+    if sorted(pfs) != SEED_PFS:
+        problems.append(f"igb-reload listed PFs {sorted(pfs)}")
+    for pf in SEED_PFS:
+        listed = vfs_of(pfs.get(pf, {}))
+        if len(kernel_vfs.get(pf, [])) != 7 or sorted(listed) != sorted(kernel_vfs.get(pf, [])):
+            problems.append(f"{pf}: kernel VFs {kernel_vfs.get(pf)}, igb-reload listed {listed}")
+        for vf in pfs.get(pf, {}).get("vfs", []):
+            if vf["iommuGroup"] is None or vf["iommuGroup"] != group_of.get(pf):
+                problems.append(f"VF {vf['address']}: group {vf['iommuGroup']}, its PF's is {group_of.get(pf)}")
+    for stage, count in (("set-0", 0), ("set-7", 7), ("status-applied", 7)):
+        status = json.loads(found.get(stage, "{}") or "{}")
+        if status.get("numVFs") != count or len(vfs_of(status)) != count:
+            problems.append(f"{stage}: numVFs {status.get('numVFs')}, VFs {vfs_of(status)}")
+    first, second = found.get("apply-1", ""), found.get("apply-2", "")
+    if found.get("_status_apply1") != "0" or "0 → 7" not in first:
+        problems.append(f"apply from 0: exit {found.get('_status_apply1')}: {first.strip()}")
+    if found.get("_status_apply2") != "0" or "unchanged" not in second:
+        problems.append(f"apply again: exit {found.get('_status_apply2')}: {second.strip()}")
+    plain = json.loads(found.get("plain", "{}") or "{}")
+    if plain.get("sequence") != "plain" or any(len(vfs_of(p)) != 3 for p in plain.get("pfs", [])) or len(plain.get("pfs", [])) != 4:
+        problems.append(f"plain to 3: {[(p['pf'], p['numVFs']) for p in plain.get('pfs', [])]}")
+    return problems
+
+
+def guest_ids(log, when):
+    """{"A": "1", …} from vfio-aerd's `watching …; running guests: A (id 1), …` or `stopping; …`."""
+    for line in log.splitlines():
+        if when in line and "running guests:" in line:
+            return dict(re.findall(r"(\w+) \(id (\d+)\)", line.split("running guests:", 1)[1]))
+    return {}
+
+
+def expect_vf_aer(devices, by_id, group_of, found):
+    """Per phase: the uevents journaled on PFs and VFs, the owners below the failing port
+    destroyed and started again, everybody else left alone with the same domain id."""
+    problems = []
+    owners = dict(line.split() for line in found.get("owners", "").splitlines() if line.strip())
+    if sorted(owners) != ["A", "B", "C"]:
+        return [f"owners not set up: {owners}"]
+    bound = drivers_of(found.get("drivers-bound", ""))
+    if any(bound.get(owners[g]) != "vfio-pci" for g in owners):
+        problems.append(f"owned functions not on vfio-pci: {[(owners[g], bound.get(owners[g])) for g in owners]}")
+    for phase, port, below, recovers in (("rp", "rp3", {"A", "B"}, True), ("dn", "dn1", {"A"}, True), ("failed", "dn2", {"B"}, False)):
+        entries = json.loads(found.get(f"aer-log-{phase}", "[]") or "[]")
+        uevent_devices = {e["device"] for e in entries if e["source"] == "uevent"}
+        pfs = {"A": "0000:03:00.0", "B": "0000:04:00.0"}
+        for guest in sorted(below):
+            if owners[guest] not in uevent_devices or pfs[guest] not in uevent_devices:
+                problems.append(f"{phase}: no recovery uevents journaled for VF {owners[guest]} and PF {pfs[guest]}: {sorted(uevent_devices)}")
+        for guest in {"A", "B"} - below:
+            if any(d[:8] == pfs[guest][:8] for d in uevent_devices):
+                problems.append(f"{phase}: uevents on {pfs[guest][:7]} after an error at {port}: {sorted(uevent_devices)}")
+        kinds = {e["kind"] for e in entries if e["source"] == "uevent"}
+        final = "successful-recovery" if recovers else "failed-recovery"
+        if final not in kinds:
+            problems.append(f"{phase}: the kernel's {final} not journaled (saw {sorted(kinds)})")
+        actions = {(d["action"], d["domain"]) for e in entries for d in e["decisions"] if d.get("domain")}
+        taken_down = {domain for action, domain in actions if action in ("destroy", "shutdown")}
+        started = {domain for action, domain in actions if action == "start"}
+        stayed = {domain for action, domain in actions if action == "stay-down"}
+        expected_started, expected_stayed = (below, set()) if recovers else (set(), below)
+        if taken_down != below or started != expected_started or stayed != expected_stayed:
+            problems.append(
+                f"{phase} (error at {port}): took down {sorted(taken_down)}, started {sorted(started)}, left down {sorted(stayed)}; "
+                f"expected {sorted(below)} down, {sorted(expected_started)} started, {sorted(expected_stayed)} left down")
+        log = found.get(f"aerd-log-{phase}", "")
+        before, after = guest_ids(log, "watching"), guest_ids(log, "stopping")
+        if sorted(before) != ["A", "B", "C"]:
+            problems.append(f"{phase}: guest ids not logged at start: {before}")
+        else:
+            expected_after = ["A", "B", "C"] if recovers else sorted({"A", "B", "C"} - below)
+            if sorted(after) != expected_after:
+                problems.append(f"{phase}: running after: {after}, expected {expected_after}")
+            for guest in after:
+                if (before[guest] != after[guest]) != (guest in below):
+                    problems.append(f"{phase}: guest {guest} id {before[guest]} → {after[guest]}")
+        if found.get(f"_status_aerd-{phase}") != "0":
+            problems.append(f"{phase}: vfio-aerd exit {found.get(f'_status_aerd-{phase}')}: {log.strip()[-300:]}")
+        if not all(e["handled"] for e in entries):
+            problems.append(f"{phase}: unhandled events left in the journal")
+    return problems
+
+
+def expect_amd_vi(devices, by_id, group_of, found):
+    """Groups under AMD-Vi as for the root-ports and switch topologies; the IOMMU's own
+    function in no group and not predicted; the unit reported from sysfs."""
+    problems = []
+    nics = by_id("8086:10d3")
+    root_port_nics = [n for n in nics if devices[n]["parent"] and devices[devices[n]["parent"]]["vendorId"] == "1b36"]
+    if len(root_port_nics) != 2 or same_group(root_port_nics, group_of):
+        problems.append(f"the e1000e behind generic root ports should be isolated: {[(n, group_of.get(n)) for n in root_port_nics]}")
+    switch = by_id("8086:3420") + by_id("104c:8232") + by_id("104c:8233") + by_id("1b36:0010") + [n for n in nics if n not in root_port_nics]
+    if len(switch) != 6 or not same_group(switch, group_of):
+        problems.append(f"switch topology {switch} is not one group")
+    iommu_functions = [a for a, d in devices.items() if d["classCode"].startswith("0806")]
+    if len(iommu_functions) != 1:
+        problems.append(f"expected one IOMMU function (class 0806), found {iommu_functions}")
+    for address in iommu_functions:
+        device = devices[address]
+        if address in group_of or device["iommuGroup"] is not None or device["predictedGroup"] is not None:
+            problems.append(f"IOMMU function {address}: kernel group {group_of.get(address)}, vfioctl {device['iommuGroup']}/{device['predictedGroup']}")
+        if device["verdict"] != "blocked" or "iommu-unit" not in [r["code"] for r in device["reasons"]]:
+            problems.append(f"IOMMU function {address}: verdict {device['verdict']}, reasons {[r['code'] for r in device['reasons']]}")
+    sysfs = {}
+    for line in found.get("iommu-sysfs", "").splitlines():
+        name, cap, features = line.split()
+        sysfs[name] = (cap.split("=", 1)[1], features.split("=", 1)[1])
+    units = json.loads(found.get("iommu", "{}") or "{}").get("units", [])
+    if found.get("_status_iommu") != "0" or [u["name"] for u in units] != sorted(sysfs) or not sysfs:
+        problems.append(f"vfioctl iommu units {[u.get('name') for u in units]}, sysfs {sorted(sysfs)}")
+    for unit in units:
+        cap, features = sysfs.get(unit["name"], ("", ""))
+        # Linux before 6.7 prints EFR2:EFR, from 6.7 EFR:EFR2 (6.1 and 6.12 seen here).
+        major_minor = tuple(int(n) for n in re.findall(r"\d+", found.get("_kernel", "0.0"))[:2])
+        parts = features.split(":")
+        efr = parts[-1] if len(parts) == 2 and major_minor < (6, 7) else parts[0]
+        if unit["kind"] != "amd" or unit["capability"].lstrip("0") != cap.lstrip("0") or unit["extendedCapability"].lstrip("0") != efr.lstrip("0"):
+            problems.append(f"{unit['name']}: kind {unit['kind']}, cap {unit['capability']} vs {cap}, EFR {unit['extendedCapability']} vs {features}")
+        if not unit.get("features") or not unit.get("hostPageTableLevels") or not {"2M", "1G"} <= set(unit.get("pageSizes", [])):
+            problems.append(f"{unit['name']}: features {unit.get('features')}, levels {unit.get('hostPageTableLevels')}, page sizes {unit.get('pageSizes')}")
+        if len(unit.get("notRead", [])) < 2 or not unit.get("largePages", {}).get("available"):
+            problems.append(f"{unit['name']}: notRead {unit.get('notRead')}, largePages {unit.get('largePages')}")
+        if sorted(unit["devices"]) != sorted(group_of):
+            problems.append(f"{unit['name']} translates for {sorted(unit['devices'])}, the kernel grouped {sorted(group_of)}")
+    if "not read:" not in found.get("iommu-text", ""):
+        problems.append("vfioctl iommu (text) does not say what it could not read")
+    return problems
+
+
 EXPECTATIONS = {
     "switch-no-acs": expect_switch,
     "root-ports": expect_root_ports,
@@ -278,41 +476,61 @@ EXPECTATIONS = {
     "dma-check": expect_dma,
     "bind-group": expect_bind,
     "sriov-set": expect_sriov_set,
-    "igb-reload": expect_igb,
+    "seed-host": expect_seed_host,
+    "igb-sriov": expect_igb_sriov,
+    "vf-aer": expect_vf_aer,
+    "amd-vi": expect_amd_vi,
     "aer-watch": expect_aer_watch,
 }
 
 
 def main():
-    out, names = sys.argv[1], sys.argv[2:]
-    passed = failed = 0
-    for name in names:
+    out, runs = sys.argv[1], sys.argv[2:]
+    passed = failed = skipped = 0
+    for run in runs:
+        name = run.split("@", 1)[0]
         try:
-            with open(f"{out}/{name}.console", errors="replace") as handle:
+            with open(f"{out}/{run}.skip") as handle:
+                skipped += 1
+                print(f"VMLAB {run} SKIP {handle.read().strip()}")
+                continue
+        except OSError:
+            pass
+        try:
+            with open(f"{out}/{run}.console", errors="replace") as handle:
                 text = handle.read()
         except OSError as error:
             text, result = "", f"no console log ({error})"
         else:
             try:
                 result = check(name, text)
-            except (KeyError, ValueError) as error:
+            except (KeyError, ValueError, TypeError, AttributeError) as error:
                 result = f"malformed guest output: {error!r}"
+        seconds = ""
+        try:
+            with open(f"{out}/{run}.seconds") as handle:
+                seconds = f" ({handle.read().strip()} s)"
+        except OSError:
+            pass
         if isinstance(result, tuple):
             passed += 1
-            print(f"VMLAB {name} PASS {result[1]}")
+            print(f"VMLAB {run} PASS{seconds} {result[1]}")
         else:
             failed += 1
-            print(f"VMLAB {name} FAIL {result}")
-            print(f"--- console of {name} (last 60 lines) ---")
+            print(f"VMLAB {run} FAIL{seconds} {result}")
+            print(f"--- console of {run} (last 60 lines) ---")
             print("\n".join(text.splitlines()[-60:]))
             try:
-                with open(f"{out}/{name}.qemu", errors="replace") as handle:
+                with open(f"{out}/{run}.qemu", errors="replace") as handle:
                     qemu = handle.read().strip()
                 if qemu:
-                    print(f"--- qemu of {name} ---\n{qemu}")
+                    print(f"--- qemu of {run} ---\n{qemu}")
             except OSError:
                 pass
-    print(f"{passed} passed, {failed} failed")
+    print(f"vmlab: {passed} passed, {failed} failed, {skipped} skipped")
+    if skipped and not passed:
+        print("vmlab: every run was skipped: the lab proved nothing (see the SKIP reasons)")
+        return 1
     return 1 if failed else 0
 
 

@@ -33,7 +33,31 @@ drivers() {
     done
 }
 
-# Common steps a scenario can use: inspect as JSON and the kernel's groups.
+# The kernel's reset methods (`reset_method`, Linux >= 5.15), one "ADDRESS METHOD..." line each.
+kernel_resets() {
+    for device in /sys/bus/pci/devices/*; do
+        [ -f "$device/reset_method" ] && echo "${device##*/} $(cat "$device/reset_method")"
+    done
+}
+
+# VFIO device nodes in sysfs (`vfio-dev/vfioN`, functions on vfio-pci), "ADDRESS vfioN".
+vfio_devs() {
+    for device in /sys/bus/pci/devices/*; do
+        for node in "$device"/vfio-dev/vfio*; do
+            [ -e "$node" ] && echo "${device##*/} ${node##*/}"
+        done
+    done
+}
+
+# Functions whose vendor:device is $1 (as sysfs has it: 0x8086:0x10c9), one address a line.
+functions_with_ids() {
+    for device in /sys/bus/pci/devices/*; do
+        [ "$(cat "$device/vendor"):$(cat "$device/device")" = "$1" ] && echo "${device##*/}"
+    done
+}
+
+# Common steps a scenario can use: inspect as JSON and the kernel's groups, drivers, reset
+# methods and VFIO device nodes.
 report() {
     vfioctl inspect --json > /tmp/inspect.json 2> /tmp/inspect.err
     echo "VMLAB-STATUS inspect $?"
@@ -41,9 +65,12 @@ report() {
     section inspect-stderr < /tmp/inspect.err
     kernel_groups | section kernel-groups
     drivers | section drivers
+    kernel_resets | section kernel-resets
+    vfio_devs | section vfio-devs
 }
 
 echo "VMLAB-SCENARIO $scenario"
+echo "VMLAB-KERNEL $(uname -r)"
 if [ -f "/scenarios/$scenario.sh" ]; then
     . "/scenarios/$scenario.sh"
     run_scenario 2>&1

@@ -3,7 +3,7 @@
 # viability, restore it, then kill vfioctl -9 in the middle of a bind (after 4 writes) and
 # let `vfioctl recover` put every driver back. vfio-pci is NOT loaded here: bind loads it
 # through libkmod, as libvirt probes its stub driver first. While the crash's journal waits,
-# another bind is refused.
+# another bind is refused. While bound, vfioctl must read each function's vfio-dev/vfioN.
 run_scenario() {
     modprobe e1000e
     modprobe nvme
@@ -12,6 +12,9 @@ run_scenario() {
     drivers | section drivers-before
     vfioctl bind "$nic" --json | section bind
     drivers | section drivers-bound
+    # While bound: the kernel's vfio-dev/vfioN nodes, and vfioctl's reading of them.
+    vfio_devs | section vfio-devs-bound
+    vfioctl inspect --json | section inspect-bound
     vfioctl restore "$nic" > /tmp/restore.out 2>&1
     echo "VMLAB-STATUS restore $?"
     drivers | section drivers-restored
