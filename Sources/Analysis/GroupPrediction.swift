@@ -10,10 +10,10 @@ public struct GroupPrediction: Sendable {
 
     public func group(of address: PCIAddress) -> Int? { groupOf[address] }
 
-    /// An IOMMU that is itself a PCI function (AMD-Vi) is left out: it does not translate its
-    /// own requests and the kernel puts it in no group.
+    /// An AMD-Vi unit's own function is left out: it does not translate its own requests and
+    /// the kernel puts it in no group.
     public init(model: HostModel, policy: ACSPolicy = ACSPolicy()) {
-        let translated = model.devices.filter { !$0.config.isIOMMU }
+        let translated = model.devices.filter { !$0.isAMDIOMMUFunction }
         var sets = DisjointSets(translated.map(\.address))
         for device in translated {
             // 1. DMA aliases: everything behind a PCIe-to-PCI (or conventional) bridge uses the
@@ -31,7 +31,7 @@ public struct GroupPrediction: Sendable {
             // 3. Multifunction siblings without ACS (get_pci_function_alias_group()).
             if !joinedBridge, representative.isMultifunction, !policy.evaluate(representative).enabled {
                 for sibling in model.slotSiblings(of: representative.address)
-                where !sibling.config.isIOMMU && !policy.evaluate(sibling).enabled {
+                where !sibling.isAMDIOMMUFunction && !policy.evaluate(sibling).enabled {
                     sets.union(representative.address, sibling.address)
                 }
             }

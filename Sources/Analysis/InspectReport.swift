@@ -115,11 +115,11 @@ private struct AssessmentContext: Sendable {
                 ))
         }
         reasons += configReasons(device)
-        if device.config.isIOMMU {
+        if device.isAMDIOMMUFunction, device.iommuGroup == nil {
             reasons.append(
                 Reason(
                     "iommu-unit", .blocked,
-                    "\(address) is the IOMMU itself (class 0806): it translates for the other functions, not for itself, so it is in no group and stays with the host"
+                    "\(address) is the AMD-Vi unit itself (class 0806): it translates for the other functions, not for itself, so it is in no group and stays with the host"
                 ))
         } else {
             reasons += iommuReasons(device)

@@ -14,12 +14,17 @@ public struct LargePageVerdict: Sendable, Equatable {
                 && word.dropFirst("intel_iommu=".count).split(separator: ",").contains("sp_off")
         }
         if let amd = unit.amd {
-            sizes = AMDIOMMUFeatures.pageSizes.filter { $0 > 4 << 10 }
-            available = true
-            let format = AMDPageTableFormat(commandLine: commandLine)
-            reason =
-                "2M and 1G IOMMU pages in AMD-Vi's \(format.rawValue) page tables (\(format.why))"
-                + (amd.extendedFeatures == nil ? "; the EFR was not readable, so levels and features are unknown" : "")
+            let format = AMDPageTableFormat(commandLine: commandLine, unit: amd)
+            guard let pageSizes = amd.pageSizes else {
+                available = false
+                sizes = []
+                reason =
+                    "AMD-Vi unit whose features (EFR) were not readable: its page tables are unknown; run dma-check"
+                return
+            }
+            sizes = pageSizes.filter { $0 > 4 << 10 }
+            available = !sizes.isEmpty
+            reason = "2M and 1G IOMMU pages in AMD-Vi's \(format.rawValue) page tables (\(format.why))"
             return
         }
         guard let intel = unit.intel else {
@@ -42,27 +47,6 @@ public struct LargePageVerdict: Sendable, Equatable {
             available = true
             let names = sizes.map(IntelIOMMUCapability.sizeName).joined(separator: " and ")
             reason = "\(names) IOMMU pages for guests whose memory is backed by hugepages of that size"
-        }
-    }
-}
-
-/// Which page-table format AMD-Vi uses for DMA domains: `amd_iommu=pgtbl_v2` selects v2
-/// (x86 format, needs EFR GTSup); otherwise v1, the kernel's default. sysfs does not show it.
-public enum AMDPageTableFormat: String, Sendable {
-    case v1, v2
-
-    public init(commandLine: [String]) {
-        let v2 = commandLine.contains { word in
-            word.hasPrefix("amd_iommu=")
-                && word.dropFirst("amd_iommu=".count).split(separator: ",").contains("pgtbl_v2")
-        }
-        self = v2 ? .v2 : .v1
-    }
-
-    public var why: String {
-        switch self {
-        case .v1: "the default: no amd_iommu=pgtbl_v2 on the command line"
-        case .v2: "amd_iommu=pgtbl_v2 on the command line"
         }
     }
 }

@@ -3,15 +3,15 @@
 /// the IOMMU capability block) and `features` the Extended Feature Register (MMIO 0030h) with
 /// EFR2 (MMIO 01A0h), in an order that depends on the kernel (`FeaturesOrder`).
 ///
-/// What sysfs does not show: which page-table format the kernel uses for DMA domains
-/// (v1 unless `amd_iommu=pgtbl_v2`) and so the page sizes VFIO will map with; those come
-/// from VFIO's `iova_pgsizes` (`vfioctl dma-check`).
+/// What sysfs does not show: which page-table format the kernel uses for DMA domains (it
+/// follows `amd_iommu=pgtbl_v2` and GTSup, see `AMDPageTableFormat`) and so, for certain, the
+/// page sizes VFIO will map with; those come from VFIO's `iova_pgsizes` (`vfioctl dma-check`).
 public struct AMDIOMMUFeatures: Sendable, Equatable {
     /// `cap`: the 32-bit capability header.
     public var capabilityHeader: UInt32
-    /// EFR (`features`, before the colon); nil when the unit has none (`EFRSup` clear).
+    /// EFR, from `features`; nil when it was not readable.
     public var extendedFeatures: UInt64?
-    /// EFR2 (after the colon); nil on kernels that do not print it.
+    /// EFR2, from `features`; nil on kernels that print only EFR.
     public var extendedFeatures2: UInt64?
 
     public init(capabilityHeader: UInt32, extendedFeatures: UInt64?, extendedFeatures2: UInt64? = nil) {
@@ -38,16 +38,21 @@ public struct AMDIOMMUFeatures: Sendable, Equatable {
         }
     }
 
-    /// Parses `features` text: `A:B` (hexadecimal, ordered as `order` says) or a bare EFR.
-    /// nil when malformed.
-    public static func parseFeatures(_ text: String, order: FeaturesOrder = .efrFirst) -> (efr: UInt64, efr2: UInt64?)?
-    {
+    /// Parses `features` text: `A:B` (hexadecimal) or a bare EFR. nil when malformed. When one
+    /// of A and B is 0 and the other is not, the other is EFR whatever `order` says: a unit
+    /// with EFRSup has feature bits set, and EFR2 is 0 on most parts. That keeps distribution
+    /// kernels whose version says nothing of backports right. Otherwise `order` decides.
+    public static func parseFeatures(_ text: String, order: FeaturesOrder = .efrFirst) -> (
+        efr: UInt64, efr2: UInt64?
+    )? {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard (1...2).contains(parts.count), let first = UInt64(parts[0].trimmingPrefix("0x"), radix: 16) else {
             return nil
         }
         guard parts.count == 2 else { return (first, nil) }
         guard let second = UInt64(parts[1].trimmingPrefix("0x"), radix: 16) else { return nil }
+        if first == 0, second != 0 { return (second, first) }
+        if second == 0, first != 0 { return (first, second) }
         return order == .efrFirst ? (first, second) : (second, first)
     }
 
@@ -86,7 +91,43 @@ public struct AMDIOMMUFeatures: Sendable, Equatable {
     /// EFR bit 6 (IASup): INVALIDATE_IOMMU_ALL command.
     public var invalidateAll: Bool { (extendedFeatures ?? 0) & (1 << 6) != 0 }
 
-    /// Page sizes both formats map: v2 maps 4K, 2M and 1G as x86 page tables do; v1 maps any
-    /// power of two from 4 KiB (its "next level" field skips levels), these among them.
-    public static let pageSizes: [UInt64] = [4 << 10, 2 << 20, 1 << 30]
+    /// Page sizes guests use that the unit's tables map: 4K, 2M and 1G in either format (v2
+    /// as x86 page tables do; v1 maps any power of two from 4 KiB, its "next level" field
+    /// skipping levels). nil when the EFR was not readable: then the unit's tables are unknown.
+    public var pageSizes: [UInt64]? {
+        extendedFeatures == nil ? nil : [4 << 10, 2 << 20, 1 << 30]
+    }
+}
+
+/// Which page-table format AMD-Vi uses for DMA domains: v2 (x86 format) when the command line
+/// has `amd_iommu=pgtbl_v2` and the unit has GTSup, else v1, the kernel's default and its
+/// fallback. sysfs does not show it.
+public struct AMDPageTableFormat: Sendable, Equatable {
+    public enum Format: String, Sendable { case v1, v2 }
+    public var format: Format
+    /// Why, in words.
+    public var why: String
+
+    public init(commandLine: [String], unit: AMDIOMMUFeatures?) {
+        let asked = commandLine.contains { word in
+            word.hasPrefix("amd_iommu=")
+                && word.dropFirst("amd_iommu=".count).split(separator: ",").contains("pgtbl_v2")
+        }
+        switch (asked, unit?.guestTranslation) {
+        case (false, _):
+            (format, why) = (.v1, "the default: no amd_iommu=pgtbl_v2 on the command line")
+        case (true, true?):
+            (format, why) = (.v2, "amd_iommu=pgtbl_v2 on the command line and the unit has GTSup")
+        case (true, false?):
+            (format, why) = (
+                .v1, "amd_iommu=pgtbl_v2 is on the command line, but the unit lacks GTSup: the kernel keeps v1"
+            )
+        case (true, nil):
+            (format, why) = (
+                .v2, "amd_iommu=pgtbl_v2 on the command line; GTSup unknown (EFR not readable), v1 if it is missing"
+            )
+        }
+    }
+
+    public var rawValue: String { format.rawValue }
 }

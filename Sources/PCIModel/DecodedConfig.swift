@@ -47,8 +47,7 @@ public struct DecodedConfig: Sendable, Equatable {
     public var baseClass: UInt8 { UInt8(classCode >> 16) }
     public var isBridge: Bool { layout == .bridge || layout == .cardbus }
     /// Class 08/06 (base-class system peripheral, sub-class IOMMU): an IOMMU that is itself a
-    /// PCI function, as AMD-Vi units are. It does not translate its own requests, so the
-    /// kernel gives it no IOMMU group.
+    /// PCI function, as AMD-Vi units are.
     public var isIOMMU: Bool { classCode >> 8 == 0x0806 }
     public var isPCIExpress: Bool { express != nil }
 

@@ -134,7 +134,7 @@ public struct IOMMUUnit: Sendable, Equatable {
     /// EFR from `features`.
     public var capability: UInt64?
     public var extendedCapability: UInt64?
-    /// AMD only: EFR2, the part of `features` after the colon (Linux ≥ 6.2).
+    /// AMD only: EFR2 from `features` (see `AMDIOMMUFeatures.FeaturesOrder`).
     public var extendedCapability2: UInt64?
     /// Functions this unit translates for (`class/iommu/NAME/devices/*`).
     public var devices: [PCIAddress]

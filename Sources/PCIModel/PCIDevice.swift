@@ -59,4 +59,8 @@ public struct PCIDevice: Sendable {
         return config.isMultifunction || address.function > 0
     }
     public var portType: PCIExpressCapability.PortType? { config.express?.portType }
+
+    /// An AMD-Vi unit's own PCI function: class 08/06 (IOMMU) from AMD (1022) or Hygon
+    /// (1d94). It does not translate its own requests; the kernel puts it in no group.
+    public var isAMDIOMMUFunction: Bool { config.isIOMMU && (vendorID == 0x1022 || vendorID == 0x1d94) }
 }

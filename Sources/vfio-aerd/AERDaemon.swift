@@ -183,7 +183,9 @@ struct AERDaemon: ParsableCommand {
         }
         let stop: @Sendable () -> Void = {
             Notify.send("STOPPING=1")
-            let guests = (daemon.watchdog?.control as? LibvirtGuests).map { "; running guests: \($0.summary())" } ?? ""
+            let guests =
+                (daemon.watchdog?.control as? LibvirtGuests).map { "; running guests: \($0.summary(reconnect: false))" }
+                ?? ""
             say("stopping\(guests)")
             Glibc.exit(0)
         }

@@ -40,10 +40,17 @@ final class LibvirtGuests: GuestControl {
     }
 
     /// "A (id 3), B (id 4)": the running guests, for the log at start and stop (a restarted
-    /// guest has a new id).
-    func summary() -> String {
+    /// guest has a new id). Without `reconnect` (at stop) only an open, live connection is
+    /// asked: stopping must not wait for a libvirtd that went away.
+    func summary(reconnect: Bool = true) -> String {
         do {
-            let domains = try retrying { try $0.activeDomains() }
+            let domains: [(name: String, id: UInt32)]
+            if reconnect {
+                domains = try retrying { try $0.activeDomains() }
+            } else {
+                guard let connection, connection.isAlive else { return "unknown (libvirt not connected)" }
+                domains = try connection.activeDomains()
+            }
             return domains.isEmpty ? "none" : domains.map { "\($0.name) (id \($0.id))" }.joined(separator: ", ")
         } catch {
             return "unknown (\(error))"

@@ -28,17 +28,22 @@ struct LargePageTests {
         #expect(HostChecks.run(spOff).first { $0.code == "iommu-superpages" }?.status == .warn)
     }
 
-    @Test("AMD-Vi: 2M and 1G in either page-table format, which follows amd_iommu=pgtbl_v2; an unreadable cap says so")
+    @Test("AMD-Vi: 2M and 1G in either format; v2 only with amd_iommu=pgtbl_v2 and GTSup; no EFR, no verdict")
     func amd() {
         let lab = IOMMUUnit(name: "ivhd0", kind: .amd, capability: 0x1f03_000f, extendedCapability: 0x29d3)
         let v1 = LargePageVerdict(unit: lab, commandLine: ["quiet"])
         #expect(v1.available && v1.sizes == [2 << 20, 1 << 30])
         #expect(v1.reason.contains("v1") && v1.reason.contains("no amd_iommu=pgtbl_v2"))
         let v2 = LargePageVerdict(unit: lab, commandLine: ["amd_iommu=force_isolation,pgtbl_v2"])
-        #expect(v2.reason.contains("v2 page tables") && v2.reason.contains("amd_iommu=pgtbl_v2 on the command line"))
-        #expect(AMDPageTableFormat(commandLine: ["amd_iommu=pgtbl_v1"]) == .v1)
+        #expect(v2.reason.contains("v2 page tables") && v2.reason.contains("has GTSup"))
+        // GTSup (EFR bit 4) clear: the kernel keeps v1 whatever the command line asks.
+        let noGT = IOMMUUnit(name: "ivhd0", kind: .amd, capability: 0x1f03_000f, extendedCapability: 0x29c3)
+        let fallback = AMDPageTableFormat(commandLine: ["amd_iommu=pgtbl_v2"], unit: noGT.amd)
+        #expect(fallback.format == .v1 && fallback.why.contains("lacks GTSup"))
+        #expect(AMDPageTableFormat(commandLine: ["amd_iommu=pgtbl_v1"], unit: lab.amd).format == .v1)
         let noEFR = IOMMUUnit(name: "ivhd0", kind: .amd, capability: 0x0303_000f)
-        #expect(LargePageVerdict(unit: noEFR, commandLine: []).reason.contains("EFR was not readable"))
+        let unknown = LargePageVerdict(unit: noEFR, commandLine: [])
+        #expect(!unknown.available && unknown.reason.contains("features (EFR) were not readable"))
         let unreadable = LargePageVerdict(unit: IOMMUUnit(name: "ivhd0", kind: .amd), commandLine: [])
         #expect(!unreadable.available && unreadable.reason.contains("amd-iommu/cap was not readable"))
     }

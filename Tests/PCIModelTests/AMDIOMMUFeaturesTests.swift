@@ -19,6 +19,12 @@ struct AMDIOMMUFeaturesTests {
         #expect(AMDIOMMUFeatures.FeaturesOrder(kernelRelease: "6.7.0-rc1") == .efrFirst)
         #expect(AMDIOMMUFeatures.FeaturesOrder(kernelRelease: "5.15.0-91-generic") == .efr2First)
         #expect(AMDIOMMUFeatures.FeaturesOrder(kernelRelease: nil) == .efrFirst)
+        // One half 0: the other is EFR whatever the version says (a backporting 5.14 kernel).
+        #expect(AMDIOMMUFeatures.parseFeatures("29d3:0", order: old)! == (0x29d3, 0))
+        #expect(AMDIOMMUFeatures.parseFeatures("0:29d3", order: new)! == (0x29d3, 0))
+        // Both non-zero: the version decides.
+        #expect(AMDIOMMUFeatures.parseFeatures("2:29d3", order: old)! == (0x29d3, 2))
+        #expect(AMDIOMMUFeatures.parseFeatures("29d3:2", order: new)! == (0x29d3, 2))
         #expect(AMDIOMMUFeatures.FeaturesOrder(kernelRelease: "garbage") == .efrFirst)
     }
 

@@ -82,10 +82,10 @@ extension VFIOCtl {
                     ("features", .array(amd.featureNames.map(JSON.string))),
                     ("hostPageTableLevels", .optional(amd.hostPageTableLevels)),
                     ("guestPageTables", .bool(amd.guestTranslation)),
-                    ("pageTableFormat", .string(AMDPageTableFormat(commandLine: words).rawValue)),
+                    ("pageTableFormat", .string(AMDPageTableFormat(commandLine: words, unit: amd).rawValue)),
                     (
                         "pageSizes",
-                        .array(AMDIOMMUFeatures.pageSizes.map { .string(IntelIOMMUCapability.sizeName($0)) })
+                        amd.pageSizes.map { .array($0.map { .string(IntelIOMMUCapability.sizeName($0)) }) } ?? .null
                     ),
                 ]
             }
@@ -112,8 +112,8 @@ extension VFIOCtl {
             case .amd:
                 guard let amd = unit.amd else { return ["amd-iommu/cap: the unit's features are unknown"] }
                 var missing = [
-                    "the page-table format in use: sysfs does not show it; \(AMDPageTableFormat(commandLine: words).why)",
-                    "the page sizes VFIO maps with (iova_pgsizes): run vfioctl dma-check on a vfio-bound group",
+                    "the page-table format in use: sysfs does not show it; \(AMDPageTableFormat(commandLine: words, unit: amd).why)",
+                    "whether VFIO's domains map with those sizes (iova_pgsizes): run vfioctl dma-check on a vfio-bound group",
                 ]
                 if amd.extendedFeatures == nil {
                     missing.insert("amd-iommu/features (EFR): page-table levels and features unknown", at: 0)
@@ -143,10 +143,10 @@ extension VFIOCtl {
                     "  cap \(hex(amd.capabilityHeader, width: 1)) features \(amd.extendedFeatures.map { hex($0, width: 1) } ?? "unknown")"
                         + (amd.featureNames.isEmpty ? "" : " (" + amd.featureNames.joined(separator: " ") + ")"))
                 let levels = amd.hostPageTableLevels.map { "\($0)-level" } ?? "unknown"
-                let format = AMDPageTableFormat(commandLine: words)
-                let sizes = AMDIOMMUFeatures.pageSizes.map(IntelIOMMUCapability.sizeName).joined(separator: " ")
+                let format = AMDPageTableFormat(commandLine: words, unit: amd)
+                let sizes = amd.pageSizes?.map(IntelIOMMUCapability.sizeName).joined(separator: " ") ?? "unknown"
                 lines.append(
-                    "  host page tables: \(levels)  guest (v2) page tables: \(amd.guestTranslation ? "yes" : "no")  in use: \(format.rawValue)  page sizes: \(sizes)"
+                    "  host page tables: \(levels)  guest (v2) page tables: \(amd.guestTranslation ? "yes" : "no")  in use: \(format.rawValue)  their page sizes: \(sizes)"
                 )
             }
             for missing in Self.notRead(unit, words: words) { lines.append("  not read: \(missing)") }

@@ -52,6 +52,8 @@ extension VFIOCtl {
                 if let note = reload.clampNote { print(note) }
             }
             var results: [Actions.IGBReload.StepResult] = []
+            // A failed step is reported with the state it left, then rethrown for the exit code.
+            var failure: (any Error)?
             if dryRun {
                 if !output.json {
                     for (index, step) in reload.steps.enumerated() { print("[\(index + 1)/\(total)] \(step)") }
@@ -62,17 +64,21 @@ extension VFIOCtl {
                     dryRun: false)
                 let modules = try session.modules()
                 let json = output.json
-                try session.run { session in
-                    // A crash between rmmod and modprobe leaves no igb: recovery loads it again.
-                    try session.journal(.module("igb"))
-                    try reload.run(modules: modules) { result in
-                        results.append(result)
-                        if !json {
-                            print(
-                                "[\(results.count)/\(total)] \(result.step): \(result.outcome) (\(Int(result.milliseconds)) ms)"
-                            )
+                do {
+                    try session.run { session in
+                        // A crash between rmmod and modprobe leaves no igb: recovery loads it again.
+                        try session.journal(.module("igb"))
+                        try reload.run(modules: modules) { result in
+                            results.append(result)
+                            if !json {
+                                print(
+                                    "[\(results.count)/\(total)] \(result.step): \(result.outcome) (\(Int(result.milliseconds)) ms)"
+                                )
+                            }
                         }
                     }
+                } catch {
+                    failure = error
                 }
             }
             // What igb made of it: every PF it drives, with its VFs and their groups.
@@ -100,7 +106,9 @@ extension VFIOCtl {
                                 })
                         ),
                         ("pfs", .array(pfs.map { SRIOVReport.json($0, model: model) })),
+                        ("error", .optional(failure.map { "\($0)" })),
                     ]).rendered(), terminator: "")
+                if let failure { throw failure }
                 return
             }
             if pfs.isEmpty {
@@ -109,6 +117,7 @@ extension VFIOCtl {
                 )
             }
             for status in pfs { print(SRIOVReport.text(status, model: model), terminator: "") }
+            if let failure { throw failure }
         }
 
         /// idt-workaround when the seed's quirk matches a function on this host.
