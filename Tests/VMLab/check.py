@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
-"""Checks each lab scenario's console output: vfioctl's reading of the kernel's IOMMU groups
-and its predicted groups must both equal /sys/kernel/iommu_groups as the guest listed it;
-each topology must also look the way the scenario builds it. Prints one
-`VMLAB <scenario> PASS|FAIL <details>` line each and a closing `N passed, M failed`."""
+"""Checks each lab run's console output (one run = one scenario on one kernel): vfioctl's
+reading of the kernel's IOMMU groups and its predicted groups must both equal
+/sys/kernel/iommu_groups as the guest listed it; its reset methods and vfio-dev nodes must
+equal the kernel's; the guest must have booted the kernel the run names; and each scenario's
+own expectations must hold. Prints `VMLAB <scenario>@<kernel> PASS|FAIL|SKIP <details>` per
+run and a closing `vmlab: N passed, M failed, K skipped`.
+
+Usage: check.py RESULTS_DIR RUN...   (RUN is scenario@kernel; RESULTS_DIR holds RUN.console,
+RUN.skip, RUN.qemu and RUN.seconds as vmlab.sh writes them)"""
 import json
 import re
 import sys
@@ -41,10 +46,12 @@ def describe(sets):
     return "; ".join("{" + ",".join(sorted(s)) + "}" for s in sorted(sets, key=lambda s: sorted(s)))
 
 
-def check(name, text):
+def check(name, label, text):
     found, status = sections(text)
     if "VMLAB-DONE" not in text:
         return "guest did not finish (no VMLAB-DONE)"
+    if not found.get("_kernel", "").startswith(label + "."):
+        return f"the guest booted Linux {found.get('_kernel')}, not {label}"
     if status.get("scenario") != "0":
         return f"scenario script failed (status {status.get('scenario')})"
     if status.get("inspect") != "0":
@@ -325,8 +332,9 @@ def expect_igb_sriov(devices, by_id, group_of, found):
     steps = [s["step"] for s in auto.get("steps", [])]
     if found.get("_status_auto") != "0" or auto.get("sequence") != "idt-workaround" or IDT_QUIRK not in auto.get("why", ""):
         problems.append(f"auto: exit {found.get('_status_auto')}, sequence {auto.get('sequence')}, why {auto.get('why')}: {found.get('auto-stderr', '').strip()[:300]}")
-    if steps != IDT_STEPS or any(s["outcome"] is None or s["outcome"].startswith("failed") for s in auto.get("steps", [])):
-        problems.append(f"auto steps {auto.get('steps')}")
+    outcomes = [s["outcome"] for s in auto.get("steps", [])]
+    if steps != IDT_STEPS or outcomes != ["ok"] * len(IDT_STEPS):
+        problems.append(f"auto steps (igbvf loaded, so every step runs): {auto.get('steps')}")
     if auto.get("requestedVFs") != 8 or auto.get("maxVFs") != 7 or "one pool stays with the PF" not in (auto.get("clamp") or ""):
         problems.append(f"clamp: requested {auto.get('requestedVFs')}, used {auto.get('maxVFs')}, note {auto.get('clamp')}")
     kernel_vfs = {}
@@ -345,10 +353,15 @@ def expect_igb_sriov(devices, by_id, group_of, found):
         for vf in pfs.get(pf, {}).get("vfs", []):
             if vf["iommuGroup"] is None or vf["iommuGroup"] != group_of.get(pf):
                 problems.append(f"VF {vf['address']}: group {vf['iommuGroup']}, its PF's is {group_of.get(pf)}")
-    for stage, count in (("set-0", 0), ("set-7", 7), ("status-applied", 7)):
-        status = json.loads(found.get(stage, "{}") or "{}")
-        if status.get("numVFs") != count or len(vfs_of(status)) != count:
-            problems.append(f"{stage}: numVFs {status.get('numVFs')}, VFs {vfs_of(status)}")
+    for pf in SEED_PFS:
+        for count in (0, 7):
+            status = json.loads(found.get(f"set-{count}-{pf}", "{}") or "{}")
+            expected = [] if count == 0 else sorted(kernel_vfs.get(pf, []))
+            if found.get(f"_status_set{count}-{pf}") != "0" or status.get("numVFs") != count or sorted(vfs_of(status)) != expected:
+                problems.append(f"sriov set {pf} {count}: exit {found.get(f'_status_set{count}-{pf}')}, numVFs {status.get('numVFs')}, VFs {vfs_of(status)}")
+    applied = json.loads(found.get("status-applied", "{}") or "{}")
+    if sorted(vfs_of(applied)) != sorted(kernel_vfs.get("0000:04:00.0", [])):
+        problems.append(f"apply made VFs {vfs_of(applied)}, igb-reload had made {kernel_vfs.get('0000:04:00.0')}")
     first, second = found.get("apply-1", ""), found.get("apply-2", "")
     if found.get("_status_apply1") != "0" or "0 → 7" not in first:
         problems.append(f"apply from 0: exit {found.get('_status_apply1')}: {first.strip()}")
@@ -370,11 +383,15 @@ def guest_ids(log, when):
 
 def expect_vf_aer(devices, by_id, group_of, found):
     """Per phase: the uevents journaled on PFs and VFs, the owners below the failing port
-    destroyed and started again, everybody else left alone with the same domain id."""
+    destroyed and started again (or, when the kernel's recovery failed, left down with
+    stay-down), everybody else left alone with the same domain id."""
     problems = []
     owners = dict(line.split() for line in found.get("owners", "").splitlines() if line.strip())
     if sorted(owners) != ["A", "B", "C"]:
         return [f"owners not set up: {owners}"]
+    for step in ("vfs-a", "vfs-b", "vfs-driverless", "watching-rp", "watching-dn", "watching-failed"):
+        if found.get(f"_status_{step}") != "0":
+            problems.append(f"step {step} exited {found.get(f'_status_{step}')}")
     bound = drivers_of(found.get("drivers-bound", ""))
     if any(bound.get(owners[g]) != "vfio-pci" for g in owners):
         problems.append(f"owned functions not on vfio-pci: {[(owners[g], bound.get(owners[g])) for g in owners]}")
@@ -446,16 +463,20 @@ def expect_amd_vi(devices, by_id, group_of, found):
     units = json.loads(found.get("iommu", "{}") or "{}").get("units", [])
     if found.get("_status_iommu") != "0" or [u["name"] for u in units] != sorted(sysfs) or not sysfs:
         problems.append(f"vfioctl iommu units {[u.get('name') for u in units]}, sysfs {sorted(sysfs)}")
+    # The kernel's own decoding: "AMD-Vi: Extended features (0x29d3, 0x0): PreF PPR GT IA GA HE".
+    logged = re.search(r"Extended features \((0x[0-9a-f]+), (0x[0-9a-f]+)\):([A-Za-z0-9 ]*)", found.get("amd-vi-dmesg", ""))
+    if not logged:
+        problems.append(f"the kernel logged no AMD-Vi extended features: {found.get('amd-vi-dmesg', '').strip()[:300]}")
     for unit in units:
         cap, features = sysfs.get(unit["name"], ("", ""))
-        # Linux before 6.7 prints EFR2:EFR, from 6.7 EFR:EFR2 (6.1 and 6.12 seen here).
-        major_minor = tuple(int(n) for n in re.findall(r"\d+", found.get("_kernel", "0.0"))[:2])
-        parts = features.split(":")
-        efr = parts[-1] if len(parts) == 2 and major_minor < (6, 7) else parts[0]
-        if unit["kind"] != "amd" or unit["capability"].lstrip("0") != cap.lstrip("0") or unit["extendedCapability"].lstrip("0") != efr.lstrip("0"):
-            problems.append(f"{unit['name']}: kind {unit['kind']}, cap {unit['capability']} vs {cap}, EFR {unit['extendedCapability']} vs {features}")
-        if not unit.get("features") or not unit.get("hostPageTableLevels") or not {"2M", "1G"} <= set(unit.get("pageSizes", [])):
-            problems.append(f"{unit['name']}: features {unit.get('features')}, levels {unit.get('hostPageTableLevels')}, page sizes {unit.get('pageSizes')}")
+        if unit["kind"] != "amd" or unit["capability"].lstrip("0") != cap.lstrip("0"):
+            problems.append(f"{unit['name']}: kind {unit['kind']}, cap {unit['capability']} vs sysfs {cap}")
+        if logged:
+            efr, names = int(logged.group(1), 16), logged.group(3).split()
+            if int(unit.get("extendedCapability") or "0", 16) != efr or unit.get("features") != names:
+                problems.append(f"{unit['name']}: vfioctl EFR {unit.get('extendedCapability')} {unit.get('features')} (sysfs {features}), kernel logged {logged.group(0)}")
+        if not unit.get("hostPageTableLevels") or not {"2M", "1G"} <= set(unit.get("pageSizes") or []):
+            problems.append(f"{unit['name']}: levels {unit.get('hostPageTableLevels')}, page sizes {unit.get('pageSizes')}")
         if len(unit.get("notRead", [])) < 2 or not unit.get("largePages", {}).get("available"):
             problems.append(f"{unit['name']}: notRead {unit.get('notRead')}, largePages {unit.get('largePages')}")
         if sorted(unit["devices"]) != sorted(group_of):
@@ -503,7 +524,7 @@ def main():
             text, result = "", f"no console log ({error})"
         else:
             try:
-                result = check(name, text)
+                result = check(name, run.split("@", 1)[1] if "@" in run else "", text)
             except (KeyError, ValueError, TypeError, AttributeError) as error:
                 result = f"malformed guest output: {error!r}"
         seconds = ""

@@ -12,11 +12,13 @@
 # its kernel or QEMU 10 could not be downloaded.
 set -euo pipefail
 
+start=$(date +%s)
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$(cd "$1" && pwd)
 shift
 cache=${VMLAB_CACHE:-$here/../../.build/vmlab}
-jobs=${VMLAB_JOBS:-2}
+# One VM per core: TCG runs a VM's single vCPU on one host thread.
+jobs=${VMLAB_JOBS:-$(nproc)}
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
 # shellcheck source=Tests/VMLab/fetch.sh
@@ -107,10 +109,14 @@ for label in "${kernel_labels[@]}"; do
         kernel_skip[$label]="Linux $label could not be downloaded: $(cat "$cache/fetch-$label.err")"
     fi
 done
-qemu10_skip=""
-if qemu10=$(fetch_qemu10 2> "$cache/fetch-qemu10.err"); then :; else
-    qemu10_skip="QEMU 10 could not be downloaded: $(cat "$cache/fetch-qemu10.err")"
-fi
+qemu10_skip="" qemu10_broken=""
+qemu10=$(fetch_qemu10 2> "$cache/fetch-qemu10.err") || case $? in
+    2) qemu10_broken="QEMU 10 was downloaded but does not run: $(cat "$cache/fetch-qemu10.err")" ;;
+    *) qemu10_skip="QEMU 10 could not be downloaded: $(cat "$cache/fetch-qemu10.err")" ;;
+esac
+for label in "${kernel_labels[@]}"; do
+    [ -f "$cache/fetch-$label.err" ] && [ -s "$cache/fetch-$label.err" ] && echo "vmlab: $(cat "$cache/fetch-$label.err")" >&2
+done
 
 # MARK: one initramfs per kernel: busybox, the modules the scenarios load, vfioctl and its libraries
 build_initrd() {
@@ -142,7 +148,11 @@ build_initrd() {
     rm -rf "$root"
 }
 for label in "${kernel_labels[@]}"; do
-    [ -z "${kernel_skip[$label]:-}" ] && build_initrd "$label"
+    if [ -z "${kernel_skip[$label]:-}" ]; then
+        # Called as a plain command: inside `&&` or `if` errexit would be off and a failed
+        # depmod or cpio would surface only as guests that never finish.
+        build_initrd "$label"
+    fi
 done
 
 # MARK: runs
@@ -164,6 +174,7 @@ run_one() {
     local command=(qemu-system-x86_64)
     if [ "$qemu" = 10 ]; then
         if [ -n "$qemu10_skip" ]; then echo "$qemu10_skip" > "$out/$run.skip"; return 0; fi
+        if [ -n "$qemu10_broken" ]; then echo "$qemu10_broken" > "$out/$run.console"; return 0; fi
         command=(env "QEMU_MODULE_DIR=$qemu10/usr/lib/x86_64-linux-gnu/qemu" "$qemu10/usr/bin/qemu-system-x86_64"
             -L "$qemu10/usr/share/seabios" -L "$qemu10/usr/share/qemu")
     fi
@@ -183,12 +194,12 @@ run_one() {
     kill "$bridge" 2>/dev/null || true
 }
 export -f run_one topology machine iommu_options
-export out cache here qemu10 qemu10_skip seed_host
+export out cache here qemu10 qemu10_skip qemu10_broken seed_host
 # Associative arrays do not cross `export`: pass them as declarations.
 kernel_state=$(declare -p kernel_dir kernel_version kernel_skip)
 export kernel_state
-start=$(date +%s)
 printf '%s\n' "${runs[@]}" | xargs -P "$jobs" -I{} bash -c 'eval "$kernel_state"; run_one "$1"' _ {}
+# Everything: downloads (cached or not), initramfs builds and the VMs.
 elapsed=$(($(date +%s) - start))
 
 status=0

@@ -10,7 +10,9 @@ run_scenario() {
     for unit in /sys/class/iommu/*; do
         echo "${unit##*/} cap=$(cat "$unit/amd-iommu/cap" 2>/dev/null) features=$(cat "$unit/amd-iommu/features" 2>/dev/null)"
     done | section iommu-sysfs
-    vfioctl iommu --json > /tmp/iommu.json 2>&1
+    # The kernel's own reading of the unit, the reference for vfioctl's.
+    dmesg | grep 'AMD-Vi' | section amd-vi-dmesg
+    vfioctl iommu --json > /tmp/iommu.json 2> /tmp/iommu.err
     echo "VMLAB-STATUS iommu $?"
     section iommu < /tmp/iommu.json
     vfioctl iommu | section iommu-text

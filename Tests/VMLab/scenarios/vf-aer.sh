@@ -16,7 +16,9 @@ run_scenario() {
     modprobe vfio-pci
     # One VF per PF, each to be bound: a driverless VF would make the kernel's recovery fail.
     vfioctl sriov set 0000:03:00.0 1 --autoprobe off > /dev/null
+    echo "VMLAB-STATUS vfs-a $?"
     vfioctl sriov set 0000:04:00.0 1 --autoprobe off > /dev/null
+    echo "VMLAB-STATUS vfs-b $?"
     vf_a=$(readlink /sys/bus/pci/devices/0000:03:00.0/virtfn0); vf_a=${vf_a##*/}
     vf_b=$(readlink /sys/bus/pci/devices/0000:04:00.0/virtfn0); vf_b=${vf_b##*/}
     nic_c=$(functions_with_ids 0x8086:0x10d3 | head -1)
@@ -41,6 +43,7 @@ XML
     inject_and_watch rp rp3 '"action" *: *"start"' 2
     inject_and_watch dn dn1 '"action" *: *"start"' 1
     vfioctl sriov set 0000:04:00.1 1 --autoprobe off > /dev/null
+    echo "VMLAB-STATUS vfs-driverless $?"
     inject_and_watch failed dn2 '"action" *: *"stay-down"' 1
     dmesg | grep -i -e aer -e vfio -e igb | tail -40 | section dmesg
     report
@@ -52,14 +55,17 @@ inject_and_watch() {
     journal=/var/lib/vfioctl/aer-$1.db
     vfio-aerd --libvirt test:///etc/vfioctl/lab-node.xml --journal "$journal" --poll-interval 0.5 2> "/tmp/aerd-$1.log" &
     aerd=$!
-    for _ in $(seq 1 100); do grep -q watching "/tmp/aerd-$1.log" && break; sleep 0.1; done
+    for _ in $(seq 1 300); do grep -q watching "/tmp/aerd-$1.log" && break; sleep 0.1; done
+    grep -q watching "/tmp/aerd-$1.log"
+    echo "VMLAB-STATUS watching-$1 $?"
     echo "VMLAB-MONITOR pcie_aer_inject_error $2 POISON_TLP"
-    for _ in $(seq 1 150); do
+    for _ in $(seq 1 300); do
         vfioctl aer log --journal "$journal" --json > "/tmp/aer-$1.json" 2>/dev/null
         [ "$(grep -o "$3" "/tmp/aer-$1.json" | wc -l)" -ge "$4" ] && break
         sleep 0.2
     done
-    sleep 1
+    # Grace for anything unwanted (a second take-down, a restart after a failed recovery).
+    sleep 3
     vfioctl aer log --journal "$journal" --json > "/tmp/aer-$1.json" 2>/dev/null
     kill -TERM "$aerd"
     wait "$aerd"
