@@ -23,8 +23,10 @@ public enum Tool {
         return parts.joined(separator: "/") + "/.build/debug"
     }()
 
-    public static func vfioctl(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
-        try run(buildDirectory + "/vfioctl", arguments, environment: environment)
+    public static func vfioctl(
+        _ arguments: [String], environment: [String: String] = [:], workingDirectory: String? = nil
+    ) throws -> Result {
+        try run(buildDirectory + "/vfioctl", arguments, environment: environment, workingDirectory: workingDirectory)
     }
 
     public static func hostgen(_ arguments: [String]) throws -> Result {
@@ -47,12 +49,14 @@ public enum Tool {
     }
 
     /// Runs `executable`; `environment` entries are added to (or replace) this process's.
-    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws
-        -> Result
-    {
+    public static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String] = [:],
+        workingDirectory: String? = nil
+    ) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         }
