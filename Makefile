@@ -118,6 +118,7 @@ man: deps
 ## lint: swift format with the checked-in .swift-format (4 spaces, 120 columns), strict.
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Plugins Package.swift
+	Docs/module-graph.py --check
 
 clean:
 	rm -rf .build .build-lab .deps-stamp

@@ -61,7 +61,7 @@ let package = Package(
         .target(
             name: "Actions",
             dependencies: [
-                "PCIModel", "HostAccess", "Analysis", .product(name: "SystemPackage", package: "swift-system"),
+                "PCIModel", "HostAccess", .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings),
@@ -81,7 +81,7 @@ let package = Package(
             swiftSettings: strictSettings),
         /// The AER watchdog: events (udev, counters), the SQLite journal, owners, policy.
         .target(
-            name: "AERWatch", dependencies: ["PCIModel", "HostAccess", "CSQLite", "CUdev", "DomainXML", "QuirkDB"],
+            name: "AERWatch", dependencies: ["PCIModel", "HostAccess", "CSQLite", "CUdev", "QuirkDB"],
             swiftSettings: strictSettings),
         /// libudev: device enumeration now, uevent monitoring for the AER daemon later.
         .target(name: "DeviceEvents", dependencies: ["CUdev", "PCIModel"], swiftSettings: strictSettings),

@@ -1,4 +1,3 @@
-import Analysis
 import HostAccess
 import PCIModel
 import SystemPackage
@@ -129,14 +128,5 @@ public struct GroupBinder {
             usleep(50_000)
         }
         return nil
-    }
-}
-
-/// Seconds on the monotonic clock.
-enum MonotonicClock {
-    static func seconds() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
 }

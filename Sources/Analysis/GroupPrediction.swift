@@ -20,13 +20,13 @@ public struct GroupPrediction: Sendable {
             //    topmost such bridge's requester ID (pci_for_each_dma_alias()).
             let representative = Self.dmaAliasRepresentative(of: device, in: model)
             sets.union(device.address, representative.address)
-            // 2. Up the hierarchy: join the first bridge whose path to the root is not isolated.
+            // 2. Up the hierarchy: join the bridge above unless its path to the root is isolated.
             var joinedBridge = false
-            for bridge in model.upstreamBridges(of: representative.address) {
-                if policy.pathEnabled(from: bridge, in: model) { break }
+            if let bridge = model.upstreamBridges(of: representative.address).first,
+                !policy.pathEnabled(from: bridge, in: model)
+            {
                 sets.union(representative.address, bridge.address)
                 joinedBridge = true
-                break
             }
             // 3. Multifunction siblings without ACS (get_pci_function_alias_group()).
             if !joinedBridge, representative.isMultifunction, !policy.evaluate(representative).enabled {

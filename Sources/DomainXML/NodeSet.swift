@@ -1,3 +1,5 @@
+import PCIModel
+
 /// A libvirt node set (`virBitmapParse`): comma-separated numbers and ranges, `^N` removing
 /// one (`0-3,^2,5`), used by `<page nodeset>` (guest NUMA cells) and `<numatune>` (host
 /// nodes). Numbers above `DomainXMLLimits.maximumNUMANode` are refused, so a range cannot
@@ -7,7 +9,7 @@ enum NodeSet {
         var result = Set<Int>()
         var removed = Set<Int>()
         for rawPart in text.split(separator: ",", omittingEmptySubsequences: false) {
-            var part = Substring(rawPart.trimmingWhitespaceSubstring())
+            var part = Substring(rawPart.trimmingWhitespace())
             let negated = part.hasPrefix("^")
             if negated { part = part.dropFirst() }
             let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
@@ -50,14 +52,5 @@ enum NodeSet {
             ranges.append(first == last ? "\(first)" : "\(first)-\(last)")
         }
         return ranges.joined(separator: ",")
-    }
-}
-
-extension Substring {
-    func trimmingWhitespaceSubstring() -> Substring {
-        var slice = self
-        while let first = slice.first, first.isWhitespace { slice.removeFirst() }
-        while let last = slice.last, last.isWhitespace { slice.removeLast() }
-        return slice
     }
 }

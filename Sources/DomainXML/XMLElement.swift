@@ -1,3 +1,5 @@
+import PCIModel
+
 /// An element of a parsed XML document: name (with its prefix), attributes in order,
 /// children, and its own text.
 public final class XMLElement: Sendable {
@@ -263,7 +265,7 @@ public struct XMLReader {
                     let decoded = try decodeEntities(top.text[...])
                     finished = XMLElement(
                         name: top.tag, attributes: top.attributes, children: top.children,
-                        text: decoded.trimmingWhitespace(), line: top.line)
+                        text: String(decoded.trimmingWhitespace()), line: top.line)
                 } else if starts(with: "<!--") {
                     try skip(until: "-->", what: "comment")
                 } else if starts(with: "<![CDATA[") {
@@ -348,14 +350,5 @@ public struct XMLReader {
             }
         }
         return result
-    }
-}
-
-extension String {
-    func trimmingWhitespace() -> String {
-        var slice = Substring(self)
-        while let first = slice.first, first.isWhitespace { slice.removeFirst() }
-        while let last = slice.last, last.isWhitespace { slice.removeLast() }
-        return String(slice)
     }
 }

@@ -29,7 +29,7 @@ struct HostFactsReader {
                 let line = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("vendor_id") }),
                 let colon = line.firstIndex(of: ":")
             else { return nil }
-            return line[line.index(after: colon)...].trimmingCharacters(in: " \t")
+            return String(line[line.index(after: colon)...].trimmingWhitespace())
         }
         facts.iommuUnits = fact("IOMMU units", []) { () throws(HostAccessError) in try readIOMMUUnits() }
         fact("ACPI tables", ()) { () throws(HostAccessError) in

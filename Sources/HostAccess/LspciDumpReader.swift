@@ -123,15 +123,6 @@ public struct LspciDumpReader {
     }
 }
 
-extension StringProtocol {
-    func trimmingCharacters(in set: String) -> String {
-        var slice = Substring(self)
-        while let first = slice.first, set.contains(first) { slice.removeFirst() }
-        while let last = slice.last, set.contains(last) { slice.removeLast() }
-        return String(slice)
-    }
-}
-
 /// `path` made absolute against the working directory (relative paths given on the command line).
 public func absolutePath(_ path: String) -> String {
     path.hasPrefix("/") ? path : currentDirectory() + "/" + path

@@ -91,13 +91,7 @@ public enum Snapshot {
             try checkManifest(in: FilePath(path), named: path)
             return OpenedSnapshot(roots: HostRoots(base: FilePath(path)), temporary: nil)
         default:
-            let temporaryRoot = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
-            let pattern = FilePath(temporaryRoot).appending("vfioctl-snapshot-XXXXXX").string
-            var template = Array(pattern.utf8CString)
-            guard let made = mkdtemp(&template) else {
-                throw .system(Errno(rawValue: errno), "mkdtemp", path: pattern)
-            }
-            let directory = FilePath(String(cString: made))
+            let directory = try TemporaryDirectory.make(prefix: "vfioctl-snapshot")
             let opened = OpenedSnapshot(roots: HostRoots(base: directory), temporary: directory)
             try SnapshotArchive(archive: path, destination: directory).unpack()
             try checkManifest(in: directory, named: path)

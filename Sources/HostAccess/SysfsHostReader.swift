@@ -172,9 +172,3 @@ public struct SysfsHostReader: Sendable {
         return groups
     }
 }
-
-/// Parses sysfs hex text such as `0x8086` or `8086`.
-func parseHex(_ text: String) -> UInt64? {
-    let trimmed = text.trimmingPrefix("0x")
-    return UInt64(trimmed, radix: 16)
-}

@@ -96,15 +96,13 @@ public final class VFIOContainer {
     }
 
     private func timed(_ what: String, _ call: () -> Int32) throws(HostAccessError) -> Double {
-        var start = timespec()
-        var end = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &start)
+        let start = MonotonicClock.seconds()
         let result = call()
-        clock_gettime(CLOCK_MONOTONIC, &end)
+        let seconds = MonotonicClock.seconds() - start
         guard result >= 0 else {
             throw HostAccessError(.ioError, "\(what) failed on group \(groupNumber): \(Errno(rawValue: errno))")
         }
-        return Double(end.tv_sec - start.tv_sec) + Double(end.tv_nsec - start.tv_nsec) / 1e9
+        return seconds
     }
 }
 

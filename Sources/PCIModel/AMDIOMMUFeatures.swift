@@ -46,11 +46,9 @@ public struct AMDIOMMUFeatures: Sendable, Equatable {
         efr: UInt64, efr2: UInt64?
     )? {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard (1...2).contains(parts.count), let first = UInt64(parts[0].trimmingPrefix("0x"), radix: 16) else {
-            return nil
-        }
+        guard (1...2).contains(parts.count), let first = parseHex(parts[0]) else { return nil }
         guard parts.count == 2 else { return (first, nil) }
-        guard let second = UInt64(parts[1].trimmingPrefix("0x"), radix: 16) else { return nil }
+        guard let second = parseHex(parts[1]) else { return nil }
         if first == 0, second != 0 { return (second, first) }
         if second == 0, first != 0 { return (first, second) }
         return order == .efrFirst ? (first, second) : (second, first)

@@ -50,6 +50,9 @@ public struct DecodedConfig: Sendable, Equatable {
     /// PCI function, as AMD-Vi units are.
     public var isIOMMU: Bool { classCode >> 8 == 0x0806 }
     public var isPCIExpress: Bool { express != nil }
+    /// Function Level Reset: PCIe Device Capabilities bit 28, or the Advanced Features
+    /// capability's FLR with TP (`pcie_has_flr()`, `pci_af_flr()`).
+    public var supportsFLR: Bool { express?.supportsFLR == true || advancedFeatures?.supportsFLR == true }
 
     public static func == (lhs: DecodedConfig, rhs: DecodedConfig) -> Bool {
         lhs.vendorID == rhs.vendorID && lhs.deviceID == rhs.deviceID && lhs.classCode == rhs.classCode

@@ -78,7 +78,7 @@ extension QuirkDatabase {
             }
         }
         let order = Dictionary(uniqueKeysWithValues: quirks.enumerated().map { ($1.id, $0) })
-        let indexed = byVendor.mapValues { rules in rules }
+        let indexed = byVendor
         let general = anyVendor
         let plain = ACSPolicy()
         return { device, flags in
@@ -132,7 +132,7 @@ extension QuirkDatabase {
         case "ari": config.ari != nil
         case "acs": config.acs != nil
         case "aer": config.aer != nil
-        case "flr": config.express?.supportsFLR == true || config.advancedFeatures?.supportsFLR == true
+        case "flr": config.supportsFLR
         default: false
         }
     }

@@ -211,8 +211,7 @@ struct DaemonSetupError: Error, CustomStringConvertible {
 }
 
 func say(_ line: String) {
-    let bytes = Array(("vfio-aerd: " + line + "\n").utf8)
-    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, bytes.count) }
+    StandardError.write("vfio-aerd: " + line + "\n")
 }
 
 /// systemd's notify protocol (sd_notify) without libsystemd: datagrams to $NOTIFY_SOCKET.

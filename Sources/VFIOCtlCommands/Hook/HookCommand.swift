@@ -156,7 +156,7 @@ extension VFIOCtl {
                 hugepages: settings.hugepages == "ignore" ? nil : supply)
             let findings = assessment.findings
             for finding in findings where finding.level != .refuse {
-                FileHandleStderr.write("vfioctl: \(domain): \(finding)\n")
+                StandardError.write("vfioctl: \(domain): \(finding)\n")
             }
             let refusals = findings.filter { $0.level == .refuse }
             if !refusals.isEmpty { throw HookRefusal(lines: refusals.map(\.description)) }
@@ -192,7 +192,7 @@ extension VFIOCtl {
                 roots: roots, state: ActionState(directory: settings.stateDirectory), action: "hook release \(domain)",
                 dryRun: false)
             let failures = GuestPreparation(session: session).undo(records)
-            for failure in failures { FileHandleStderr.write("vfioctl: \(domain): could not undo \(failure)\n") }
+            for failure in failures { StandardError.write("vfioctl: \(domain): could not undo \(failure)\n") }
             state.remove(domain)
             session.complete()
         }

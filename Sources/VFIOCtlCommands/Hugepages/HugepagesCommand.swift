@@ -39,7 +39,7 @@ extension VFIOCtl {
                 guard let found = model[device] else { throw CLIError("no PCI function \(device) on this host") }
                 number = found.numaNode
                 if number == nil {
-                    FileHandleStderr.write(
+                    StandardError.write(
                         "vfioctl: \(device) has no NUMA node (numa_node -1); using the host-wide pool\n")
                 }
             }

@@ -114,7 +114,7 @@ enum InspectJSON {
             ("acs", acs),
             ("aer", .bool(config.aer != nil)),
             ("sriov", sriov),
-            ("flr", .bool(config.express?.supportsFLR == true || config.advancedFeatures?.supportsFLR == true)),
+            ("flr", .bool(config.supportsFLR)),
             ("reset", resetJSON(ResetCapability(of: device, in: model))),
             ("vfioDevice", .optional(device.vfioDeviceName)),
             ("configBytes", .int(config.readableLength)),

@@ -60,7 +60,7 @@ extension VFIOCtl {
             manager.timeoutSeconds = timeout
             let json = output.json
             manager.progress = { present, expected in
-                if !json { FileHandleStderr.write("vfioctl: \(pf): \(present)/\(expected) VFs\n") }
+                if !json { StandardError.write("vfioctl: \(pf): \(present)/\(expected) VFs\n") }
             }
             let inUse = try guestDevices()
             var bound: [String] = []

@@ -48,10 +48,8 @@ extension VFIOCtl {
         }
 
         func run() async throws {
-            var template = Array("/tmp/vfioctl-capture-XXXXXX".utf8CString)
-            guard let made = mkdtemp(&template) else { throw CLIError("cannot create a temporary directory in /tmp") }
-            let staging = FilePath(String(cString: made))
-            defer { _ = staging.withPlatformString { rmdirRecursive($0) } }
+            let staging = try TemporaryDirectory.make(prefix: "vfioctl-capture")
+            defer { FileTree.removeTree(staging) }
             let tool = "vfioctl \(VFIOCtl.version)"
             let count: Int
             var skipped: [String] = []
@@ -75,28 +73,8 @@ extension VFIOCtl {
             } else {
                 try Snapshot.archive(staging, to: output)
             }
-            for problem in skipped { FileHandleStderr.write("vfioctl: not captured: \(problem)\n") }
+            for problem in skipped { StandardError.write("vfioctl: not captured: \(problem)\n") }
             print("wrote \(output): \(count) PCI functions")
         }
-    }
-}
-
-/// Removes a temporary tree vfioctl created (never anything else).
-private func rmdirRecursive(_ path: UnsafePointer<CChar>) -> Int32 {
-    let target = String(cString: path)
-    guard target.hasPrefix("/tmp/vfioctl-capture-") else { return -1 }
-    let argv: [UnsafeMutablePointer<CChar>?] = [strdup("rm"), strdup("-rf"), strdup(target), nil]
-    defer { for pointer in argv { free(pointer) } }
-    var pid = pid_t()
-    guard posix_spawnp(&pid, "rm", nil, nil, argv, environ) == 0 else { return -1 }
-    var status: Int32 = 0
-    waitpid(pid, &status, 0)
-    return status
-}
-
-enum FileHandleStderr {
-    static func write(_ text: String) {
-        var bytes = Array(text.utf8)
-        _ = Glibc.write(2, &bytes, bytes.count)
     }
 }
