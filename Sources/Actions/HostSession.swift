@@ -130,29 +130,25 @@ public final class HostSession {
 
     // MARK: - Crash tests and the kernel seam
 
-    /// Called after every real write: the kernel model installed for trees (tests), then the
-    /// crash-test limit (`VFIOCTL_TEST_STOP_AFTER_WRITES=K`: die by SIGKILL after write K).
+    /// Called after every real write: the kernel behind a tree (tests), then the crash-test
+    /// limit (`VFIOCTL_TEST_STOP_AFTER_WRITES=K`: die by SIGKILL after write K).
     private func afterWrite(_ write: HostWriter.Write) throws {
-        if let kernelModel {
-            try kernelModel(write)
-        } else if let model = Self.kernelModel.withLock({ $0 }) {
-            try model(roots, write)
+        if let kernel = kernel ?? Self.processKernel.withLock({ $0 }) {
+            try kernel.react(to: write)
         }
         writesDone += 1
         if let limit = Self.crashAfterWrites, writesDone >= limit { raise(SIGKILL) }
     }
 
-    /// This session's model of a tree's kernel (tests in one process, each with its tree).
-    public var kernelModel: ((HostWriter.Write) throws -> Void)?
+    /// The kernel behind this session's tree. nil on a live host, where the real kernel reacts.
+    public var kernel: (any KernelBehindWrites)?
 
-    /// What a tree's kernel does after a write; set only by test programs (a tree on disk has
-    /// files but no kernel behind them). The product never sets it.
-    public typealias KernelModelHook = @Sendable (HostRoots, HostWriter.Write) throws -> Void
-    private static let kernelModel = Mutex<KernelModelHook?>(nil)
+    private static let processKernel = Mutex<(any KernelBehindWrites)?>(nil)
 
-    /// Installs a model of the kernel's reactions for every later session in this process.
-    public static func installKernelModel(_ model: KernelModelHook?) {
-        kernelModel.withLock { $0 = model }
+    /// The kernel behind every later session of this process that has none of its own: for a
+    /// test program that runs the command line on a tree (sessions are made deep inside it).
+    public static func useKernel(_ kernel: (any KernelBehindWrites)?) {
+        processKernel.withLock { $0 = kernel }
     }
 
     static let crashAfterWrites: Int? = {

@@ -58,3 +58,11 @@ public final class HostWriter {
         }
     }
 }
+
+/// What a host's kernel does after vfioctl writes one of its files: the seam between actions
+/// and the kernel. On a live host the kernel itself reacts and nothing is installed; a tree on
+/// disk has files but no kernel, so a test installs a model of one (TestSupport's KernelModel).
+/// The product never implements it.
+public protocol KernelBehindWrites: AnyObject, Sendable {
+    func react(to write: HostWriter.Write) throws
+}

@@ -21,5 +21,5 @@ do {
     FileHandle.standardError.write(Data("vfioctl-faultrun: \(tree): \(error)\n".utf8))
     exit(2)
 }
-HostSession.installKernelModel { _, write in try kernel.react(write) }
+HostSession.useKernel(kernel)
 await VFIOCtl.run(arguments: Array(CommandLine.arguments.dropFirst()))

@@ -22,7 +22,7 @@ struct ApplyTests {
             let session = try HostSession(
                 roots: HostRoots(path: directory + "/host"), state: ActionState(directory: directory + "/state"),
                 action: "apply", dryRun: false)
-            session.kernelModel = kernel.react
+            session.kernel = kernel
             var applier = DesiredStateApplier(session: session)
             applier.timeoutSeconds = 2
             return try session.run { _ in try applier.apply(desired) }

@@ -19,7 +19,7 @@ struct GroupBindTests {
         func model() throws -> HostModel { try SysfsHostReader(roots: roots).read(source: "tree") }
         func session(_ action: String = "test", dryRun: Bool = false) throws -> HostSession {
             let session = try HostSession(roots: roots, state: state, action: action, dryRun: dryRun)
-            session.kernelModel = kernel.react
+            session.kernel = kernel
             return session
         }
         var journals: [String] {
@@ -137,7 +137,7 @@ struct GroupBindTests {
         }
         host.kernel.failWrite = { _, _ in false }
         let recovery = try Recovery(roots: host.roots, state: host.state, dryRun: false)
-        recovery.session.kernelModel = host.kernel.react
+        recovery.session.kernel = host.kernel
         let replayed = try recovery.run()
         #expect(replayed.map(\.action) == ["bind group \(group) vfio-pci"])
         #expect(replayed.first?.records.count == 2)

@@ -15,7 +15,7 @@ struct GuestPreparationTests {
         let kernel = try KernelModel(root: directory + "/host")
         let session = try HostSession(
             roots: roots, state: ActionState(directory: directory + "/state"), action: "test", dryRun: false)
-        session.kernelModel = kernel.react
+        session.kernel = kernel
         var preparation = GuestPreparation(session: session)
         preparation.timeoutSeconds = 2
         return (directory, roots, kernel, preparation)

@@ -27,7 +27,7 @@ struct SRIOVTests {
         #expect(try SRIOVManager(roots: roots).status(pf).current == 7)
         func set(_ count: Int) throws -> SRIOVManager.Status {
             let session = try HostSession(roots: roots, state: state, action: "test", dryRun: false)
-            session.kernelModel = kernel.react
+            session.kernel = kernel
             var manager = SRIOVManager(session: session)
             manager.timeoutSeconds = 2
             return try session.run { _ in

@@ -3,7 +3,7 @@ import HostAccess
 import PCIModel
 
 /// TEST DOUBLE for the Linux PCI core, which cannot run here: a tree on disk has files but
-/// no kernel behind them. Installed as `HostWriter.kernelModel`, it reacts to each write the
+/// no kernel behind them. Installed as a session's `kernel` (`KernelBehindWrites`), it reacts to each write the
 /// way drivers/pci and drivers/base do, and only in these ways:
 ///
 /// - `devices/ADDR/driver_override` ← NAME: stored; an empty value clears it ("(null)").
@@ -17,7 +17,7 @@ import PCIModel
 ///   else VF directories, `virtfnK`/`physfn` links and `iommu_group` links appear or go.
 ///
 /// `failWrite` makes chosen writes fail, to exercise rollback.
-public final class KernelModel: @unchecked Sendable {
+public final class KernelModel: KernelBehindWrites, @unchecked Sendable {
     public let root: String
     private var naturalDrivers: [String: String] = [:]
     public var failWrite: (String, String) -> Bool = { _, _ in false }
@@ -53,7 +53,7 @@ public final class KernelModel: @unchecked Sendable {
             atPath: deviceDirectory(address) + "/driver", withDestinationPath: "\(up)/bus/pci/drivers/\(driver)")
     }
 
-    public func react(_ write: HostWriter.Write) throws {
+    public func react(to write: HostWriter.Write) throws {
         let path = write.path
         let value = write.value
         if failWrite(path, value) { throw HostAccessError(.ioError, "write \(value) to \(path): simulated failure") }
