@@ -81,7 +81,7 @@ let package = Package(
             swiftSettings: strictSettings),
         /// The AER watchdog: events (udev, counters), the SQLite journal, owners, policy.
         .target(
-            name: "AERWatch", dependencies: ["PCIModel", "HostAccess", "CSQLite", "CUdev", "QuirkDB"],
+            name: "AERWatch", dependencies: ["PCIModel", "HostAccess", "CSQLite", "DeviceEvents", "QuirkDB"],
             swiftSettings: strictSettings),
         /// libudev: device enumeration now, uevent monitoring for the AER daemon later.
         .target(name: "DeviceEvents", dependencies: ["CUdev", "PCIModel"], swiftSettings: strictSettings),

@@ -1,4 +1,4 @@
-import CUdev
+import DeviceEvents
 import Dispatch
 import HostAccess
 import PCIModel
@@ -7,66 +7,37 @@ import PCIModel
     import Glibc
 #endif
 
-/// Receives the kernel's PCI uevents through a libudev monitor on the "kernel" netlink
-/// source (no udevd needed) on its own thread, and passes AER ones on.
-public final class UdevAERMonitor: @unchecked Sendable {
-    private let udev: OpaquePointer
-    private let monitor: OpaquePointer
-    private var running = true
+/// The kernel's PCI uevents (DeviceEvents' monitor), passed on when they are AER ones.
+public final class UdevAERMonitor: Sendable {
+    private let monitor: KernelUeventMonitor
 
-    public init() throws {
-        guard let udev = udev_new() else { throw EventSourceError(description: "udev_new failed") }
-        guard let monitor = udev_monitor_new_from_netlink(udev, "kernel") else {
-            udev_unref(udev)
-            throw EventSourceError(description: "cannot open the kernel uevent netlink socket (run as root)")
+    public init() throws(EventSourceError) {
+        do {
+            monitor = try KernelUeventMonitor(subsystem: "pci", label: "vfio-aerd.udev")
+        } catch {
+            throw EventSourceError(description: error.description)
         }
-        udev_monitor_filter_add_match_subsystem_devtype(monitor, "pci", nil)
-        udev_monitor_enable_receiving(monitor)
-        self.udev = udev
-        self.monitor = monitor
-    }
-
-    deinit {
-        udev_monitor_unref(monitor)
-        udev_unref(udev)
     }
 
     /// Runs until `stop()`: each AER uevent, or a complaint about a malformed one, goes to the handlers.
     public func start(onEvent: @escaping @Sendable (AEREvent) -> Void, onProblem: @escaping @Sendable (String) -> Void)
     {
-        let fd = udev_monitor_get_fd(monitor)
-        receiveLoop(
-            label: "vfio-aerd.udev", fd: fd, isRunning: { self.running },
-            onReadable: { [self] in
-                guard let device = udev_monitor_receive_device(monitor) else { return }
-                // Bytes, not String(cString:): a value that is not UTF-8 or is too long is
-                // named in the complaint instead of being repaired into something else.
-                var properties = UeventProperties()
-                var entry = udev_device_get_properties_list_entry(device)
-                while let current = entry {
-                    if let name = udev_list_entry_get_name(current), let value = udev_list_entry_get_value(current) {
-                        properties.add(
-                            key: UnsafeBufferPointer(start: name, count: strlen(name)).lazy.map {
-                                UInt8(bitPattern: $0)
-                            },
-                            value: UnsafeBufferPointer(start: value, count: strlen(value)).lazy.map {
-                                UInt8(bitPattern: $0)
-                            })
-                    }
-                    entry = udev_list_entry_get_next(current)
+        monitor.start { received in
+            // Bytes, not String(cString:): a value that is not UTF-8 or is too long is named
+            // in the complaint instead of being repaired into something else.
+            var properties = UeventProperties()
+            for property in received { properties.add(key: property.key, value: property.value) }
+            do {
+                if let event = try UeventParser.parse(properties, time: wallClock(), source: .uevent) {
+                    onEvent(event)
                 }
-                udev_device_unref(device)
-                do {
-                    if let event = try UeventParser.parse(properties, time: wallClock(), source: .uevent) {
-                        onEvent(event)
-                    }
-                } catch {
-                    onProblem("malformed uevent: \(error)")
-                }
-            })
+            } catch {
+                onProblem("malformed uevent: \(error)")
+            }
+        }
     }
 
-    public func stop() { running = false }
+    public func stop() { monitor.stop() }
 }
 
 /// A source of events that could not be set up: the udev monitor, the injected-event socket.

@@ -6,8 +6,7 @@ import PCIModel
 #endif
 
 /// The one owner of a `struct udev *`; unreferenced in deinit. Enumerates PCI devices the
-/// way udev sees them (a cross-check of sysfs reads). The AER daemon's uevent monitor is
-/// `AERWatch.UdevAERMonitor`.
+/// way udev sees them (a cross-check of sysfs reads). Uevents come from `KernelUeventMonitor`.
 public final class UdevContext {
     private let udev: OpaquePointer
 
