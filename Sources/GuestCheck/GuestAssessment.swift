@@ -157,9 +157,9 @@ public struct GuestAssessment: Sendable {
         var findings: [HookFinding] = []
         for reason in assessment.reasons {
             switch reason.code {
-            case "iommu-off", "no-iommu-group", "host-dependency", "bridge", "vfio-missing":
+            case .iommuOff, .noIOMMUGroup, .hostDependency, .bridge, .vfioMissing:
                 findings.append(.init(level: .refuse, device: device.address, message: reason.message))
-            case "no-reset", "no-interrupt-remapping":
+            case .noReset, .noInterruptRemapping:
                 findings.append(.init(level: .warn, device: device.address, message: reason.message))
             default:
                 break
