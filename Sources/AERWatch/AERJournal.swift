@@ -66,13 +66,14 @@ public final class AERJournal {
         public var eventID: Int64
         public var time: Double
         public var domain: String
-        public var action: String
+        public var action: DecisionAction
         public var reason: String
         /// Milliseconds from the event's arrival to the action (libvirt's own time excluded).
         public var latencyMilliseconds: Double
 
         public init(
-            eventID: Int64, time: Double, domain: String, action: String, reason: String, latencyMilliseconds: Double
+            eventID: Int64, time: Double, domain: String, action: DecisionAction, reason: String,
+            latencyMilliseconds: Double
         ) {
             self.eventID = eventID
             self.time = time
@@ -284,7 +285,7 @@ public final class AERJournal {
                 sqlite3_bind_int64(statement, 1, decision.eventID)
                 sqlite3_bind_double(statement, 2, decision.time)
                 sqlite3_bind_text(statement, 3, decision.domain, -1, csqlite_transient())
-                sqlite3_bind_text(statement, 4, decision.action, -1, csqlite_transient())
+                sqlite3_bind_text(statement, 4, decision.action.rawValue, -1, csqlite_transient())
                 sqlite3_bind_text(statement, 5, decision.reason, -1, csqlite_transient())
                 sqlite3_bind_double(statement, 6, decision.latencyMilliseconds)
                 guard sqlite3_step(statement) == SQLITE_DONE else { throw fail("insert decision") }
@@ -378,7 +379,7 @@ public final class AERJournal {
                 Decision(
                     eventID: sqlite3_column_int64(statement, 0), time: sqlite3_column_double(statement, 1),
                     domain: text(statement, 2),
-                    action: text(statement, 3), reason: text(statement, 4),
+                    action: DecisionAction(rawValue: text(statement, 3)), reason: text(statement, 4),
                     latencyMilliseconds: sqlite3_column_double(statement, 5)))
         }
         return result
@@ -423,7 +424,7 @@ public final class AERJournal {
             let decision = Decision(
                 eventID: sqlite3_column_int64(statement, 0), time: sqlite3_column_double(statement, 1),
                 domain: text(statement, 2),
-                action: text(statement, 3), reason: text(statement, 4),
+                action: DecisionAction(rawValue: text(statement, 3)), reason: text(statement, 4),
                 latencyMilliseconds: sqlite3_column_double(statement, 5))
             result.append((decision, device))
         }

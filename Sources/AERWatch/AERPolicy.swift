@@ -15,11 +15,11 @@ import QuirkDB
 /// correctable-warn-per-minute = 100
 /// ```
 public struct AERPolicy: Sendable, Equatable {
-    public var action = "destroy"
+    public var action = Action.destroy
     public var restart = true
     public var restartBackoffSeconds: Double = 5
     public var maxRestartsPerHour = 3
-    public var nonFatalCounter = "warn"
+    public var nonFatalCounter = NonFatalCounter.warn
     public var correctableWarnPerMinute = 100
 
     public init() {}
@@ -35,15 +35,16 @@ public struct AERPolicy: Sendable, Equatable {
                 QuirkFileError(file: name, line: entry.line, message: message)
             }
             switch (entry.key, entry.value) {
-            case ("action", .string(let value)) where value == "destroy" || value == "shutdown": policy.action = value
+            case ("action", .string(let value)) where Action(rawValue: value) != nil:
+                policy.action = Action(rawValue: value) ?? policy.action
             case ("restart", .bool(let value)): policy.restart = value
             case ("restart-backoff-seconds", .integer(let value))
             where (0...AERLimits.maxRestartBackoffSeconds).contains(value):
                 policy.restartBackoffSeconds = Double(value)
             case ("max-restarts-per-hour", .integer(let value)) where (0...AERLimits.maxRestartsPerHour).contains(value):
                 policy.maxRestartsPerHour = value
-            case ("nonfatal-counter", .string(let value)) where value == "warn" || value == "take-down":
-                policy.nonFatalCounter = value
+            case ("nonfatal-counter", .string(let value)) where NonFatalCounter(rawValue: value) != nil:
+                policy.nonFatalCounter = NonFatalCounter(rawValue: value) ?? policy.nonFatalCounter
             case ("correctable-warn-per-minute", .integer(let value))
             where (1...AERLimits.maxCorrectableWarnPerMinute).contains(value):
                 policy.correctableWarnPerMinute = value

@@ -65,14 +65,14 @@ public final class Watchdog {
     public func restoreState(now: Double) throws {
         for (decision, device) in try journal.latestGuestDecisions() {
             switch decision.action {
-            case "destroy", "shutdown": takenDown[decision.domain] = device
-            case "restart-scheduled":
+            case .destroy, .shutdown: takenDown[decision.domain] = device
+            case .restartScheduled:
                 pendingRestarts.append(
                     (decision.domain, decision.time + policy.restartBackoffSeconds, decision.eventID))
             default: break
             }
         }
-        for decision in try journal.decisions(since: now - 3600) where decision.action == "start" {
+        for decision in try journal.decisions(since: now - 3600) where decision.action == .start {
             restarts[decision.domain, default: []].append(decision.time)
         }
     }
@@ -111,7 +111,7 @@ public final class Watchdog {
                 try persist(
                     [
                         .init(
-                            eventID: row.id, time: now, domain: "-", action: "superseded",
+                            eventID: row.id, time: now, domain: "-", action: .superseded,
                             reason:
                                 "\(recovery.event.device) recovered (event \(recovery.id)) before this event was handled",
                             latencyMilliseconds: 0)
@@ -230,10 +230,10 @@ public final class Watchdog {
     @discardableResult
     private func poison(id: Int64?, reason: String) -> [AERJournal.Decision] {
         let decision = AERJournal.Decision(
-            eventID: id ?? 0, time: wallClock(), domain: "-", action: "poisoned", reason: reason,
+            eventID: id ?? 0, time: wallClock(), domain: "-", action: .poisoned, reason: reason,
             latencyMilliseconds: 0)
         log("event \(id.map(String.init) ?? "(not journaled)") poisoned, it will not be tried again: \(reason)")
-        counted.count([decision], takeDownAction: policy.action)
+        counted.count([decision], takeDownAction: DecisionAction(policy.action))
         guard let id else { return [decision] }
         do { try journal.record([decision], handling: id, as: .poisoned) } catch {
             log("cannot mark event \(id) poisoned: \(error)")
@@ -245,7 +245,7 @@ public final class Watchdog {
     private func decide(_ event: AEREvent, id: Int64?, arrival: Double) throws -> [AERJournal.Decision] {
         try event.checkBounds()
         var decisions: [AERJournal.Decision] = []
-        func note(_ domain: String, _ action: String, _ reason: String) {
+        func note(_ domain: String, _ action: DecisionAction, _ reason: String) {
             decisions.append(
                 .init(
                     eventID: id ?? 0, time: wallClock(), domain: domain, action: action, reason: reason,
@@ -256,24 +256,29 @@ public final class Watchdog {
         {
             recoveryUevents[event.device] = arrival
         }
-        let takeDown = event.takesGuestDown || (event.kind == .nonFatal && policy.nonFatalCounter == "take-down")
+        let takeDown = event.takesGuestDown || (event.kind == .nonFatal && policy.nonFatalCounter == .takeDown)
         if event.source == .counter, event.kind != .correctable,
             let explained = explainingUevent(for: event.device, now: arrival)
         {
             // The kernel ran its recovery for this error and said so; the uevents decide.
-            note("-", "explained", "counter moved with recovery uevents on \(explained)")
+            note("-", .explained, "counter moved with recovery uevents on \(explained)")
         } else if takeDown {
             let owners: Set<String>
             do { owners = try self.owners(of: event.device) } catch { throw OwnersUnavailable(underlying: error) }
             for domain in owners.sorted() {
                 // Latency is measured up to the call: libvirt's own time is not ours.
-                note(domain, policy.action, "\(event.kind.rawValue) on \(event.device) (\(event.source.rawValue))")
+                note(
+                    domain, DecisionAction(policy.action),
+                    "\(event.kind.rawValue) on \(event.device) (\(event.source.rawValue))")
                 do {
-                    if policy.action == "shutdown" { try control.shutdown(domain) } else { try control.destroy(domain) }
+                    switch policy.action {
+                    case .shutdown: try control.shutdown(domain)
+                    case .destroy: try control.destroy(domain)
+                    }
                     takenDown[domain] = event.device
                 } catch {
-                    note(domain, "failed", "\(policy.action) failed: \(error)")
-                    log("\(policy.action) \(domain) failed: \(error)")
+                    note(domain, .failed, "\(policy.action.rawValue) failed: \(error)")
+                    log("\(policy.action.rawValue) \(domain) failed: \(error)")
                 }
             }
             if event.kind == .failedRecovery {
@@ -282,7 +287,7 @@ public final class Watchdog {
                 for (domain, device) in takenDown.sorted(by: { $0.key < $1.key })
                 where related(device, event.device) {
                     note(
-                        domain, "stay-down",
+                        domain, .stayDown,
                         "the kernel could not recover \(event.device) (FAILED_RECOVERY): start \(domain) by hand once its devices work"
                     )
                     takenDown[domain] = nil
@@ -293,16 +298,16 @@ public final class Watchdog {
             for (domain, device) in takenDown.sorted(by: { $0.key < $1.key }) where related(device, event.device) {
                 let recent = (restarts[domain] ?? []).filter { now - $0 < 3600 }
                 if !policy.restart {
-                    note(domain, "stay-down", "policy: restart = false")
+                    note(domain, .stayDown, "policy: restart = false")
                 } else if recent.count >= policy.maxRestartsPerHour {
                     note(
-                        domain, "stay-down",
+                        domain, .stayDown,
                         "\(recent.count) restarts in the last hour (max-restarts-per-hour \(policy.maxRestartsPerHour))"
                     )
                 } else {
                     pendingRestarts.append((domain, now + policy.restartBackoffSeconds, id))
                     note(
-                        domain, "restart-scheduled",
+                        domain, .restartScheduled,
                         "\(event.device) recovered; start in \(Int(policy.restartBackoffSeconds)) s")
                 }
                 takenDown[domain] = nil
@@ -315,12 +320,12 @@ public final class Watchdog {
             correctableWindow[event.device] = Array(window.suffix(policy.correctableWarnPerMinute + 1))
             if window.count > policy.correctableWarnPerMinute {
                 note(
-                    "-", "warn",
+                    "-", .warn,
                     "\(event.device): more than \(policy.correctableWarnPerMinute) correctable errors in a minute")
                 correctableWindow[event.device] = []
             }
         } else if event.kind == .nonFatal {
-            note("-", "warn", "non-fatal error counted on \(event.device) without a recovery event")
+            note("-", .warn, "non-fatal error counted on \(event.device) without a recovery event")
         }
         counted.count(event)
         try persist(decisions, handling: id)
@@ -330,10 +335,10 @@ public final class Watchdog {
     /// Counts the decisions for the metrics and journals them as the handling of `eventID`;
     /// decisions about an event the journal could not take (nil) go to the log instead.
     private func persist(_ decisions: [AERJournal.Decision], handling eventID: Int64?) throws {
-        counted.count(decisions, takeDownAction: policy.action)
+        counted.count(decisions, takeDownAction: DecisionAction(policy.action))
         func logDecisions() {
             for decision in decisions {
-                log("decision (not journaled): \(decision.action) \(decision.domain): \(decision.reason)")
+                log("decision (not journaled): \(decision.action.rawValue) \(decision.domain): \(decision.reason)")
             }
         }
         guard let eventID else { return logDecisions() }
@@ -366,14 +371,14 @@ public final class Watchdog {
         pendingRestarts.removeAll { $0.due <= now }
         for restart in due {
             var decision = AERJournal.Decision(
-                eventID: restart.eventID ?? 0, time: now, domain: restart.domain, action: "start",
+                eventID: restart.eventID ?? 0, time: now, domain: restart.domain, action: .start,
                 reason: "back-off over",
                 latencyMilliseconds: 0)
             do {
                 try control.start(restart.domain)
                 restarts[restart.domain, default: []].append(now)
             } catch {
-                decision.action = "failed"
+                decision.action = .failed
                 decision.reason = "start failed: \(error)"
                 log("start \(restart.domain) failed: \(error)")
             }

@@ -23,9 +23,9 @@ public struct WatchdogMetrics: Sendable, Equatable {
         errors[event.kind.rawValue] = overflow ? Int.max : sum
     }
 
-    mutating func count(_ decisions: [AERJournal.Decision], takeDownAction: String) {
+    mutating func count(_ decisions: [AERJournal.Decision], takeDownAction: DecisionAction) {
         for decision in decisions {
-            self.decisions[decision.action, default: 0] += 1
+            self.decisions[decision.action.rawValue, default: 0] += 1
             if decision.action == takeDownAction { lastTakeDownLatencyMilliseconds = decision.latencyMilliseconds }
         }
     }

@@ -3,7 +3,7 @@ import PCIModel
 /// One host-wide check, as virt-host-validate does them and a few more.
 public struct HostCheck: Sendable, Equatable {
     public enum Status: String, Sendable { case pass, warn, fail, unknown }
-    public var code: String
+    public var code: Code
     public var status: Status
     public var message: String
 }
@@ -18,27 +18,27 @@ public enum HostChecks {
         case (true?, _):
             checks.append(
                 .init(
-                    code: "iommu-firmware", status: .pass,
+                    code: .iommuFirmware, status: .pass,
                     message: "ACPI DMAR table present: Intel VT-d is enabled in firmware"))
         case (_, true?):
             checks.append(
                 .init(
-                    code: "iommu-firmware", status: .pass,
+                    code: .iommuFirmware, status: .pass,
                     message: "ACPI IVRS table present: AMD-Vi is enabled in firmware"))
         case (false?, false?):
             checks.append(
                 .init(
-                    code: "iommu-firmware", status: .fail,
+                    code: .iommuFirmware, status: .fail,
                     message: "no ACPI DMAR or IVRS table: enable VT-d / AMD-Vi (IOMMU) in the firmware setup"))
         default:
             checks.append(
-                .init(code: "iommu-firmware", status: .unknown, message: "firmware tables are not in this source"))
+                .init(code: .iommuFirmware, status: .unknown, message: "firmware tables are not in this source"))
         }
         switch model.kernelGroups {
         case nil:
             checks.append(
                 .init(
-                    code: "iommu-enabled", status: .unknown,
+                    code: .iommuEnabled, status: .unknown,
                     message: "this source has no kernel IOMMU groups; groups below are predicted"))
         case let groups? where groups.isEmpty:
             let hint =
@@ -47,12 +47,12 @@ public enum HostChecks {
                 : "add intel_iommu=on (Intel) or amd_iommu=on (AMD) to the kernel command line"
             checks.append(
                 .init(
-                    code: "iommu-enabled", status: .fail,
+                    code: .iommuEnabled, status: .fail,
                     message: "the kernel has no IOMMU groups: the IOMMU is off; \(hint)"))
         case let groups?:
             checks.append(
                 .init(
-                    code: "iommu-enabled", status: .pass,
+                    code: .iommuEnabled, status: .pass,
                     message:
                         "the kernel formed \(groups.count) IOMMU groups over \(facts.iommuUnits.count) IOMMU unit(s)"))
         }
@@ -62,10 +62,10 @@ public enum HostChecks {
             checks.append(
                 withoutRemapping.isEmpty
                     ? .init(
-                        code: "interrupt-remapping", status: .pass,
+                        code: .interruptRemapping, status: .pass,
                         message: "every DMAR unit supports interrupt remapping")
                     : .init(
-                        code: "interrupt-remapping", status: .warn,
+                        code: .interruptRemapping, status: .warn,
                         message:
                             "\(withoutRemapping.joined(separator: ", ")) lack interrupt remapping: vfio needs vfio_iommu_type1.allow_unsafe_interrupts=1, which lets a guest forge MSIs"
                     ))
@@ -75,51 +75,51 @@ public enum HostChecks {
             let sizes = usable.sizes.map(IntelIOMMUCapability.sizeName).joined(separator: "/")
             checks.append(
                 .init(
-                    code: "iommu-superpages", status: .pass,
+                    code: .iommuSuperpages, status: .pass,
                     message:
                         "the IOMMU maps \(sizes) pages: back guests with hostdevs by hugepages of that size (libvirt <memoryBacking><hugepages/>) to cut IOTLB misses"
                 ))
         } else if let first = largePages.first, first.sizes.isEmpty == false {
-            checks.append(.init(code: "iommu-superpages", status: .warn, message: first.reason))
+            checks.append(.init(code: .iommuSuperpages, status: .warn, message: first.reason))
         }
         if words.contains("iommu=pt") {
             checks.append(
                 .init(
-                    code: "iommu-passthrough", status: .pass,
+                    code: .iommuPassthrough, status: .pass,
                     message: "iommu=pt: host-owned devices bypass translation; assigned devices are still isolated"))
         }
         if words.contains("intel_iommu=off") || words.contains("amd_iommu=off") {
             checks.append(
-                .init(code: "iommu-cmdline", status: .fail, message: "the kernel command line turns the IOMMU off"))
+                .init(code: .iommuCmdline, status: .fail, message: "the kernel command line turns the IOMMU off"))
         }
         if let override = words.first(where: { $0.hasPrefix("pcie_acs_override=") }) {
             checks.append(
                 .init(
-                    code: "acs-override", status: .warn,
+                    code: .acsOverride, status: .warn,
                     message: "\(override): out-of-tree patch; kernel groups claim isolation the hardware does not give")
             )
         }
         if words.contains("pci=noaer") {
             checks.append(
                 .init(
-                    code: "aer-disabled", status: .warn,
+                    code: .aerDisabled, status: .warn,
                     message: "pci=noaer: the host ignores AER, so failing assigned devices are not noticed"))
         }
         switch facts.vfioPCIAvailability {
-        case .loaded: checks.append(.init(code: "vfio-modules", status: .pass, message: "vfio-pci is loaded"))
+        case .loaded: checks.append(.init(code: .vfioModules, status: .pass, message: "vfio-pci is loaded"))
         case .builtin:
-            checks.append(.init(code: "vfio-modules", status: .pass, message: "vfio-pci is built into the kernel"))
+            checks.append(.init(code: .vfioModules, status: .pass, message: "vfio-pci is built into the kernel"))
         case .available:
             checks.append(
                 .init(
-                    code: "vfio-modules", status: .pass,
+                    code: .vfioModules, status: .pass,
                     message: "vfio-pci is available as a module (loaded on first bind)"))
         case .missing:
             checks.append(
-                .init(code: "vfio-modules", status: .fail, message: "the running kernel has no vfio-pci module"))
+                .init(code: .vfioModules, status: .fail, message: "the running kernel has no vfio-pci module"))
         case .unknown:
             checks.append(
-                .init(code: "vfio-modules", status: .unknown, message: "vfio-pci availability is not in this source"))
+                .init(code: .vfioModules, status: .unknown, message: "vfio-pci availability is not in this source"))
         }
         return checks
     }

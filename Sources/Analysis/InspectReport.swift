@@ -110,7 +110,7 @@ private struct AssessmentContext: Sendable {
         if device.isBridge {
             reasons.append(
                 Reason(
-                    "bridge", .blocked,
+                    .bridge, .blocked,
                     "\(address) is a PCI bridge (\(device.portType?.jsonName ?? "conventional")); bridges stay with the host on pcieport and are never assigned"
                 ))
         }
@@ -118,7 +118,7 @@ private struct AssessmentContext: Sendable {
         if device.isAMDIOMMUFunction, device.iommuGroup == nil {
             reasons.append(
                 Reason(
-                    "iommu-unit", .blocked,
+                    .iommuUnit, .blocked,
                     "\(address) is the AMD-Vi unit itself (class 0806): it translates for the other functions, not for itself, so it is in no group and stays with the host"
                 ))
         } else {
@@ -131,29 +131,29 @@ private struct AssessmentContext: Sendable {
         if !device.isBridge { reasons += resetReasons(device) }
         if let pf = device.physicalFunction {
             reasons.append(
-                Reason("sriov-vf", .assignable, "SR-IOV virtual function of \(label(pf))", related: [pf.description]))
+                Reason(.sriovVF, .assignable, "SR-IOV virtual function of \(label(pf))", related: [pf.description]))
         }
         if let driver = device.driver, !device.isBridge {
             if driver == "vfio-pci" {
-                reasons.append(Reason("vfio-bound", .assignable, "bound to vfio-pci now"))
+                reasons.append(Reason(.vfioBound, .assignable, "bound to vfio-pci now"))
             } else if driver != "pci-stub" {
                 reasons.append(
                     Reason(
-                        "host-driver", .assignable,
+                        .hostDriver, .assignable,
                         "bound to \(driver) now; it moves to vfio-pci when the group is bound (libvirt managed='yes' does that at guest start)"
                     ))
             }
         }
-        if hostChecks.contains(where: { $0.code == "vfio-modules" && $0.status == .fail }) {
+        if hostChecks.contains(where: { $0.code == .vfioModules && $0.status == .fail }) {
             reasons.append(
                 Reason(
-                    "vfio-missing", .blocked,
+                    .vfioMissing, .blocked,
                     "the running kernel has no vfio-pci; install a kernel with CONFIG_VFIO_PCI"))
         }
-        if hostChecks.contains(where: { $0.code == "interrupt-remapping" && $0.status == .warn }) {
+        if hostChecks.contains(where: { $0.code == .interruptRemapping && $0.status == .warn }) {
             reasons.append(
                 Reason(
-                    "no-interrupt-remapping", .caveats,
+                    .noInterruptRemapping, .caveats,
                     "the IOMMU cannot remap interrupts: a guest could forge MSIs; assignment needs allow_unsafe_interrupts"
                 ))
         }
@@ -167,14 +167,14 @@ private struct AssessmentContext: Sendable {
             switch anomaly.kind {
             case .truncated:
                 Reason(
-                    "config-truncated", .unknown,
+                    .configTruncated, .unknown,
                     "\(anomaly.message): ACS, reset and SR-IOV cannot be judged; run vfioctl as root")
             case .noDevice where device.physicalFunction != nil:
                 Reason(
-                    "vf-config", .assignable,
+                    .vfConfig, .assignable,
                     "config space of a virtual function reads vendor 0xffff, as SR-IOV specifies")
             default:
-                Reason("config-anomaly", .caveats, "config space of \(device.address): \(anomaly.message)")
+                Reason(.configAnomaly, .caveats, "config space of \(device.address): \(anomaly.message)")
             }
         }
     }
@@ -184,13 +184,13 @@ private struct AssessmentContext: Sendable {
         case nil:
             return [
                 Reason(
-                    "groups-predicted", .caveats,
+                    .groupsPredicted, .caveats,
                     "this source has no kernel IOMMU groups; the group shown is predicted from config space")
             ]
         case let groups? where groups.isEmpty:
             return [
                 Reason(
-                    "iommu-off", .blocked,
+                    .iommuOff, .blocked,
                     "the kernel has no IOMMU groups: enable VT-d/AMD-Vi in firmware and boot with intel_iommu=on or amd_iommu=on"
                 )
             ]
@@ -198,14 +198,14 @@ private struct AssessmentContext: Sendable {
             guard device.iommuGroup != nil else {
                 return [
                     Reason(
-                        "no-iommu-group", .blocked, "\(device.address) is in no IOMMU group: no IOMMU translates for it"
+                        .noIOMMUGroup, .blocked, "\(device.address) is in no IOMMU group: no IOMMU translates for it"
                     )
                 ]
             }
             if let disagreement = disagreements.first(where: { $0.kernelMembers.contains(device.address) }) {
                 return [
                     Reason(
-                        "group-prediction-differs", .caveats,
+                        .groupPredictionDiffers, .caveats,
                         "kernel group \(disagreement.kernelGroup) {\(disagreement.kernelMembers.map(\.description).joined(separator: ", "))} differs from the prediction {\(disagreement.predictedMembers.map(\.description).joined(separator: ", "))}: a kernel quirk or an ACS override is at work",
                         related: disagreement.predictedMembers.map(\.description))
                 ]
@@ -221,7 +221,7 @@ private struct AssessmentContext: Sendable {
         if !endpoints.isEmpty, !device.isBridge {
             reasons.append(
                 Reason(
-                    "group-shared", .caveats,
+                    .groupShared, .caveats,
                     "\(groupName) also holds \(listing(endpoints)): the whole group goes to one guest (or to vfio-pci) together"
                 ))
             let held = endpoints.filter { member in
@@ -230,7 +230,7 @@ private struct AssessmentContext: Sendable {
             if !held.isEmpty {
                 reasons.append(
                     Reason(
-                        "group-member-driver", .caveats,
+                        .groupMemberDriver, .caveats,
                         "group members bound to host drivers: \(listing(held)); the host loses them when the group is bound to vfio-pci",
                         related: held.map(\.description)))
             }
@@ -239,7 +239,7 @@ private struct AssessmentContext: Sendable {
             let whose = dependency.address == device.address ? "this function" : "group member \(dependency.address)"
             reasons.append(
                 Reason(
-                    "host-dependency", .blocked,
+                    .hostDependency, .blocked,
                     "\(whose) is what the host runs on (\(dependency.kind.rawValue): \(dependency.detail)); assigning the group would take it from the host",
                     related: [dependency.address.description]))
         }
@@ -256,7 +256,7 @@ private struct AssessmentContext: Sendable {
         if representative.address != device.address {
             reasons.append(
                 Reason(
-                    "dma-alias", severity,
+                    .dmaAlias, severity,
                     "behind \(label(representative.address)), a \(representative.portType?.jsonName ?? "conventional PCI bridge"): it issues DMA with that bridge's requester ID, so everything behind it shares one group",
                     related: [representative.address.description]))
         }
@@ -265,7 +265,7 @@ private struct AssessmentContext: Sendable {
             guard !evaluation.enabled else { continue }
             reasons.append(
                 Reason(
-                    "acs-missing", severity,
+                    .acsMissing, severity,
                     "upstream \(bridge.portType?.jsonName ?? "bridge") \(label(bridge.address)): \(evaluation.rule.explanation); functions below it are not isolated from each other",
                     related: [bridge.address.description]))
         }
@@ -274,7 +274,7 @@ private struct AssessmentContext: Sendable {
             if !siblings.isEmpty {
                 reasons.append(
                     Reason(
-                        "multifunction-no-acs", severity,
+                        .multifunctionNoACS, severity,
                         "function of a multifunction device without ACS: may reach \(siblings.map(\.address.description).joined(separator: ", ")) peer-to-peer",
                         related: siblings.map(\.address.description)))
             }
@@ -294,14 +294,14 @@ private struct AssessmentContext: Sendable {
                 : "no FLR, no PM reset, and a bus reset would also reset \(busMates.map(\.description).joined(separator: ", "))"
             return [
                 Reason(
-                    "no-reset", .caveats,
+                    .noReset, .caveats,
                     "cannot be reset on its own (\(source)): \(why); state may leak between guests")
             ]
         }
         if reset.methods == ["bus"] {
             return [
                 Reason(
-                    "reset-bus-only", .assignable, "reset only by secondary bus reset of the parent bridge (\(source))")
+                    .resetBusOnly, .assignable, "reset only by secondary bus reset of the parent bridge (\(source))")
             ]
         }
         return []

@@ -20,14 +20,14 @@ public enum Verdict: String, Sendable, Comparable, CaseIterable {
 /// One reason behind a verdict: a stable code, the verdict it pushes toward, and a message
 /// that names the evidence (which bridge, which bit, which driver) and what to do.
 public struct Reason: Sendable, Equatable {
-    public var code: String
+    public var code: ReasonCode
     /// `.assignable` for information that does not lower the verdict.
     public var severity: Verdict
     public var message: String
     /// The functions the reason is about, besides the device itself.
     public var related: [String]
 
-    public init(_ code: String, _ severity: Verdict, _ message: String, related: [String] = []) {
+    public init(_ code: ReasonCode, _ severity: Verdict, _ message: String, related: [String] = []) {
         self.code = code
         self.severity = severity
         self.message = message

@@ -95,12 +95,16 @@ public struct GuestAssessment: Sendable {
         let guest = GuestContext(
             os: domain.osID, arch: domain.arch, machine: domain.machine,
             hostdevDriver: domain.hostdevs.compactMap(\.driver).first { $0 == "kvm" })
-        for quirk in quirks.guestQuirks(for: guest, in: model) where quirk.effect != .advice || !domain.hostdevs.isEmpty
-        {
-            if quirk.id == "pc-machine-slot-limit" {
+        for quirk in quirks.guestQuirks(for: guest, in: model) {
+            switch quirk.effect {
+            case .advice where domain.hostdevs.isEmpty:
+                continue
+            case .slotLimit(let freeSlots):
                 // The pc machine's slot count is an x86 rule: other guests are not judged by it.
-                if domain.isX86 { findings += Self.slotFindings(domain, quirk: quirk) }
-            } else {
+                if domain.isX86, !domain.hostdevs.isEmpty {
+                    findings += Self.slotFindings(domain, quirk: quirk, freeSlots: freeSlots)
+                }
+            default:
                 findings.append(Self.finding(for: quirk, device: nil))
             }
         }
@@ -157,9 +161,9 @@ public struct GuestAssessment: Sendable {
         var findings: [HookFinding] = []
         for reason in assessment.reasons {
             switch reason.code {
-            case "iommu-off", "no-iommu-group", "host-dependency", "bridge", "vfio-missing":
+            case .iommuOff, .noIOMMUGroup, .hostDependency, .bridge, .vfioMissing:
                 findings.append(.init(level: .refuse, device: device.address, message: reason.message))
-            case "no-reset", "no-interrupt-remapping":
+            case .noReset, .noInterruptRemapping:
                 findings.append(.init(level: .warn, device: device.address, message: reason.message))
             default:
                 break
@@ -212,17 +216,18 @@ public struct GuestAssessment: Sendable {
         return findings
     }
 
-    /// pc (i440FX) guests have 32 slots, 4 fixed: 28 for everything else, unless a
-    /// pci-bridge adds more.
-    static func slotFindings(_ domain: LibvirtDomain, quirk: Quirk) -> [HookFinding] {
+    /// A `slot-limit` quirk: pc (i440FX) guests have 32 slots, 4 fixed, so `freeSlots` (28)
+    /// for everything else, unless a pci-bridge adds more. Slots 0 (host bridge) and 1 (PIIX3)
+    /// are the machine's own and not counted; devices libvirt has not addressed yet take one each.
+    static func slotFindings(_ domain: LibvirtDomain, quirk: Quirk, freeSlots: Int) -> [HookFinding] {
         guard !domain.hasPCIBridge else { return [] }
         let taken = domain.usedGuestSlots.subtracting([0, 1]).count + domain.unaddressedDevices
-        guard taken > 28 else { return [] }
+        guard taken > freeSlots else { return [] }
         return [
             HookFinding(
                 level: .refuse, device: nil,
                 message:
-                    "[\(quirk.id)] the guest needs \(taken) PCI slots but a pc machine has 28 free. \(quirk.advice ?? "")"
+                    "[\(quirk.id)] the guest needs \(taken) PCI slots but a pc machine has \(freeSlots) free. \(quirk.advice ?? "")"
             )
         ]
     }

@@ -10,6 +10,11 @@ public struct Quirk: Sendable {
         case advice
         /// Names the module-reload sequence `vfioctl sriov igb-reload --sequence auto` uses.
         case sriovSequence(String)
+        /// A guest machine type with a fixed number of PCI slots for devices (i440FX `pc`:
+        /// 32 slots, 28 free once the host bridge and PIIX3 at slots 0 and 1 and the rest of
+        /// the board are placed). The hook refuses a guest whose devices need more and that
+        /// has no pci-bridge to add slots.
+        case slotLimit(freeSlots: Int)
 
         public var name: String {
             switch self {
@@ -18,6 +23,7 @@ public struct Quirk: Sendable {
             case .warn: "warn"
             case .advice: "advice"
             case .sriovSequence: "sriov-sequence"
+            case .slotLimit: "slot-limit"
             }
         }
     }

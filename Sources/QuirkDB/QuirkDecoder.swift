@@ -139,7 +139,8 @@ struct QuirkDecoder {
 
     private func decodeQuirk(_ table: TOMLTable) throws(QuirkFileError) -> Quirk {
         try allowOnly(
-            ["id", "title", "effect", "advice", "references", "sequence", "isolation", "match"], in: table,
+            ["id", "title", "effect", "advice", "references", "sequence", "free-slots", "isolation", "match"],
+            in: table,
             where: "[[quirk]]")
         guard let id = try string(table, "id", required: true),
             let title = try string(table, "title", required: true),
@@ -169,15 +170,30 @@ struct QuirkDecoder {
                 throw fail(effectLine, "effect isolation needs an isolation = { provides = [...] } table")
             }
             effect = .isolation(try decodeIsolation(rule))
+        case "slot-limit":
+            guard let entry = table["free-slots"] else {
+                throw fail(
+                    effectLine, "effect slot-limit needs \"free-slots\": the PCI slots the machine leaves for devices")
+            }
+            guard case .integer(let slots) = entry.value, (1...32).contains(slots) else {
+                throw fail(entry.line, "free-slots must be a number of PCI slots, 1...32 (a PCI bus has 32)")
+            }
+            effect = .slotLimit(freeSlots: slots)
         default:
             throw fail(
-                effectLine, "unknown effect \"\(effectName)\"; known: isolation, block, warn, advice, sriov-sequence")
+                effectLine,
+                "unknown effect \"\(effectName)\"; known: isolation, block, warn, advice, sriov-sequence, slot-limit")
         }
         if effect.name != "isolation", table["isolation"] != nil {
             throw fail(table["isolation"]!.line, "\"isolation\" only goes with effect = \"isolation\"")
         }
+        if let entry = table["free-slots"] {
+            guard case .slotLimit = effect else {
+                throw fail(entry.line, "\"free-slots\" only goes with effect = \"slot-limit\"")
+            }
+        }
         let advice = try string(table, "advice")
-        if advice == nil, ["block", "warn", "advice", "sriov-sequence"].contains(effect.name) {
+        if advice == nil, ["block", "warn", "advice", "sriov-sequence", "slot-limit"].contains(effect.name) {
             throw fail(effectLine, "effect \(effect.name) needs \"advice\": tell the administrator what to do")
         }
         let references = try strings(table, "references") ?? []

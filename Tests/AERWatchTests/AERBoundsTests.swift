@@ -125,7 +125,7 @@ struct AERBoundsTests {
         watchdog.log = { lines.append($0) }
         // Int.max correctable errors: an array of that many times would be 64 EiB.
         let huge = AEREvent(time: 1, device: PCIAddress("04:00.0")!, kind: .correctable, count: .max, source: .counter)
-        #expect(try watchdog.handle(huge, arrival: wallClock()).map(\.action) == ["poisoned"])
+        #expect(try watchdog.handle(huge, arrival: wallClock()).map(\.action) == [.poisoned])
         #expect(lines.contains { $0.contains("poisoned") && $0.contains("AERLimits.maxEventCount") }, "\(lines)")
         let entry = try #require(try watchdog.journal.events().first)
         #expect(entry.state == .poisoned)
@@ -133,13 +133,13 @@ struct AERBoundsTests {
         let many = AEREvent(
             time: 2, device: PCIAddress("04:00.0")!, kind: .correctable, count: AERLimits.maxEventCount,
             source: .counter)
-        #expect(try watchdog.handle(many, arrival: wallClock()).map(\.action) == ["warn"])
+        #expect(try watchdog.handle(many, arrival: wallClock()).map(\.action) == [.warn])
         try watchdog.handle(WatchdogTests.event("0000:04:00.0", .beginRecovery, online: false), arrival: wallClock())
         #expect(guests.calls == ["destroy a"])
         #expect(try watchdog.journal.events(unhandledOnly: true).isEmpty)
         // A restart does not try the poisoned event again.
         try watchdog.resumeUnhandled(now: wallClock())
-        #expect(try watchdog.journal.decisions().map(\.action) == ["poisoned", "warn", "destroy"])
+        #expect(try watchdog.journal.decisions().map(\.action) == [.poisoned, .warn, .destroy])
     }
 
     @Test("policy numbers past their limits are errors naming key, file, line and limit")
@@ -166,7 +166,7 @@ struct AERBoundsTests {
         let line = "action = \"shutdown\"\n"
         let padding = String(repeating: "#", count: AERLimits.maxPolicyFileBytes - line.utf8.count - 1) + "\n"
         try (padding + line).write(toFile: path, atomically: true, encoding: .utf8)
-        #expect(try AERPolicy.read(path: path)?.action == "shutdown")
+        #expect(try AERPolicy.read(path: path)?.action == .shutdown)
         try ("#" + padding + line).write(toFile: path, atomically: true, encoding: .utf8)
         #expect { try AERPolicy.read(path: path) } throws: {
             "\($0)".contains(path) && "\($0)".contains("\(AERLimits.maxPolicyFileBytes + 1) bytes")

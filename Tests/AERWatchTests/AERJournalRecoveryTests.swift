@@ -109,7 +109,7 @@ struct AERJournalRecoveryTests {
         #expect(lines.contains { $0.contains("deleted or replaced") }, "\(lines)")
         let reopened = try AERJournal(path: path, readOnly: true)
         #expect(try reopened.events().map(\.event.kind) == [.beginRecovery], "\(lines)")
-        #expect(try reopened.decisions().map(\.action) == ["destroy"])
+        #expect(try reopened.decisions().map(\.action) == [.destroy])
         let aside = try #require(try Self.asideFiles(in: directory).first)
         #expect(FileManager.default.contents(atPath: directory + "/" + aside) == Data(repeating: 0x5a, count: 4096))
         // Deleted outright: the same.
@@ -141,7 +141,7 @@ struct AERJournalRecoveryTests {
         #expect(lines.contains { $0.contains("kept as " + path + ".corrupt-") }, "\(lines)")
         let reopened = try AERJournal(path: path, readOnly: true)
         #expect(try reopened.events().map(\.event.kind) == [.beginRecovery])
-        #expect(try reopened.decisions().map(\.action) == ["destroy"])
+        #expect(try reopened.decisions().map(\.action) == [.destroy])
     }
 
     @Test("an event being handled when the daemon stopped is poisoned on restart, not replayed")
@@ -157,7 +157,7 @@ struct AERJournalRecoveryTests {
         let entry = try #require(try watchdog.journal.events().first)
         #expect(entry.id == id && entry.state == .poisoned && entry.handled)
         let decisions = try watchdog.journal.decisions()
-        #expect(decisions.map(\.action) == ["poisoned"])
+        #expect(decisions.map(\.action) == [.poisoned])
         #expect(decisions.first?.reason.contains("stopped before its handling was recorded") == true)
         #expect(lines.filter { $0.contains("poisoned") }.count == 1)
     }
@@ -177,7 +177,7 @@ struct AERJournalRecoveryTests {
             """)
         try watchdog.resumeUnhandled(now: wallClock())
         #expect(guests.calls == ["destroy a"])
-        #expect(try watchdog.journal.decisions().map(\.action) == ["poisoned", "poisoned", "poisoned", "destroy"])
+        #expect(try watchdog.journal.decisions().map(\.action) == [.poisoned, .poisoned, .poisoned, .destroy])
         #expect(try watchdog.journal.unfinished().isEmpty)
     }
 

@@ -185,10 +185,10 @@ struct AERInputTests {
         let reopened = try AERJournal(path: path)
         #expect(try reopened.events(unhandledOnly: true).map(\.id) == [id])
         try reopened.record(
-            [.init(eventID: id, time: 2, domain: "a", action: "destroy", reason: "r", latencyMilliseconds: 1)],
+            [.init(eventID: id, time: 2, domain: "a", action: .destroy, reason: "r", latencyMilliseconds: 1)],
             handling: id)
         #expect(try reopened.events(unhandledOnly: true).isEmpty)
-        #expect(try reopened.decisions().map(\.action) == ["destroy"])
+        #expect(try reopened.decisions().map(\.action) == [.destroy])
     }
 }
 
@@ -270,7 +270,7 @@ struct WatchdogTests {
         #expect(guests.calls.filter { $0 == "start a" }.count == 1)
         #expect(
             try watchdog.journal.decisions().contains {
-                $0.action == "stay-down" && $0.reason.contains("max-restarts-per-hour 1")
+                $0.action == .stayDown && $0.reason.contains("max-restarts-per-hour 1")
             })
     }
 
@@ -286,7 +286,7 @@ struct WatchdogTests {
         }
         #expect(guests.calls.isEmpty)
         #expect(try watchdog.journal.events().count == 250)
-        #expect(try watchdog.journal.decisions().filter { $0.action == "warn" }.count == 2)
+        #expect(try watchdog.journal.decisions().filter { $0.action == .warn }.count == 2)
     }
 
     @Test("after a crash between journal and action, the event is handled once on restart")
@@ -326,7 +326,7 @@ struct WatchdogTests {
         try watchdog.journal.append(Self.event("0000:04:00.0", .successfulRecovery, online: true, time: 2))
         try watchdog.resumeUnhandled(now: wallClock())
         #expect(guests.calls.isEmpty)
-        #expect(try watchdog.journal.decisions().map(\.action) == ["superseded"])
+        #expect(try watchdog.journal.decisions().map(\.action) == [.superseded])
         #expect(try watchdog.journal.events(unhandledOnly: true).isEmpty)
     }
 
@@ -381,11 +381,38 @@ struct WatchdogTests {
         watchdog.tick(now: now + 1)
         // The root port above counted the same fatal error: the uevents already handled it.
         let counted = AEREvent(time: now, device: PCIAddress("00:03.0")!, kind: .fatal, count: 1, source: .counter)
-        #expect(try watchdog.handle(counted, arrival: now + 2).map(\.action) == ["explained"])
+        #expect(try watchdog.handle(counted, arrival: now + 2).map(\.action) == [.explained])
         #expect(guests.calls == ["destroy a", "start a"])
         // A fatal counter on b's function with no uevent anywhere near it takes b down.
         let silent = AEREvent(time: now, device: PCIAddress("05:00.1")!, kind: .fatal, count: 1, source: .counter)
-        #expect(try watchdog.handle(silent, arrival: now + 2).map(\.action) == ["destroy"])
+        #expect(try watchdog.handle(silent, arrival: now + 2).map(\.action) == [.destroy])
         #expect(guests.calls.last == "destroy b")
+    }
+}
+
+@Suite("Decision actions and policy values keep the journal's and aerd.toml's spellings")
+struct AERSpellingTests {
+    @Test("every decision action round-trips through the journal's text; unknown text is kept as it is")
+    func decisionActions() {
+        #expect(
+            DecisionAction.known.map(\.rawValue) == [
+                "destroy", "shutdown", "restart-scheduled", "start", "stay-down", "warn", "failed", "superseded",
+                "explained", "poisoned",
+            ])
+        for action in DecisionAction.known { #expect(DecisionAction(rawValue: action.rawValue) == action) }
+        #expect(DecisionAction(rawValue: "reboot") == .unrecognized("reboot"))
+        #expect(DecisionAction(rawValue: "reboot").rawValue == "reboot")
+        #expect("\(DecisionAction.stayDown)" == "stay-down")
+        #expect(DecisionAction(AERPolicy.Action.shutdown) == .shutdown)
+    }
+
+    @Test("aerd.toml values parse to the policy's enums; others are refused naming the key")
+    func policyValues() throws {
+        let policy = try AERPolicy.parse("action = \"shutdown\"\nnonfatal-counter = \"take-down\"\n", name: "aerd.toml")
+        #expect(policy.action == .shutdown)
+        #expect(policy.nonFatalCounter == .takeDown)
+        #expect(AERPolicy.Action.allCases.map(\.rawValue) == ["destroy", "shutdown"])
+        #expect(AERPolicy.NonFatalCounter.allCases.map(\.rawValue) == ["warn", "take-down"])
+        #expect(throws: (any Error).self) { try AERPolicy.parse("action = \"reboot\"\n", name: "aerd.toml") }
     }
 }

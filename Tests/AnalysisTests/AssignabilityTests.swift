@@ -13,17 +13,17 @@ struct AssignabilityTests {
         let codes = Set(nic.reasons.map(\.code))
         #expect(
             codes.isSuperset(of: [
-                "group-shared", "group-member-driver", "acs-missing", "multifunction-no-acs", "groups-predicted",
+                .groupShared, .groupMemberDriver, .acsMissing, .multifunctionNoACS, .groupsPredicted,
             ]))
-        let acs = nic.reasons.filter { $0.code == "acs-missing" }
+        let acs = nic.reasons.filter { $0.code == .acsMissing }
         #expect(acs.flatMap(\.related).sorted() == ["0000:00:03.0", "0000:03:02.0"])
         #expect(acs.contains { $0.message.contains("ACS control lacks SV RR CR UF") })
         #expect(acs.contains { $0.message.contains("no ACS capability") })
         // The 82576 has FLR (DevCap): no reset caveat.
-        #expect(!codes.contains("no-reset"))
+        #expect(!codes.contains(.noReset))
         let port = try #require(report.assessment(of: PCIAddress("03:02.0")!))
         #expect(port.verdict == .blocked)
-        #expect(port.reasons.first?.code == "bridge")
+        #expect(port.reasons.first?.code == .bridge)
     }
 
     @Test("IOMMU off (kernel groups known and empty) blocks every device")
@@ -37,8 +37,8 @@ struct AssignabilityTests {
         let report = InspectReport(model: model)
         let nic = report.assessment(of: PCIAddress("01:00.0")!)
         #expect(nic?.verdict == .blocked)
-        #expect(nic?.reasons.map(\.code).contains("iommu-off") == true)
-        #expect(report.hostChecks.first { $0.code == "iommu-enabled" }?.status == .fail)
+        #expect(nic?.reasons.map(\.code).contains(.iommuOff) == true)
+        #expect(report.hostChecks.first { $0.code == .iommuEnabled }?.status == .fail)
     }
 
     @Test("a group holding the root disk is blocked for every member")
@@ -55,7 +55,7 @@ struct AssignabilityTests {
         let report = InspectReport(model: model)
         let sibling = report.assessment(of: PCIAddress("01:00.1")!)
         #expect(sibling?.verdict == .blocked)
-        #expect(sibling?.reasons.first { $0.code == "host-dependency" }?.message.contains("/dev/nvme0n1p2") == true)
+        #expect(sibling?.reasons.first { $0.code == .hostDependency }?.message.contains("/dev/nvme0n1p2") == true)
         #expect(report.verdict(ofGroup: devices.map(\.address)) == .blocked)
     }
 
@@ -70,8 +70,8 @@ struct AssignabilityTests {
             model: Hosts.model(
                 devices, kernelGroups: [1: [devices[0].address], 2: [devices[1].address, devices[2].address]]))
         let noReset = report.assessment(of: PCIAddress("01:00.0")!)
-        #expect(noReset?.reasons.first { $0.code == "no-reset" }?.message.contains("0000:01:00.1") == true)
-        #expect(report.assessment(of: PCIAddress("01:00.1")!)?.reasons.contains { $0.code == "no-reset" } == false)
+        #expect(noReset?.reasons.first { $0.code == .noReset }?.message.contains("0000:01:00.1") == true)
+        #expect(report.assessment(of: PCIAddress("01:00.1")!)?.reasons.contains { $0.code == .noReset } == false)
         // PM reset without NoSoftRst is enough.
         let pmOnly = [
             Hosts.device("0000:00:01.0", Hosts.rootPort(secondary: 1, acs: .requiredForIsolation), group: 1),
@@ -79,7 +79,7 @@ struct AssignabilityTests {
         ]
         let pmReport = InspectReport(
             model: Hosts.model(pmOnly, kernelGroups: [1: [pmOnly[0].address], 2: [pmOnly[1].address]]))
-        #expect(pmReport.assessment(of: PCIAddress("01:00.0")!)?.reasons.contains { $0.code == "no-reset" } == false)
+        #expect(pmReport.assessment(of: PCIAddress("01:00.0")!)?.reasons.contains { $0.code == .noReset } == false)
     }
 
     @Test("a kernel group that differs from the prediction is reported, naming both")
@@ -95,7 +95,7 @@ struct AssignabilityTests {
         #expect(report.disagreements.map(\.kernelGroup) == [1, 2])
         #expect(report.disagreements.first?.predictedMembers.map(\.description) == ["0000:00:01.0", "0000:01:00.0"])
         #expect(
-            report.assessment(of: PCIAddress("01:00.0")!)?.reasons.contains { $0.code == "group-prediction-differs" }
+            report.assessment(of: PCIAddress("01:00.0")!)?.reasons.contains { $0.code == .groupPredictionDiffers }
                 == true)
     }
 

@@ -19,13 +19,13 @@ struct LargePageTests {
     @Test("inspect's host checks advise hugepage backing where the IOMMU has superpages")
     func hostCheck() {
         let model = HostModel(source: "t", devices: [], kernelGroups: [:], facts: HostFacts(iommuUnits: [qemu]))
-        let check = HostChecks.run(model).first { $0.code == "iommu-superpages" }
+        let check = HostChecks.run(model).first { $0.code == .iommuSuperpages }
         #expect(check?.status == .pass)
         #expect(check?.message.contains("2M/1G") == true)
         let spOff = HostModel(
             source: "t", devices: [], kernelGroups: [:],
             facts: HostFacts(kernelCommandLine: "intel_iommu=on,sp_off", iommuUnits: [qemu]))
-        #expect(HostChecks.run(spOff).first { $0.code == "iommu-superpages" }?.status == .warn)
+        #expect(HostChecks.run(spOff).first { $0.code == .iommuSuperpages }?.status == .warn)
     }
 
     @Test("AMD-Vi: 2M and 1G in either format; v2 only with amd_iommu=pgtbl_v2 and GTSup; no EFR, no verdict")

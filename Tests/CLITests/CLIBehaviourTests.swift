@@ -50,6 +50,33 @@ struct CLIBehaviourTests {
         #expect(result.standardError.contains("0000:09:00.9"))
     }
 
+    @Test(
+        "options that take a few words refuse others and list them, in the error and in --help",
+        arguments: [
+            (["sriov", "set", "0000:03:00.0", "1", "--autoprobe", "maybe"], "'on' and 'off'", ["sriov", "set"]),
+            (["hugepages", "reserve", "--size", "3M", "--count", "1"], "'2M' and '1G'", ["hugepages", "reserve"]),
+            (
+                ["hugepages", "reserve", "--size", "2M", "--count", "1", "--node", "x"], "'auto'",
+                ["hugepages", "reserve"]
+            ),
+            (["dma-check", "group:1", "--backing", "8k"], "'4k', '2M' or '1G'", ["dma-check"]),
+            (
+                ["sriov", "igb-reload", "--max-vfs", "1", "--sequence", "fast"], "'plain', 'idt-workaround' or 'auto'",
+                ["sriov", "igb-reload"]
+            ),
+        ])
+    func enumeratedOptions(arguments: [String], listed: String, command: [String]) throws {
+        let refused = try Tool.vfioctl(arguments)
+        #expect(refused.status != 0)
+        #expect(refused.standardError.contains(listed), "\(refused.standardError)")
+        let help = try Tool.vfioctl(command + ["--help"])
+        // The refused option is the one before the bad word; its help line lists the values.
+        let option = arguments[arguments.count - 2]
+        let line = help.standardOutput.split(separator: "\n").first { $0.contains(option + " ") }
+        #expect(line != nil, "\(help.standardOutput)")
+        #expect(help.standardOutput.contains("values:"), "\(help.standardOutput)")
+    }
+
     @Test("a missing root is an error naming the path")
     func missingRoot() throws {
         let result = try Tool.vfioctl(["inspect", "--root", "/nonexistent/host"])

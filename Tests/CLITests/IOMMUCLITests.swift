@@ -23,7 +23,7 @@ struct IOMMUCLITests {
     @Test("bad dma-check arguments are refused before anything is opened")
     func dmaCheckArguments() throws {
         let backing = try Tool.vfioctl(["dma-check", "group:1", "--backing", "3M"])
-        #expect(backing.status != 0 && backing.standardError.contains("4k, 2M or 1G"))
+        #expect(backing.status != 0 && backing.standardError.contains("'4k', '2M' or '1G'"))
         let size = try Tool.vfioctl(["dma-check", "group:1", "--backing", "2M", "--size", "3K"])
         #expect(size.status != 0 && size.standardError.contains("multiple"))
         let target = try Tool.vfioctl(["dma-check", "nonsense", "--root", "/nonexistent"])

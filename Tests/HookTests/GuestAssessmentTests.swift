@@ -114,6 +114,40 @@ struct GuestAssessmentTests {
         #expect(!(try Self.assess(q35, model: model)).refused)
     }
 
+    @Test("the slot limit is the quirk's effect, not its id: any slot-limit entry applies its free-slots")
+    func slotLimitEffect() throws {
+        let model = try Self.seedWithGroupOnVFIO()
+        let quirks = try QuirkDatabase.parse([
+            (
+                "local.toml",
+                """
+                [[quirk]]
+                id = "tiny-board"
+                title = "a board with two free slots"
+                effect = "slot-limit"
+                free-slots = 2
+                advice = "Add a pci-bridge."
+                references = ["test"]
+                [quirk.match.guest]
+                machine = ["pc"]
+                """
+            )
+        ])
+        let policy = ACSPolicy(quirk: quirks.acsQuirk(for: model)).memoized(for: model)
+        func assess(_ xml: String) throws -> GuestAssessment {
+            GuestAssessment(
+                domain: try LibvirtDomain(xml: xml), report: InspectReport(model: model, policy: policy),
+                quirks: quirks, policy: policy, hugepages: nil)
+        }
+        let three = try assess(Self.xml(hostdevs: ["04:00.0", "04:00.1", "05:00.0"]))
+        #expect(
+            three.findings.contains {
+                $0.level == .refuse
+                    && $0.message.hasPrefix("[tiny-board] the guest needs 3 PCI slots but a pc machine has 2 free.")
+            }, "\(three.findings)")
+        #expect(!(try assess(Self.xml(hostdevs: ["04:00.0", "05:00.0"]))).refused)
+    }
+
     @Test("hugepage backing needs free pages of that size")
     func hugepages() throws {
         let model = try Self.seedWithGroupOnVFIO()

@@ -37,6 +37,18 @@ struct QuirkFileTests {
                 "[[quirk]]\nid = \"a\"\ntitle = \"t\"\neffect = \"isolation\"\nisolation = { provides = [\"XX\"] }\n",
                 5, "unknown ACS flag"
             ),
+            (
+                "[[quirk]]\nid = \"a\"\ntitle = \"t\"\neffect = \"slot-limit\"\nadvice = \"x\"\nreferences = [\"r\"]\n[quirk.match.guest]\nmachine = [\"pc\"]\n",
+                4, "needs \"free-slots\""
+            ),
+            (
+                "[[quirk]]\nid = \"a\"\ntitle = \"t\"\neffect = \"slot-limit\"\nfree-slots = 33\nadvice = \"x\"\nreferences = [\"r\"]\n[quirk.match.guest]\nmachine = [\"pc\"]\n",
+                5, "free-slots must be"
+            ),
+            (
+                "[[quirk]]\nid = \"a\"\ntitle = \"t\"\neffect = \"advice\"\nfree-slots = 28\nadvice = \"x\"\nreferences = [\"r\"]\n[quirk.match.guest]\nmachine = [\"pc\"]\n",
+                5, "only goes with effect = \"slot-limit\""
+            ),
             ("[quirk]\nid = 1\n", 1, "array of tables"),
         ])
     func errors(text: String, line: Int, message: String) {

@@ -135,6 +135,10 @@ struct SeedQuirkTests {
             database.guestQuirks(for: GuestContext(machine: "pc-i440fx-7.2"), in: model).map(\.id) == [
                 "pc-machine-slot-limit"
             ])
+        #expect(
+            database.guestQuirks(for: GuestContext(machine: "pc"), in: model).map(\.effect) == [
+                .slotLimit(freeSlots: 28)
+            ])
         #expect(database.guestQuirks(for: GuestContext(machine: "pc-q35-7.2"), in: model).isEmpty)
         let legacy = database.guestQuirks(for: GuestContext(machine: "q35", hostdevDriver: "kvm"), in: model)
         #expect(legacy.map(\.id) == ["legacy-kvm-assignment"])

@@ -48,7 +48,7 @@ extension VFIOCtl {
                                     .array(
                                         (decisions[entry.id] ?? []).map { d in
                                             .object([
-                                                ("domain", .string(d.domain)), ("action", .string(d.action)),
+                                                ("domain", .string(d.domain)), ("action", .string(d.action.rawValue)),
                                                 ("reason", .string(d.reason)),
                                                 ("latencyMs", .string(String(format3(d.latencyMilliseconds)))),
                                             ])
@@ -65,7 +65,7 @@ extension VFIOCtl {
                 print(
                     "#\(entry.id) \(entry.event.device) \(entry.event.kind.rawValue)\(online) ×\(entry.event.count) (\(entry.event.source.rawValue))\(pending)"
                 )
-                for d in decisions[entry.id] ?? [] { print("    \(d.action) \(d.domain): \(d.reason)") }
+                for d in decisions[entry.id] ?? [] { print("    \(d.action.rawValue) \(d.domain): \(d.reason)") }
             }
         }
     }

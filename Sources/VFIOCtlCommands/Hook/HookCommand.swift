@@ -140,7 +140,7 @@ extension VFIOCtl {
                     supply.hostWide[pool.sizeKiB] = counts
                 }
             }
-            if settings.hugepages == "reserve" {
+            if settings.hugepages == .reserve {
                 let (reserved, pools) = try reserve(definition.hugepagesNeeded, session: session)
                 records += reserved
                 // New pages start free; counting them here does not depend on when the
@@ -153,7 +153,7 @@ extension VFIOCtl {
             }
             let assessment = GuestAssessment(
                 domain: definition, report: report, quirks: database, policy: quirks.policy, otherDomains: others,
-                hugepages: settings.hugepages == "ignore" ? nil : supply)
+                hugepages: settings.hugepages == .ignore ? nil : supply)
             let findings = assessment.findings
             for finding in findings where finding.level != .refuse {
                 StandardError.write("vfioctl: \(domain): \(finding)\n")

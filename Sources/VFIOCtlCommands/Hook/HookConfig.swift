@@ -16,7 +16,7 @@ struct HookConfig {
     var snapshot: String?
     var stateDirectory = "/run/vfioctl"
     var log: String?
-    var hugepages = "check"
+    var hugepages = HugepagesMode.check
     /// Create the VFs hostdevs name but the host does not have yet.
     var createVFs = false
     /// Bind unmanaged hostdevs' groups to vfio-pci (libvirt binds managed ones itself).
@@ -51,10 +51,10 @@ struct HookConfig {
             case "state-dir": config.stateDirectory = value
             case "log": config.log = value
             case "hugepages":
-                guard ["check", "reserve", "ignore"].contains(value) else {
+                guard let mode = HugepagesMode(rawValue: value) else {
                     throw CLIError("\(path):\(entry.line): hugepages must be check, reserve or ignore")
                 }
-                config.hugepages = value
+                config.hugepages = mode
             default:
                 throw CLIError(
                     "\(path):\(entry.line): unknown key \(entry.key); known: root, snapshot, state-dir, log, hugepages, create-vfs, bind-unmanaged"

@@ -14,27 +14,24 @@ extension VFIOCtl {
     }
 
     struct PoolChoice: ParsableArguments {
-        @Option(help: "Page size: 2M or 1G.") var size: String
+        @Option(help: "Page size.") var size: HugepageSizeChoice
         @Option(help: "Pages.") var count: Int
         @Option(help: ArgumentHelp("NUMA node: a number, or auto (the node of --device).", valueName: "node"))
-        var node: String?
+        var node: NUMANodeChoice?
         @Option(help: ArgumentHelp("The device whose NUMA node `--node auto` uses.", valueName: "address"))
         var device: PCIAddress?
 
         func validate() throws {
-            guard Hugepages.sizeKiB(named: size) != nil else {
-                throw ValidationError("--size must be 2M or 1G, not \(size)")
-            }
             guard count >= 0 else { throw ValidationError("--count must not be negative") }
-            if node == "auto" && device == nil { throw ValidationError("--node auto needs --device ADDRESS") }
-            if let node, node != "auto", Int(node) == nil { throw ValidationError("--node takes a number or auto") }
+            if node == .auto && device == nil { throw ValidationError("--node auto needs --device ADDRESS") }
         }
 
         /// The pool meant: host-wide, a given node, or the device's node.
         func pool(roots: HostRoots) throws -> HugepagePool {
-            let kib = Hugepages.sizeKiB(named: size) ?? 2048
-            var number: Int? = node.flatMap { Int($0) }
-            if node == "auto", let device {
+            let kib = size.kib
+            var number: Int?
+            if case .number(let given) = node { number = given }
+            if node == .auto, let device {
                 let model = try SysfsHostReader(roots: roots).read(source: "host")
                 guard let found = model[device] else { throw CLIError("no PCI function \(device) on this host") }
                 number = found.numaNode

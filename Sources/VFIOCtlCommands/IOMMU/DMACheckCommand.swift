@@ -21,7 +21,7 @@ extension VFIOCtl {
                 """)
 
         @Argument(help: "A device address or group:N.") var target: String
-        @Option(help: "Page size backing the buffer: 4k, 2M or 1G.") var backing: String = "4k"
+        @Option(help: "Page size backing the buffer.") var backing: DMABackingChoice = .fourKiB
         @Option(help: "Buffer size, e.g. 256M or 1G.") var size: String = "256M"
         @Option(
             help: ArgumentHelp("A directory holding sys/, proc/ and dev/ instead of the live host.", valueName: "dir"))
@@ -29,19 +29,18 @@ extension VFIOCtl {
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
-            guard Self.pageShift(backing) != nil else { throw ValidationError("--backing must be 4k, 2M or 1G") }
             guard let bytes = Self.bytes(size), bytes > 0 else {
                 throw ValidationError("--size must look like 256M or 1G, and be at most \(Int.max >> 30)G")
             }
-            if let shift = Self.pageShift(backing), bytes % (1 << shift) != 0 {
-                throw ValidationError("--size must be a multiple of the \(backing) backing page")
+            if bytes % (1 << backing.pageShift) != 0 {
+                throw ValidationError("--size must be a multiple of the \(backing.rawValue) backing page")
             }
         }
 
         func run() async throws {
             let roots = root.map { HostRoots(base: .init($0)) } ?? .live
             let group = try groupNumber(roots: roots)
-            let shift = Self.pageShift(backing) ?? 12
+            let shift = backing.pageShift
             let bytes = Self.bytes(size) ?? 0
             let container = try VFIOContainer(groupNumber: group, dev: roots.dev)
             let buffer = try DMABuffer(size: bytes, pageShift: shift)
@@ -54,7 +53,7 @@ extension VFIOCtl {
             if output.json {
                 print(
                     JSON.object([
-                        ("group", .int(group)), ("backing", .string(backing)), ("bytes", .int(bytes)),
+                        ("group", .int(group)), ("backing", .string(backing.rawValue)), ("bytes", .int(bytes)),
                         ("iovaPageSizes", .string(hex(container.iovaPageSizes, width: 1))),
                         ("iovaPageSizeNames", .array(named.map(JSON.string))),
                         ("mapMicroseconds", .int(Int(mapSeconds * 1e6))),
@@ -66,7 +65,7 @@ extension VFIOCtl {
                 "group \(group): iova_pgsizes \(hex(container.iovaPageSizes, width: 1)) (\(named.joined(separator: " ")))"
             )
             print(
-                "mapped \(size) backed by \(backing) pages in \(Self.milliseconds(mapSeconds)), unmapped in \(Self.milliseconds(unmapSeconds))"
+                "mapped \(size) backed by \(backing.rawValue) pages in \(Self.milliseconds(mapSeconds)), unmapped in \(Self.milliseconds(unmapSeconds))"
             )
         }
 
@@ -86,15 +85,6 @@ extension VFIOCtl {
                 throw CLIError("\(address) is in no IOMMU group: the IOMMU is off or does not cover it")
             }
             return group
-        }
-
-        static func pageShift(_ name: String) -> Int? {
-            switch name.lowercased() {
-            case "4k": 12
-            case "2m": 21
-            case "1g": 30
-            default: nil
-            }
         }
 
         /// "256M" → 268435456; nil for anything that is not a size or does not fit in an Int.

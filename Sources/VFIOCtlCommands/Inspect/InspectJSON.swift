@@ -127,7 +127,7 @@ enum InspectJSON {
                 .array(
                     assessment.reasons.map { reason in
                         .object([
-                            ("code", .string(reason.code)),
+                            ("code", .string(reason.code.rawValue)),
                             ("severity", .string(reason.severity.rawValue)),
                             ("message", .string(reason.message)),
                             ("related", .array(reason.related.map(JSON.string))),
@@ -147,7 +147,7 @@ enum InspectJSON {
 
     private static func checkJSON(_ check: HostCheck) -> JSON {
         .object([
-            ("code", .string(check.code)), ("status", .string(check.status.rawValue)),
+            ("code", .string(check.code.rawValue)), ("status", .string(check.status.rawValue)),
             ("message", .string(check.message)),
         ])
     }

@@ -16,7 +16,8 @@ struct InspectText {
         for check in report.hostChecks {
             out.append(
                 style.wrap(
-                    "\(check.status.rawValue.uppercased().padded(7)) \(check.code): \(check.message)", indent: 2,
+                    "\(check.status.rawValue.uppercased().padded(7)) \(check.code.rawValue): \(check.message)",
+                    indent: 2,
                     hanging: 10))
         }
         out.append("")
@@ -29,8 +30,8 @@ struct InspectText {
             let predicted = assessment.predictedGroup.map { "predicted group \($0)" } ?? ""
             out.append("    \(group), \(predicted): \(style.verdict(assessment.verdict))")
             for reason in assessment.reasons
-            where reason.code != "quirk" && (reason.severity != .assignable || selected != nil) {
-                out.append(style.wrap("- \(reason.code): \(reason.message)", indent: 4, hanging: 6))
+            where reason.code != .quirk && (reason.severity != .assignable || selected != nil) {
+                out.append(style.wrap("- \(reason.code.rawValue): \(reason.message)", indent: 4, hanging: 6))
             }
             for match in quirks.matches[device.address] ?? [] {
                 let quirk = match.quirk

@@ -53,7 +53,7 @@ struct QuirkEvaluation: Sendable {
             case .warn: severity = .caveats
             default: return nil
             }
-            return Reason("quirk", severity, "[\(quirk.id)] \(quirk.title)", related: [quirk.id])
+            return Reason(.quirk, severity, "[\(quirk.id)] \(quirk.title)", related: [quirk.id])
         }
     }
 }

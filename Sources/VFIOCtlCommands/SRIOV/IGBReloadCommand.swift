@@ -26,21 +26,19 @@ extension VFIOCtl {
                 """)
 
         @Option(name: .customLong("max-vfs"), help: "VFs per PF.") var maxVFs: Int
-        @Option(help: "plain, idt-workaround or auto.") var sequence: String = "auto"
+        @Option(help: "The reload sequence; auto picks the one a matching quirk names.")
+        var sequence: IGBSequenceChoice = .auto
         @Flag(name: .customLong("dry-run"), help: "Print the steps and do nothing.") var dryRun = false
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
-            guard sequence == "auto" || IGBReloadSequence(rawValue: sequence) != nil else {
-                throw ValidationError("--sequence takes plain, idt-workaround or auto")
-            }
             guard maxVFs >= 0 else { throw ValidationError("--max-vfs must not be negative") }
         }
 
         func run() async throws {
             let chosen: IGBReloadSequence
             var why = "chosen on the command line"
-            if let explicit = IGBReloadSequence(rawValue: sequence) {
+            if let explicit = sequence.explicit {
                 chosen = explicit
             } else {
                 (chosen, why) = try automaticSequence()

@@ -40,7 +40,7 @@ extension VFIOCtl {
 
         @Argument(help: "The physical function.") var pf: PCIAddress
         @Argument(help: "How many VFs.") var count: Int
-        @Option(help: ArgumentHelp("sriov_drivers_autoprobe: on or off.", valueName: "on|off")) var autoprobe: String?
+        @Option(help: "sriov_drivers_autoprobe: whether new VFs get a driver.") var autoprobe: AutoprobeSetting?
         @Option(help: ArgumentHelp("Bind each new VF's group to this driver.", valueName: "driver")) var bind: String?
         @Option(help: "Seconds to wait for the VFs.") var timeout: Double = 30
         @Flag(help: "Remove VFs even when bound to vfio-pci or given to a guest.") var force = false
@@ -48,9 +48,6 @@ extension VFIOCtl {
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
-            if let autoprobe, !["on", "off"].contains(autoprobe) {
-                throw ValidationError("--autoprobe takes on or off")
-            }
             if count < 0 { throw ValidationError("COUNT must not be negative") }
         }
 
@@ -66,7 +63,7 @@ extension VFIOCtl {
             var bound: [String] = []
             let status = try session.run { session in
                 let status = try manager.set(
-                    pf, count: count, autoprobe: autoprobe.map { $0 == "on" }, force: force, inUseByGuests: inUse)
+                    pf, count: count, autoprobe: autoprobe?.enabled, force: force, inUseByGuests: inUse)
                 if let bind, count > 0, !session.dryRun {
                     let model = try SysfsHostReader(roots: action.roots).read(source: "host")
                     let binder = GroupBinder(session: session)
