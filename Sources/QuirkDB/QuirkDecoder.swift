@@ -78,9 +78,9 @@ struct QuirkDecoder {
         let title = try table.required("title", table.nonEmptyString)
         let effectName = try table.required("effect", table.nonEmptyString)
         guard id.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" }), id.first?.isLetter == true else {
-            throw fail(table["id"]?.line ?? table.line, "id \"\(id)\" must be lower-case words joined by -")
+            throw table.error("id \"\(id)\" must be lower-case words joined by -", at: "id")
         }
-        let effectLine = table["effect"]?.line ?? table.line
+        let effectLine = table.line(of: "effect")
         let effect: Quirk.Effect
         switch effectName {
         case "block": effect = .block
@@ -106,7 +106,7 @@ struct QuirkDecoder {
                 effectLine, "unknown effect \"\(effectName)\"; known: isolation, block, warn, advice, sriov-sequence")
         }
         if effect.name != "isolation", table["isolation"] != nil {
-            throw fail(table["isolation"]!.line, "\"isolation\" only goes with effect = \"isolation\"")
+            throw table.error("\"isolation\" only goes with effect = \"isolation\"", at: "isolation")
         }
         let advice = try table.nonEmptyString("advice")
         if advice == nil, ["block", "warn", "advice", "sriov-sequence"].contains(effect.name) {
@@ -114,10 +114,10 @@ struct QuirkDecoder {
         }
         let references = try table.stringArray("references") ?? []
         guard !references.isEmpty else {
-            throw fail(table.line, "quirk \(id) has no references: name the seed, bug or kernel source")
+            throw table.error("quirk \(id) has no references: name the seed, bug or kernel source")
         }
         guard let matchTable = try table.table("match") else {
-            throw fail(table.line, "quirk \(id) has no [quirk.match]")
+            throw table.error("quirk \(id) has no [quirk.match]")
         }
         try matchTable.allowOnly([
             "vendor", "device", "subsystem-vendor", "subsystem-device", "revision", "class", "port-type",
@@ -134,10 +134,10 @@ struct QuirkDecoder {
         let guest = try matchTable.table("guest").map { table throws(QuirkFileError) in try decodeGuest(table) }
         let host = try matchTable.table("host").map { table throws(QuirkFileError) in try decodeHost(table) }
         if match.isEmpty && upstream.isEmpty && guest == nil {
-            throw fail(matchTable.line, "[quirk.match] of \(id) matches everything: give device or guest criteria")
+            throw matchTable.error("[quirk.match] of \(id) matches everything: give device or guest criteria")
         }
         if case .isolation = effect, match.isEmpty {
-            throw fail(matchTable.line, "an isolation quirk must name devices")
+            throw matchTable.error("an isolation quirk must name devices")
         }
         return Quirk(
             id: id, title: title, effect: effect, advice: advice, references: references, match: match,
@@ -170,7 +170,7 @@ struct QuirkDecoder {
         criteria.revision = try ids(table, "revision", maximum: 0xff)
         if let prefix = try table.nonEmptyString("class") {
             guard [2, 4, 6].contains(prefix.count), prefix.allSatisfy(\.isHexDigit) else {
-                throw fail(table["class"]!.line, "class \"\(prefix)\" must be 2, 4 or 6 hex digits (\"0604\")")
+                throw table.error("class \"\(prefix)\" must be 2, 4 or 6 hex digits (\"0604\")", at: "class")
             }
             criteria.classPrefix = prefix.lowercased()
         }
@@ -181,7 +181,7 @@ struct QuirkDecoder {
             for name in names {
                 guard let type = byName[name] else {
                     throw fail(
-                        table["port-type"]!.line,
+                        table.line(of: "port-type"),
                         "unknown port-type \"\(name)\"; known: \(byName.keys.sorted().joined(separator: ", "))")
                 }
                 types.append(type)
@@ -194,7 +194,7 @@ struct QuirkDecoder {
             let known: Set<String> = ["msi", "msix", "sriov", "ari", "acs", "aer", "flr"]
             if let unknown = capabilities.first(where: { !known.contains($0) }) {
                 throw fail(
-                    table["capability"]!.line,
+                    table.line(of: "capability"),
                     "unknown capability \"\(unknown)\"; known: \(known.sorted().joined(separator: ", "))")
             }
             criteria.capabilities = capabilities
@@ -202,7 +202,7 @@ struct QuirkDecoder {
         criteria.nameLacks = try table.stringArray("name-lacks")
         if let path = try table.nonEmptyString("acs-path") {
             guard path == "incomplete" else {
-                throw fail(table["acs-path"]!.line, "acs-path can only be \"incomplete\"")
+                throw table.error("acs-path can only be \"incomplete\"", at: "acs-path")
             }
             criteria.acsPath = path
         }
@@ -220,7 +220,7 @@ struct QuirkDecoder {
     private func decodeHost(_ table: ConfigTable) throws(QuirkFileError) -> HostCriteria {
         try table.allowOnly(["cpu-vendor", "cmdline-has", "cmdline-lacks", "acpi-table", "iommu"])
         let iommu = try table.nonEmptyString("iommu")
-        if let iommu, iommu != "on" { throw fail(table["iommu"]!.line, "iommu can only be \"on\"") }
+        if let iommu, iommu != "on" { throw table.error("iommu can only be \"on\"", at: "iommu") }
         return HostCriteria(
             cpuVendor: try table.stringArray("cpu-vendor"), cmdlineHas: try table.stringArray("cmdline-has"),
             cmdlineLacks: try table.stringArray("cmdline-lacks"), acpiTable: try table.nonEmptyString("acpi-table"),
