@@ -49,9 +49,12 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(name: "Analysis", dependencies: ["PCIModel"], swiftSettings: strictSettings),
-        /// The quirk database: Quirks/*.toml embedded at build time, its TOML reader and matcher.
+        /// vfioctl's TOML reader and the typed, line-aware accessors every configuration file is
+        /// decoded through (quirk files, aerd.toml, hook.toml, desired-state files).
+        .target(name: "ConfigFile", swiftSettings: strictSettings),
+        /// The quirk database: Quirks/*.toml embedded at build time, its decoder and matcher.
         .target(
-            name: "QuirkDB", dependencies: ["PCIModel", "Analysis"], swiftSettings: strictSettings,
+            name: "QuirkDB", dependencies: ["PCIModel", "Analysis", "ConfigFile"], swiftSettings: strictSettings,
             plugins: ["EmbedQuirks"]),
         .executableTarget(name: "quirk-embedder", path: "Sources/quirk-embedder"),
         .plugin(name: "EmbedQuirks", capability: .buildTool(), dependencies: ["quirk-embedder"]),
@@ -81,15 +84,15 @@ let package = Package(
             swiftSettings: strictSettings),
         /// The AER watchdog: events (udev, counters), the SQLite journal, owners, policy.
         .target(
-            name: "AERWatch", dependencies: ["PCIModel", "HostAccess", "CSQLite", "DeviceEvents", "QuirkDB"],
+            name: "AERWatch", dependencies: ["PCIModel", "HostAccess", "CSQLite", "DeviceEvents", "ConfigFile"],
             swiftSettings: strictSettings),
         /// libudev: device enumeration now, uevent monitoring for the AER daemon later.
         .target(name: "DeviceEvents", dependencies: ["CUdev", "PCIModel"], swiftSettings: strictSettings),
         .target(
             name: "VFIOCtlCommands",
             dependencies: [
-                "PCIModel", "HostAccess", "Analysis", "QuirkDB", "DomainXML", "GuestCheck", "Actions", "AERWatch",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "PCIModel", "HostAccess", "Analysis", "ConfigFile", "QuirkDB", "DomainXML", "GuestCheck", "Actions",
+                "AERWatch", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
@@ -126,14 +129,16 @@ let package = Package(
             name: "CLITests", dependencies: ["PCIModel", "HostAccess", "Analysis", "TestSupport"],
             swiftSettings: strictSettings),
         .testTarget(
-            name: "QuirkDBTests", dependencies: ["PCIModel", "HostAccess", "Analysis", "QuirkDB", "TestSupport"],
+            name: "QuirkDBTests",
+            dependencies: ["PCIModel", "HostAccess", "Analysis", "ConfigFile", "QuirkDB", "TestSupport"],
             swiftSettings: strictSettings),
+        .testTarget(name: "ConfigFileTests", dependencies: ["ConfigFile"], swiftSettings: strictSettings),
         .testTarget(
             name: "HookTests",
             dependencies: ["DomainXML", "GuestCheck", "Analysis", "QuirkDB", "PCIModel", "TestSupport"],
             swiftSettings: strictSettings),
         .testTarget(
-            name: "AERWatchTests", dependencies: ["AERWatch", "HostAccess", "PCIModel", "TestSupport"],
+            name: "AERWatchTests", dependencies: ["AERWatch", "ConfigFile", "HostAccess", "PCIModel", "TestSupport"],
             swiftSettings: strictSettings),
         .testTarget(
             name: "HostActionTests",
@@ -165,7 +170,9 @@ if Context.environment["VFIOCTL_FUZZ"] != nil {
     package.targets.append(
         .executableTarget(
             name: "vfioctl-fuzz",
-            dependencies: ["CFuzzDriver", "PCIModel", "HostAccess", "Analysis", "QuirkDB", "DomainXML", "AERWatch"],
+            dependencies: [
+                "CFuzzDriver", "PCIModel", "HostAccess", "Analysis", "ConfigFile", "QuirkDB", "DomainXML", "AERWatch",
+            ],
             path: "Tests/Fuzz/Targets",
             swiftSettings: strictSettings + [.unsafeFlags(["-parse-as-library"] + sanitize)],
             linkerSettings: [.unsafeFlags(sanitize)]))

@@ -1,4 +1,4 @@
-import QuirkDB
+import ConfigFile
 
 #if canImport(Glibc)
     import Glibc
@@ -24,45 +24,30 @@ public struct AERPolicy: Sendable, Equatable {
 
     public init() {}
 
-    public static func parse(_ text: String, name: String) throws -> AERPolicy {
-        let table: TOMLTable
-        do { table = try TOMLParser.parse(text) } catch {
-            throw QuirkFileError(file: name, line: error.line, message: error.message)
-        }
+    /// Decodes the policy in `text`, the contents of the file `name`; a key it does not know
+    /// or a value out of its range is a `ConfigFileError` at the key's line.
+    public static func parse(_ text: String, name: String) throws(ConfigFileError) -> AERPolicy {
+        let table = try ConfigTable.parse(text, file: name)
+        try table.allowOnly([
+            "action", "restart", "restart-backoff-seconds", "max-restarts-per-hour", "nonfatal-counter",
+            "correctable-warn-per-minute",
+        ])
         var policy = AERPolicy()
-        for entry in table.entries {
-            func fail(_ message: String) -> QuirkFileError {
-                QuirkFileError(file: name, line: entry.line, message: message)
-            }
-            switch (entry.key, entry.value) {
-            case ("action", .string(let value)) where Action(rawValue: value) != nil:
-                policy.action = Action(rawValue: value) ?? policy.action
-            case ("restart", .bool(let value)): policy.restart = value
-            case ("restart-backoff-seconds", .integer(let value))
-            where (0...AERLimits.maxRestartBackoffSeconds).contains(value):
-                policy.restartBackoffSeconds = Double(value)
-            case ("max-restarts-per-hour", .integer(let value)) where (0...AERLimits.maxRestartsPerHour).contains(value):
-                policy.maxRestartsPerHour = value
-            case ("nonfatal-counter", .string(let value)) where NonFatalCounter(rawValue: value) != nil:
-                policy.nonFatalCounter = NonFatalCounter(rawValue: value) ?? policy.nonFatalCounter
-            case ("correctable-warn-per-minute", .integer(let value))
-            where (1...AERLimits.maxCorrectableWarnPerMinute).contains(value):
-                policy.correctableWarnPerMinute = value
-            case ("restart-backoff-seconds", .integer):
-                throw fail("restart-backoff-seconds must be 0...\(AERLimits.maxRestartBackoffSeconds)")
-            case ("max-restarts-per-hour", .integer):
-                throw fail("max-restarts-per-hour must be 0...\(AERLimits.maxRestartsPerHour)")
-            case ("correctable-warn-per-minute", .integer):
-                throw fail("correctable-warn-per-minute must be 1...\(AERLimits.maxCorrectableWarnPerMinute)")
-            case ("action", _), ("restart", _), ("restart-backoff-seconds", _), ("max-restarts-per-hour", _),
-                ("nonfatal-counter", _),
-                ("correctable-warn-per-minute", _):
-                throw fail("bad value for \(entry.key)")
-            default:
-                throw fail(
-                    "unknown key \(entry.key); known: action, restart, restart-backoff-seconds, max-restarts-per-hour, nonfatal-counter, correctable-warn-per-minute"
-                )
-            }
+        if let action = try table.string("action", oneOf: Action.allCases.map(\.rawValue)) {
+            policy.action = Action(rawValue: action) ?? policy.action
+        }
+        if let restart = try table.bool("restart") { policy.restart = restart }
+        if let seconds = try table.integer("restart-backoff-seconds", in: 0...AERLimits.maxRestartBackoffSeconds) {
+            policy.restartBackoffSeconds = Double(seconds)
+        }
+        if let count = try table.integer("max-restarts-per-hour", in: 0...AERLimits.maxRestartsPerHour) {
+            policy.maxRestartsPerHour = count
+        }
+        if let counter = try table.string("nonfatal-counter", oneOf: NonFatalCounter.allCases.map(\.rawValue)) {
+            policy.nonFatalCounter = NonFatalCounter(rawValue: counter) ?? policy.nonFatalCounter
+        }
+        if let rate = try table.integer("correctable-warn-per-minute", in: 1...AERLimits.maxCorrectableWarnPerMinute) {
+            policy.correctableWarnPerMinute = rate
         }
         return policy
     }
@@ -81,19 +66,19 @@ public struct AERPolicy: Sendable, Equatable {
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
         guard fd >= 0 else {
             if errno == ENOENT { return nil }
-            throw QuirkFileError(file: path, line: 0, message: "open: \(String(cString: strerror(errno)))")
+            throw ConfigFileError(file: path, line: 0, message: "open: \(String(cString: strerror(errno)))")
         }
         defer { close(fd) }
         var status = stat()
         guard fstat(fd, &status) == 0 else {
-            throw QuirkFileError(file: path, line: 0, message: "fstat: \(String(cString: strerror(errno)))")
+            throw ConfigFileError(file: path, line: 0, message: "fstat: \(String(cString: strerror(errno)))")
         }
         guard status.st_mode & S_IFMT == S_IFREG else {
-            throw QuirkFileError(file: path, line: 0, message: "not a regular file")
+            throw ConfigFileError(file: path, line: 0, message: "not a regular file")
         }
         let limit = AERLimits.maxPolicyFileBytes
-        func tooLarge(_ size: Int) -> QuirkFileError {
-            QuirkFileError(
+        func tooLarge(_ size: Int) -> ConfigFileError {
+            ConfigFileError(
                 file: path, line: 0,
                 message: "\(size) bytes is larger than the limit of \(limit) bytes (AERLimits.maxPolicyFileBytes)")
         }
@@ -107,14 +92,14 @@ public struct AERPolicy: Sendable, Equatable {
             }
             if n < 0, errno == EINTR { continue }
             guard n >= 0 else {
-                throw QuirkFileError(file: path, line: 0, message: "read: \(String(cString: strerror(errno)))")
+                throw ConfigFileError(file: path, line: 0, message: "read: \(String(cString: strerror(errno)))")
             }
             if n == 0 { break }
             filled += n
         }
         guard filled <= limit else { throw tooLarge(filled) }
         guard let text = String(validating: bytes[..<filled], as: UTF8.self) else {
-            throw QuirkFileError(file: path, line: 0, message: "not valid UTF-8")
+            throw ConfigFileError(file: path, line: 0, message: "not valid UTF-8")
         }
         return try parse(text, name: path)
     }

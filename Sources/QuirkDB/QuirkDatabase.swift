@@ -1,3 +1,4 @@
+import ConfigFile
 import PCIModel
 
 /// The quirk database: the entries shipped inside vfioctl (`Quirks/*.toml`, embedded at

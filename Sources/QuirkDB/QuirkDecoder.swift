@@ -1,87 +1,28 @@
+import ConfigFile
 import PCIModel
 
-/// An error in a quirk file: `file:line: what is wrong`.
-public struct QuirkFileError: Error, CustomStringConvertible, Sendable, Equatable {
-    public var file: String
-    public var line: Int
-    public var message: String
-
-    /// Also used for vfioctl's other TOML files (the AER policy): `file:line: message`.
-    public init(file: String, line: Int, message: String) {
-        self.file = file
-        self.line = line
-        self.message = message
-    }
-    public var description: String { "\(file):\(line): \(message)" }
-}
+/// An error in a quirk file: `file:line: what is wrong`. Every configuration file vfioctl
+/// reads reports errors this way (`ConfigFileError`); the name stays for QuirkDB's callers.
+public typealias QuirkFileError = ConfigFileError
 
 /// Turns a parsed TOML document into quirks, checking every key and type.
 struct QuirkDecoder {
     let file: String
 
     func decode(_ text: String) throws(QuirkFileError) -> [Quirk] {
-        let root: TOMLTable
-        do {
-            root = try TOMLParser.parse(text)
-        } catch {
-            throw QuirkFileError(file: file, line: error.line, message: error.message)
-        }
-        try allowOnly(["quirk"], in: root, where: "the top level")
-        guard let entry = root["quirk"] else { return [] }
-        guard case .tableArray(let tables) = entry.value else {
-            throw fail(entry.line, "\"quirk\" must be an array of tables: write [[quirk]]")
-        }
-        return try tables.map(decodeQuirk)
+        let root = try ConfigTable.parse(text, file: file)
+        try root.allowOnly(["quirk"])
+        return try root.tables("quirk").map(decodeQuirk)
     }
 
     private func fail(_ line: Int, _ message: String) -> QuirkFileError {
         QuirkFileError(file: file, line: line, message: message)
     }
 
-    private func allowOnly(_ keys: Set<String>, in table: TOMLTable, where place: String) throws(QuirkFileError) {
-        for entry in table.entries where !keys.contains(entry.key) {
-            throw fail(
-                entry.line, "unknown key \"\(entry.key)\" in \(place); known: \(keys.sorted().joined(separator: ", "))")
-        }
-    }
-
-    // MARK: - Typed accessors
-
-    private func string(_ table: TOMLTable, _ key: String, required: Bool = false) throws(QuirkFileError) -> String? {
-        guard let entry = table[key] else {
-            if required { throw fail(table.line, "missing \"\(key)\"") }
-            return nil
-        }
-        guard case .string(let value) = entry.value, !value.isEmpty else {
-            throw fail(entry.line, "\"\(key)\" must be a non-empty string, not \(entry.value.typeName)")
-        }
-        return value
-    }
-
-    private func strings(_ table: TOMLTable, _ key: String) throws(QuirkFileError) -> [String]? {
-        guard let entry = table[key] else { return nil }
-        let items: [TOMLValue]
-        switch entry.value {
-        case .string: items = [entry.value]
-        case .array(let values): items = values
-        default: throw fail(entry.line, "\"\(key)\" must be a string or an array of strings")
-        }
-        var result: [String] = []
-        for item in items {
-            guard case .string(let text) = item else { throw fail(entry.line, "\"\(key)\" must hold strings only") }
-            result.append(text)
-        }
-        return result
-    }
-
-    private func bool(_ table: TOMLTable, _ key: String) throws(QuirkFileError) -> Bool? {
-        guard let entry = table[key] else { return nil }
-        guard case .bool(let value) = entry.value else { throw fail(entry.line, "\"\(key)\" must be true or false") }
-        return value
-    }
+    // MARK: - Values of the quirk format
 
     /// An id set: `0x8086`, `"0x3408-0x3411"`, or an array of those.
-    private func ids(_ table: TOMLTable, _ key: String, maximum: UInt32 = 0xffff) throws(QuirkFileError) -> IDSet? {
+    private func ids(_ table: ConfigTable, _ key: String, maximum: UInt32 = 0xffff) throws(QuirkFileError) -> IDSet? {
         guard let entry = table[key] else { return nil }
         let items: [TOMLValue]
         if case .array(let values) = entry.value { items = values } else { items = [entry.value] }
@@ -129,34 +70,26 @@ struct QuirkDecoder {
         return result
     }
 
-    private func subtable(_ table: TOMLTable, _ key: String) throws(QuirkFileError) -> TOMLTable? {
-        guard let entry = table[key] else { return nil }
-        guard case .table(let sub) = entry.value else { throw fail(entry.line, "\"\(key)\" must be a table") }
-        return sub
-    }
-
     // MARK: - Entries
 
-    private func decodeQuirk(_ table: TOMLTable) throws(QuirkFileError) -> Quirk {
-        try allowOnly(
-            ["id", "title", "effect", "advice", "references", "sequence", "free-slots", "isolation", "match"],
-            in: table,
-            where: "[[quirk]]")
-        guard let id = try string(table, "id", required: true),
-            let title = try string(table, "title", required: true),
-            let effectName = try string(table, "effect", required: true)
-        else { throw fail(table.line, "missing id, title or effect") }
+    private func decodeQuirk(_ table: ConfigTable) throws(QuirkFileError) -> Quirk {
+        try table.allowOnly([
+            "id", "title", "effect", "advice", "references", "sequence", "free-slots", "isolation", "match",
+        ])
+        let id = try table.required("id", table.nonEmptyString)
+        let title = try table.required("title", table.nonEmptyString)
+        let effectName = try table.required("effect", table.nonEmptyString)
         guard id.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" }), id.first?.isLetter == true else {
-            throw fail(table["id"]?.line ?? table.line, "id \"\(id)\" must be lower-case words joined by -")
+            throw table.error("id \"\(id)\" must be lower-case words joined by -", at: "id")
         }
-        let effectLine = table["effect"]?.line ?? table.line
+        let effectLine = table.line(of: "effect")
         let effect: Quirk.Effect
         switch effectName {
         case "block": effect = .block
         case "warn": effect = .warn
         case "advice": effect = .advice
         case "sriov-sequence":
-            guard let sequence = try string(table, "sequence") else {
+            guard let sequence = try table.nonEmptyString("sequence") else {
                 throw fail(effectLine, "effect sriov-sequence needs \"sequence\"")
             }
             guard ["plain", "idt-workaround"].contains(sequence) else {
@@ -166,7 +99,7 @@ struct QuirkDecoder {
             }
             effect = .sriovSequence(sequence)
         case "isolation":
-            guard let rule = try subtable(table, "isolation") else {
+            guard let rule = try table.table("isolation") else {
                 throw fail(effectLine, "effect isolation needs an isolation = { provides = [...] } table")
             }
             effect = .isolation(try decodeIsolation(rule))
@@ -185,51 +118,43 @@ struct QuirkDecoder {
                 "unknown effect \"\(effectName)\"; known: isolation, block, warn, advice, sriov-sequence, slot-limit")
         }
         if effect.name != "isolation", table["isolation"] != nil {
-            throw fail(table["isolation"]!.line, "\"isolation\" only goes with effect = \"isolation\"")
+            throw table.error("\"isolation\" only goes with effect = \"isolation\"", at: "isolation")
         }
         if let entry = table["free-slots"] {
             guard case .slotLimit = effect else {
                 throw fail(entry.line, "\"free-slots\" only goes with effect = \"slot-limit\"")
             }
         }
-        let advice = try string(table, "advice")
+        let advice = try table.nonEmptyString("advice")
         if advice == nil, ["block", "warn", "advice", "sriov-sequence", "slot-limit"].contains(effect.name) {
             throw fail(effectLine, "effect \(effect.name) needs \"advice\": tell the administrator what to do")
         }
-        let references = try strings(table, "references") ?? []
+        let references = try table.stringArray("references") ?? []
         guard !references.isEmpty else {
-            throw fail(table.line, "quirk \(id) has no references: name the seed, bug or kernel source")
+            throw table.error("quirk \(id) has no references: name the seed, bug or kernel source")
         }
-        guard let matchTable = try subtable(table, "match") else {
-            throw fail(table.line, "quirk \(id) has no [quirk.match]")
+        guard let matchTable = try table.table("match") else {
+            throw table.error("quirk \(id) has no [quirk.match]")
         }
-        try allowOnly(
-            [
-                "vendor", "device", "subsystem-vendor", "subsystem-device", "revision", "class", "port-type",
-                "multifunction",
-                "root-bus", "capability", "name-lacks", "acs-path", "upstream", "guest", "host",
-            ], in: matchTable, where: "[quirk.match]")
+        try matchTable.allowOnly([
+            "vendor", "device", "subsystem-vendor", "subsystem-device", "revision", "class", "port-type",
+            "multifunction", "root-bus", "capability", "name-lacks", "acs-path", "upstream", "guest", "host",
+        ])
         let match = try decodeCriteria(matchTable)
         var upstream: [DeviceCriteria] = []
-        if let entry = matchTable["upstream"] {
-            guard case .tableArray(let tables) = entry.value else {
-                throw fail(entry.line, "\"upstream\" must be an array of tables: write [[quirk.match.upstream]]")
-            }
-            for bridge in tables {
-                try allowOnly(
-                    ["vendor", "device", "subsystem-vendor", "subsystem-device", "revision", "class", "port-type"],
-                    in: bridge,
-                    where: "[[quirk.match.upstream]]")
-                upstream.append(try decodeCriteria(bridge))
-            }
+        for bridge in try matchTable.tables("upstream") {
+            try bridge.allowOnly([
+                "vendor", "device", "subsystem-vendor", "subsystem-device", "revision", "class", "port-type",
+            ])
+            upstream.append(try decodeCriteria(bridge))
         }
-        let guest = try subtable(matchTable, "guest").map { table throws(QuirkFileError) in try decodeGuest(table) }
-        let host = try subtable(matchTable, "host").map { table throws(QuirkFileError) in try decodeHost(table) }
+        let guest = try matchTable.table("guest").map { table throws(QuirkFileError) in try decodeGuest(table) }
+        let host = try matchTable.table("host").map { table throws(QuirkFileError) in try decodeHost(table) }
         if match.isEmpty && upstream.isEmpty && guest == nil {
-            throw fail(matchTable.line, "[quirk.match] of \(id) matches everything: give device or guest criteria")
+            throw matchTable.error("[quirk.match] of \(id) matches everything: give device or guest criteria")
         }
         if case .isolation = effect, match.isEmpty {
-            throw fail(matchTable.line, "an isolation quirk must name devices")
+            throw matchTable.error("an isolation quirk must name devices")
         }
         return Quirk(
             id: id, title: title, effect: effect, advice: advice, references: references, match: match,
@@ -237,10 +162,10 @@ struct QuirkDecoder {
             guest: guest, host: host, source: "\(file):\(table.line)")
     }
 
-    private func decodeIsolation(_ table: TOMLTable) throws(QuirkFileError) -> IsolationRule {
-        try allowOnly(["provides", "consider", "control-offset"], in: table, where: "isolation")
-        let provides = try flags(strings(table, "provides") ?? [], line: table.line)
-        let consider = try strings(table, "consider").map { names throws(QuirkFileError) in
+    private func decodeIsolation(_ table: ConfigTable) throws(QuirkFileError) -> IsolationRule {
+        try table.allowOnly(["provides", "consider", "control-offset"])
+        let provides = try flags(table.stringArray("provides") ?? [], line: table.line)
+        let consider = try table.stringArray("consider").map { names throws(QuirkFileError) in
             try flags(names, line: table.line)
         }
         var offset: Int?
@@ -253,71 +178,69 @@ struct QuirkDecoder {
         return IsolationRule(consider: consider, provides: provides, controlOffset: offset)
     }
 
-    private func decodeCriteria(_ table: TOMLTable) throws(QuirkFileError) -> DeviceCriteria {
+    private func decodeCriteria(_ table: ConfigTable) throws(QuirkFileError) -> DeviceCriteria {
         var criteria = DeviceCriteria()
         criteria.vendor = try ids(table, "vendor")
         criteria.device = try ids(table, "device")
         criteria.subsystemVendor = try ids(table, "subsystem-vendor")
         criteria.subsystemDevice = try ids(table, "subsystem-device")
         criteria.revision = try ids(table, "revision", maximum: 0xff)
-        if let prefix = try string(table, "class") {
+        if let prefix = try table.nonEmptyString("class") {
             guard [2, 4, 6].contains(prefix.count), prefix.allSatisfy(\.isHexDigit) else {
-                throw fail(table["class"]!.line, "class \"\(prefix)\" must be 2, 4 or 6 hex digits (\"0604\")")
+                throw table.error("class \"\(prefix)\" must be 2, 4 or 6 hex digits (\"0604\")", at: "class")
             }
             criteria.classPrefix = prefix.lowercased()
         }
-        if let names = try strings(table, "port-type") {
+        if let names = try table.stringArray("port-type") {
             let byName = Dictionary(
                 uniqueKeysWithValues: PCIExpressCapability.PortType.allCases.map { ($0.jsonName, $0) })
             var types: [PCIExpressCapability.PortType] = []
             for name in names {
                 guard let type = byName[name] else {
                     throw fail(
-                        table["port-type"]!.line,
+                        table.line(of: "port-type"),
                         "unknown port-type \"\(name)\"; known: \(byName.keys.sorted().joined(separator: ", "))")
                 }
                 types.append(type)
             }
             criteria.portTypes = types
         }
-        criteria.multifunction = try bool(table, "multifunction")
-        criteria.rootBus = try bool(table, "root-bus")
-        if let capabilities = try strings(table, "capability") {
+        criteria.multifunction = try table.bool("multifunction")
+        criteria.rootBus = try table.bool("root-bus")
+        if let capabilities = try table.stringArray("capability") {
             let known: Set<String> = ["msi", "msix", "sriov", "ari", "acs", "aer", "flr"]
             if let unknown = capabilities.first(where: { !known.contains($0) }) {
                 throw fail(
-                    table["capability"]!.line,
+                    table.line(of: "capability"),
                     "unknown capability \"\(unknown)\"; known: \(known.sorted().joined(separator: ", "))")
             }
             criteria.capabilities = capabilities
         }
-        criteria.nameLacks = try strings(table, "name-lacks")
-        if let path = try string(table, "acs-path") {
+        criteria.nameLacks = try table.stringArray("name-lacks")
+        if let path = try table.nonEmptyString("acs-path") {
             guard path == "incomplete" else {
-                throw fail(table["acs-path"]!.line, "acs-path can only be \"incomplete\"")
+                throw table.error("acs-path can only be \"incomplete\"", at: "acs-path")
             }
             criteria.acsPath = path
         }
         return criteria
     }
 
-    private func decodeGuest(_ table: TOMLTable) throws(QuirkFileError) -> GuestCriteria {
-        try allowOnly(
-            ["os", "arch", "machine", "hostdev-driver", "multiple-functions"], in: table, where: "[quirk.match.guest]")
+    private func decodeGuest(_ table: ConfigTable) throws(QuirkFileError) -> GuestCriteria {
+        try table.allowOnly(["os", "arch", "machine", "hostdev-driver", "multiple-functions"])
         return GuestCriteria(
-            os: try strings(table, "os"), arch: try strings(table, "arch"), machine: try strings(table, "machine"),
-            hostdevDriver: try strings(table, "hostdev-driver"),
-            multipleFunctions: try bool(table, "multiple-functions"))
+            os: try table.stringArray("os"), arch: try table.stringArray("arch"),
+            machine: try table.stringArray("machine"), hostdevDriver: try table.stringArray("hostdev-driver"),
+            multipleFunctions: try table.bool("multiple-functions"))
     }
 
-    private func decodeHost(_ table: TOMLTable) throws(QuirkFileError) -> HostCriteria {
-        try allowOnly(
-            ["cpu-vendor", "cmdline-has", "cmdline-lacks", "acpi-table", "iommu"], in: table,
-            where: "[quirk.match.host]")
-        let iommu = try string(table, "iommu")
-        if let iommu, iommu != "on" { throw fail(table["iommu"]!.line, "iommu can only be \"on\"") }
+    private func decodeHost(_ table: ConfigTable) throws(QuirkFileError) -> HostCriteria {
+        try table.allowOnly(["cpu-vendor", "cmdline-has", "cmdline-lacks", "acpi-table", "iommu"])
+        let iommu = try table.nonEmptyString("iommu")
+        if let iommu, iommu != "on" { throw table.error("iommu can only be \"on\"", at: "iommu") }
         return HostCriteria(
-            cpuVendor: try strings(table, "cpu-vendor"), cmdlineHas: try strings(table, "cmdline-has"),
-            cmdlineLacks: try strings(table, "cmdline-lacks"), acpiTable: try string(table, "acpi-table"), iommu: iommu)
+            cpuVendor: try table.stringArray("cpu-vendor"), cmdlineHas: try table.stringArray("cmdline-has"),
+            cmdlineLacks: try table.stringArray("cmdline-lacks"), acpiTable: try table.nonEmptyString("acpi-table"),
+            iommu: iommu)
     }
 }

@@ -133,7 +133,7 @@ struct AERInputTests {
             "\($0)".contains("aerd.toml:2")
         }
         #expect { try AERPolicy.parse("restart-after = 3\n", name: "aerd.toml") } throws: {
-            "\($0)".contains("unknown key restart-after")
+            "\($0)".contains("aerd.toml:1: unknown key \"restart-after\" in the top level")
         }
     }
 

@@ -247,7 +247,7 @@ struct ApplyCLITests {
             toFile: directory + "/desired.toml", atomically: true, encoding: .utf8)
         let result = try Tool.vfioctl(["apply", directory + "/desired.toml", "--root", directory])
         #expect(result.status != 0)
-        #expect(result.standardError.contains("\(directory)/desired.toml:3: unknown key vfz"))
+        #expect(result.standardError.contains("\(directory)/desired.toml:3: unknown key \"vfz\" in [[sriov]]"))
     }
 
     @Test("--dry-run on a tree says what it would do and writes nothing")

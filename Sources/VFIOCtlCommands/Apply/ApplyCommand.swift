@@ -1,8 +1,8 @@
 import Actions
 import ArgumentParser
+import ConfigFile
 import HostAccess
 import PCIModel
-import QuirkDB
 
 extension VFIOCtl {
     /// `vfioctl apply FILE.toml`: the host's desired state, e.g. at boot before libvirtd.
@@ -60,77 +60,43 @@ enum DesiredStateFile {
         return try parse(text, name: path)
     }
 
-    static func parse(_ text: String, name: String) throws -> DesiredState {
-        let root: TOMLTable
-        do { root = try TOMLParser.parse(text) } catch { throw CLIError("\(name):\(error.line): \(error.message)") }
-        func fail(_ line: Int, _ message: String) -> CLIError { CLIError("\(name):\(line): \(message)") }
-        func tables(_ key: String) throws -> [TOMLTable] {
-            guard let entry = root[key] else { return [] }
-            guard case .tableArray(let list) = entry.value else {
-                throw fail(entry.line, "\(key) must be [[\(key)]] entries")
-            }
-            return list
-        }
-        func string(_ table: TOMLTable, _ key: String) throws -> String? {
-            guard let entry = table[key] else { return nil }
-            guard case .string(let value) = entry.value else { throw fail(entry.line, "\(key) must be a string") }
-            return value
-        }
-        func integer(_ table: TOMLTable, _ key: String) throws -> Int? {
-            guard let entry = table[key] else { return nil }
-            guard case .integer(let value) = entry.value, value >= 0 else {
-                throw fail(entry.line, "\(key) must be a whole number ≥ 0")
-            }
-            return value
-        }
-        func allow(_ table: TOMLTable, _ keys: Set<String>, _ place: String) throws {
-            if let entry = table.entries.first(where: { !keys.contains($0.key) }) {
-                throw fail(
-                    entry.line,
-                    "unknown key \(entry.key) in [[\(place)]]; known: \(keys.sorted().joined(separator: ", "))")
-            }
-        }
-        for entry in root.entries where !["hugepages", "sriov", "bind"].contains(entry.key) {
-            throw fail(entry.line, "unknown section \(entry.key); known: [[hugepages]], [[sriov]], [[bind]]")
-        }
+    static func parse(_ text: String, name: String) throws(ConfigFileError) -> DesiredState {
+        let root = try ConfigTable.parse(text, file: name)
+        try root.allowOnly(["hugepages", "sriov", "bind"])
         var desired = DesiredState()
-        for table in try tables("hugepages") {
-            try allow(table, ["size", "count", "node"], "hugepages")
-            guard let size = try string(table, "size"), let kib = Hugepages.sizeKiB(named: size) else {
-                throw fail(table.line, "hugepages needs size = \"2M\" or \"1G\"")
+        for table in try root.tables("hugepages") {
+            try table.allowOnly(["size", "count", "node"])
+            guard let size = try table.string("size"), let kib = Hugepages.sizeKiB(named: size) else {
+                throw table.error("hugepages needs size = \"2M\" or \"1G\"")
             }
-            guard let count = try integer(table, "count") else { throw fail(table.line, "hugepages needs count") }
-            desired.hugepages.append(.init(sizeKiB: kib, count: count, node: try integer(table, "node")))
+            guard let count = try table.integer("count", atLeast: 0) else {
+                throw table.error("hugepages needs count")
+            }
+            desired.hugepages.append(.init(sizeKiB: kib, count: count, node: try table.integer("node", atLeast: 0)))
         }
-        for table in try tables("sriov") {
-            try allow(table, ["pf", "vfs", "autoprobe", "bind"], "sriov")
-            guard let text = try string(table, "pf"), let pf = PCIAddress(text) else {
-                throw fail(table.line, "sriov needs pf = \"DDDD:BB:DD.F\"")
+        for table in try root.tables("sriov") {
+            try table.allowOnly(["pf", "vfs", "autoprobe", "bind"])
+            guard let text = try table.string("pf"), let pf = PCIAddress(text) else {
+                throw table.error("sriov needs pf = \"DDDD:BB:DD.F\"")
             }
-            guard let count = try integer(table, "vfs") else { throw fail(table.line, "sriov needs vfs") }
-            var autoprobe: Bool?
-            if let entry = table["autoprobe"] {
-                guard case .bool(let value) = entry.value else {
-                    throw fail(entry.line, "autoprobe must be true or false")
-                }
-                autoprobe = value
-            }
-            desired.sriov.append(.init(pf: pf, count: count, autoprobe: autoprobe, bind: try string(table, "bind")))
+            guard let count = try table.integer("vfs", atLeast: 0) else { throw table.error("sriov needs vfs") }
+            desired.sriov.append(
+                .init(pf: pf, count: count, autoprobe: try table.bool("autoprobe"), bind: try table.string("bind")))
         }
-        for table in try tables("bind") {
-            try allow(table, ["device", "group", "driver"], "bind")
+        for table in try root.tables("bind") {
+            try table.allowOnly(["device", "group", "driver"])
             let target: String
-            if let device = try string(table, "device") {
+            if let device = try table.string("device") {
                 guard PCIAddress(device) != nil else {
-                    throw fail(table["device"]?.line ?? table.line, "device \(device) is not DDDD:BB:DD.F")
+                    throw table.error("device \(device) is not DDDD:BB:DD.F", at: "device")
                 }
                 target = device
-            } else if let group = try integer(table, "group") {
+            } else if let group = try table.integer("group", atLeast: 0) {
                 target = "group:\(group)"
             } else {
-                throw fail(table.line, "bind needs device or group")
+                throw table.error("bind needs device or group")
             }
-            desired.bindings.append(.init(target: target, driver: try string(table, "driver") ?? "vfio-pci"))
+            desired.bindings.append(.init(target: target, driver: try table.string("driver") ?? "vfio-pci"))
         }
         return desired
     }

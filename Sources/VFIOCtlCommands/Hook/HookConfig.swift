@@ -1,5 +1,5 @@
+import ConfigFile
 import HostAccess
-import QuirkDB
 
 /// `/etc/vfioctl/hook.toml`: how the libvirt hook sees and prepares the host.
 ///
@@ -28,39 +28,17 @@ struct HookConfig {
     static func load(_ path: String) throws -> HookConfig {
         var config = HookConfig()
         guard let text = try readTextFile(path) else { return config }
-        let table: TOMLTable
-        do {
-            table = try TOMLParser.parse(text)
-        } catch {
-            throw CLIError("\(path):\(error.line): \(error.message)")
+        let table = try ConfigTable.parse(text, file: path)
+        try table.allowOnly(["root", "snapshot", "state-dir", "log", "hugepages", "create-vfs", "bind-unmanaged"])
+        config.root = try table.string("root")
+        config.snapshot = try table.string("snapshot")
+        config.stateDirectory = try table.string("state-dir") ?? config.stateDirectory
+        config.log = try table.string("log")
+        if let mode = try table.string("hugepages", oneOf: HugepagesMode.allCases.map(\.rawValue)) {
+            config.hugepages = HugepagesMode(rawValue: mode) ?? config.hugepages
         }
-        for entry in table.entries {
-            if entry.key == "create-vfs" || entry.key == "bind-unmanaged" {
-                guard case .bool(let flag) = entry.value else {
-                    throw CLIError("\(path):\(entry.line): \(entry.key) must be true or false")
-                }
-                if entry.key == "create-vfs" { config.createVFs = flag } else { config.bindUnmanaged = flag }
-                continue
-            }
-            guard case .string(let value) = entry.value else {
-                throw CLIError("\(path):\(entry.line): \(entry.key) must be a string")
-            }
-            switch entry.key {
-            case "root": config.root = value
-            case "snapshot": config.snapshot = value
-            case "state-dir": config.stateDirectory = value
-            case "log": config.log = value
-            case "hugepages":
-                guard let mode = HugepagesMode(rawValue: value) else {
-                    throw CLIError("\(path):\(entry.line): hugepages must be check, reserve or ignore")
-                }
-                config.hugepages = mode
-            default:
-                throw CLIError(
-                    "\(path):\(entry.line): unknown key \(entry.key); known: root, snapshot, state-dir, log, hugepages, create-vfs, bind-unmanaged"
-                )
-            }
-        }
+        config.createVFs = try table.bool("create-vfs") ?? config.createVFs
+        config.bindUnmanaged = try table.bool("bind-unmanaged") ?? config.bindUnmanaged
         return config
     }
 }

@@ -1,4 +1,5 @@
 import Analysis
+import ConfigFile
 import HostAccess
 import PCIModel
 import QuirkDB
