@@ -75,20 +75,27 @@ let package = Package(
         .executableTarget(
             name: "vfio-aerd",
             dependencies: [
-                "AERWatch", "LibvirtBridge", "DomainXML", "HostAccess", "PCIModel",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "AERWatch", "AEREvents", "AERJournal", "AERSources", "LibvirtBridge", "DomainXML", "HostAccess",
+                "PCIModel", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings),
-        /// The AER watchdog: events (udev, counters), the SQLite journal, owners, policy.
+        /// The AER watchdog in four: events (AEREvents), the SQLite journal (AERJournal, all
+        /// `vfioctl aer log` needs), the decisions (AERWatch) and the daemon's sources (AERSources).
+        .target(name: "AEREvents", dependencies: ["PCIModel"], swiftSettings: strictSettings),
+        .target(name: "AERJournal", dependencies: ["AEREvents", "PCIModel", "CSQLite"], swiftSettings: strictSettings),
         .target(
-            name: "AERWatch", dependencies: ["PCIModel", "HostAccess", "CSQLite", "DeviceEvents", "QuirkDB"],
+            name: "AERWatch", dependencies: ["AEREvents", "AERJournal", "PCIModel", "HostAccess", "QuirkDB"],
+            swiftSettings: strictSettings),
+        .target(
+            name: "AERSources", dependencies: ["AEREvents", "PCIModel", "HostAccess", "DeviceEvents"],
             swiftSettings: strictSettings),
         /// libudev: device enumeration now, uevent monitoring for the AER daemon later.
         .target(name: "DeviceEvents", dependencies: ["CUdev", "PCIModel"], swiftSettings: strictSettings),
         .target(
             name: "VFIOCtlCommands",
             dependencies: [
-                "PCIModel", "HostAccess", "Analysis", "QuirkDB", "DomainXML", "GuestCheck", "Actions", "AERWatch",
+                "PCIModel", "HostAccess", "Analysis", "QuirkDB", "DomainXML", "GuestCheck", "Actions", "AEREvents",
+                "AERJournal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -133,7 +140,10 @@ let package = Package(
             dependencies: ["DomainXML", "GuestCheck", "Analysis", "QuirkDB", "PCIModel", "TestSupport"],
             swiftSettings: strictSettings),
         .testTarget(
-            name: "AERWatchTests", dependencies: ["AERWatch", "HostAccess", "PCIModel", "TestSupport"],
+            name: "AERWatchTests",
+            dependencies: [
+                "AERWatch", "AEREvents", "AERJournal", "AERSources", "HostAccess", "PCIModel", "TestSupport",
+            ],
             swiftSettings: strictSettings),
         .testTarget(
             name: "HostActionTests",
@@ -165,7 +175,7 @@ if Context.environment["VFIOCTL_FUZZ"] != nil {
     package.targets.append(
         .executableTarget(
             name: "vfioctl-fuzz",
-            dependencies: ["CFuzzDriver", "PCIModel", "HostAccess", "Analysis", "QuirkDB", "DomainXML", "AERWatch"],
+            dependencies: ["CFuzzDriver", "PCIModel", "HostAccess", "Analysis", "QuirkDB", "DomainXML", "AEREvents"],
             path: "Tests/Fuzz/Targets",
             swiftSettings: strictSettings + [.unsafeFlags(["-parse-as-library"] + sanitize)],
             linkerSettings: [.unsafeFlags(sanitize)]))

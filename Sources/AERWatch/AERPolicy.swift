@@ -1,3 +1,4 @@
+import AEREvents
 import QuirkDB
 
 #if canImport(Glibc)
