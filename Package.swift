@@ -78,13 +78,19 @@ let package = Package(
         .executableTarget(
             name: "vfio-aerd",
             dependencies: [
-                "AERWatch", "LibvirtBridge", "DomainXML", "HostAccess", "PCIModel",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "AERWatch", "AEREvents", "AERJournal", "AERSources", "LibvirtBridge", "DomainXML", "HostAccess",
+                "PCIModel", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings),
-        /// The AER watchdog: events (udev, counters), the SQLite journal, owners, policy.
+        /// The AER watchdog in four: events (AEREvents), the SQLite journal (AERJournal, all
+        /// `vfioctl aer log` needs), the decisions (AERWatch) and the daemon's sources (AERSources).
+        .target(name: "AEREvents", dependencies: ["PCIModel"], swiftSettings: strictSettings),
+        .target(name: "AERJournal", dependencies: ["AEREvents", "PCIModel", "CSQLite"], swiftSettings: strictSettings),
         .target(
-            name: "AERWatch", dependencies: ["PCIModel", "HostAccess", "CSQLite", "DeviceEvents", "ConfigFile"],
+            name: "AERWatch", dependencies: ["AEREvents", "AERJournal", "PCIModel", "HostAccess", "ConfigFile"],
+            swiftSettings: strictSettings),
+        .target(
+            name: "AERSources", dependencies: ["AEREvents", "PCIModel", "HostAccess", "DeviceEvents"],
             swiftSettings: strictSettings),
         /// libudev: device enumeration now, uevent monitoring for the AER daemon later.
         .target(name: "DeviceEvents", dependencies: ["CUdev", "PCIModel"], swiftSettings: strictSettings),
@@ -92,7 +98,7 @@ let package = Package(
             name: "VFIOCtlCommands",
             dependencies: [
                 "PCIModel", "HostAccess", "Analysis", "ConfigFile", "QuirkDB", "DomainXML", "GuestCheck", "Actions",
-                "AERWatch", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "AEREvents", "AERJournal", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
@@ -138,7 +144,11 @@ let package = Package(
             dependencies: ["DomainXML", "GuestCheck", "Analysis", "QuirkDB", "PCIModel", "TestSupport"],
             swiftSettings: strictSettings),
         .testTarget(
-            name: "AERWatchTests", dependencies: ["AERWatch", "ConfigFile", "HostAccess", "PCIModel", "TestSupport"],
+            name: "AERWatchTests",
+            dependencies: [
+                "AERWatch", "AEREvents", "AERJournal", "AERSources", "ConfigFile", "HostAccess", "PCIModel",
+                "TestSupport",
+            ],
             swiftSettings: strictSettings),
         .testTarget(
             name: "HostActionTests",
@@ -171,7 +181,7 @@ if Context.environment["VFIOCTL_FUZZ"] != nil {
         .executableTarget(
             name: "vfioctl-fuzz",
             dependencies: [
-                "CFuzzDriver", "PCIModel", "HostAccess", "Analysis", "ConfigFile", "QuirkDB", "DomainXML", "AERWatch",
+                "CFuzzDriver", "PCIModel", "HostAccess", "Analysis", "ConfigFile", "QuirkDB", "DomainXML", "AEREvents",
             ],
             path: "Tests/Fuzz/Targets",
             swiftSettings: strictSettings + [.unsafeFlags(["-parse-as-library"] + sanitize)],

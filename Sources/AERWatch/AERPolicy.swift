@@ -1,3 +1,4 @@
+import AEREvents
 import ConfigFile
 
 #if canImport(Glibc)

@@ -1,3 +1,5 @@
+import AEREvents
+
 extension AERPolicy {
     /// `action` in aerd.toml: how guests that own a failing device are taken down.
     public enum Action: String, Sendable, CaseIterable, CustomStringConvertible {
@@ -18,5 +20,15 @@ extension AERPolicy {
         case takeDown = "take-down"
 
         public var description: String { rawValue }
+    }
+}
+
+extension DecisionAction {
+    /// The take-down the policy's `action` asks for.
+    public init(_ takeDown: AERPolicy.Action) {
+        switch takeDown {
+        case .destroy: self = .destroy
+        case .shutdown: self = .shutdown
+        }
     }
 }

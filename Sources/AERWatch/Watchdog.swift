@@ -1,3 +1,5 @@
+import AEREvents
+import AERJournal
 import HostAccess
 import PCIModel
 

@@ -1,3 +1,6 @@
+import AEREvents
+import AERJournal
+
 /// What the watchdog has seen and done since it started, for `vfio-aerd --metrics-port`
 /// (Prometheus text exposition format 0.0.4). The journal is the record; these are counters
 /// for dashboards and alerts.

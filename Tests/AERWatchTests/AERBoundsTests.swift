@@ -1,3 +1,6 @@
+import AEREvents
+import AERJournal
+import AERSources
 import AERWatch
 import Foundation
 import HostAccess

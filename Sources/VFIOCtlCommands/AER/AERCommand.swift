@@ -1,4 +1,5 @@
-import AERWatch
+import AEREvents
+import AERJournal
 import ArgumentParser
 import PCIModel
 

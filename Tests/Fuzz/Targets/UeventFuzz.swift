@@ -1,4 +1,4 @@
-import AERWatch
+import AEREvents
 
 /// uevent properties (`KEY=VALUE` lines) as vfio-aerd's injection socket and the udev
 /// monitor pass them on: `InjectedEvents.parse`, which runs `UeventParser`.

@@ -38,14 +38,6 @@ public enum DecisionAction: Sendable, Hashable, CustomStringConvertible {
         self = Self.known.first { $0.rawValue == rawValue } ?? .unrecognized(rawValue)
     }
 
-    /// The take-down the policy's `action` asks for.
-    public init(_ takeDown: AERPolicy.Action) {
-        switch takeDown {
-        case .destroy: self = .destroy
-        case .shutdown: self = .shutdown
-        }
-    }
-
     /// The journal's text.
     public var rawValue: String {
         switch self {

@@ -94,7 +94,7 @@ public struct UeventProperties: Sendable, Equatable {
     }
 
     /// The value of `key`; throws when the event needs it and it could not be read.
-    func value(_ key: String) throws(UeventParser.Malformed) -> String? {
+    package func value(_ key: String) throws(UeventParser.Malformed) -> String? {
         if let reason = unreadable[key] { throw UeventParser.Malformed(description: "\(key): \(reason)") }
         return values[key]
     }
@@ -108,6 +108,7 @@ public struct UeventProperties: Sendable, Equatable {
 public enum UeventParser {
     public struct Malformed: Error, CustomStringConvertible, Sendable {
         public var description: String
+        package init(description: String) { self.description = description }
     }
 
     public static func parse(_ properties: [String: String], time: Double, source: AEREvent.Source) throws(Malformed)
@@ -158,7 +159,7 @@ public enum UeventParser {
     }
 
     /// A value as quoted in a message: at most 64 characters of it.
-    static func shown(_ value: String) -> String {
+    package static func shown(_ value: String) -> String {
         value.count <= 64 ? value : String(value.prefix(64)) + "… (\(value.utf8.count) bytes)"
     }
 }

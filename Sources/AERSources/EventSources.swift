@@ -1,3 +1,4 @@
+import AEREvents
 import DeviceEvents
 import Dispatch
 import HostAccess
@@ -221,11 +222,4 @@ private func receiveLoop(
             if poll(&poller, 1, 500) > 0 { onReadable() }
         }
     }
-}
-
-/// Seconds since the epoch.
-public func wallClock() -> Double {
-    var time = timespec()
-    clock_gettime(CLOCK_REALTIME, &time)
-    return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
 }

@@ -1,3 +1,4 @@
+import AEREvents
 import CSQLite
 
 #if canImport(Glibc)

@@ -1,3 +1,4 @@
+import AEREvents
 import CSQLite
 import PCIModel
 

@@ -1,3 +1,4 @@
+import AEREvents
 import HostAccess
 import PCIModel
 
