@@ -70,7 +70,8 @@ let package = Package(
             swiftSettings: strictSettings),
         /// What the libvirt hook checks before a guest starts (pure).
         .target(
-            name: "GuestCheck", dependencies: ["PCIModel", "Analysis", "QuirkDB", "DomainXML"],
+            name: "GuestCheck",
+            dependencies: ["PCIModel", "Analysis", "QuirkDB", "DomainXML", "HostAccess", "Actions"],
             swiftSettings: strictSettings),
         /// libvirt connections for the daemon (never linked into the CLI or the hook, which
         /// must not call libvirt and should stay small).

@@ -1,4 +1,5 @@
 import ConfigFile
+import GuestCheck
 import HostAccess
 
 /// `/etc/vfioctl/hook.toml`: how the libvirt hook sees and prepares the host.
@@ -16,7 +17,7 @@ struct HookConfig {
     var snapshot: String?
     var stateDirectory = "/run/vfioctl"
     var log: String?
-    var hugepages = HugepagesMode.check
+    var hugepages = GuestStart.HugepagesMode.check
     /// Create the VFs hostdevs name but the host does not have yet.
     var createVFs = false
     /// Bind unmanaged hostdevs' groups to vfio-pci (libvirt binds managed ones itself).
@@ -34,8 +35,8 @@ struct HookConfig {
         config.snapshot = try table.string("snapshot")
         config.stateDirectory = try table.string("state-dir") ?? config.stateDirectory
         config.log = try table.string("log")
-        if let mode = try table.string("hugepages", oneOf: HugepagesMode.allCases.map(\.rawValue)) {
-            config.hugepages = HugepagesMode(rawValue: mode) ?? config.hugepages
+        if let mode = try table.string("hugepages", oneOf: GuestStart.HugepagesMode.allCases.map(\.rawValue)) {
+            config.hugepages = GuestStart.HugepagesMode(rawValue: mode) ?? config.hugepages
         }
         config.createVFs = try table.bool("create-vfs") ?? config.createVFs
         config.bindUnmanaged = try table.bool("bind-unmanaged") ?? config.bindUnmanaged

@@ -2,6 +2,7 @@ import Analysis
 import ArgumentParser
 import HostAccess
 import PCIModel
+import QuirkDB
 
 #if canImport(Glibc)
     import Glibc

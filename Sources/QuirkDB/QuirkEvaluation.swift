@@ -1,0 +1,35 @@
+import Analysis
+import PCIModel
+
+/// Everything inspect and the hook need from the quirk database for one model: the ACS policy
+/// with isolation quirks, each function's matches, and the reasons those lower verdicts by.
+public struct QuirkEvaluation: Sendable {
+    public let policy: ACSPolicy
+    public let matches: [PCIAddress: [QuirkMatch]]
+
+    public init(database: QuirkDatabase, model: HostModel) {
+        policy = ACSPolicy(quirk: database.acsQuirk(for: model)).memoized(for: model)
+        let policy = self.policy
+        let found = model.devices.parallelMap { device in
+            (device.address, database.matches(for: device, in: model, policy: policy))
+        }
+        self.matches = Dictionary(found.filter { !$0.1.isEmpty }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// Quirks that lower the verdict, as reasons: unconditional `block` and `warn`. Every
+    /// match, these included, is also listed with its advice (`quirks` in JSON, `* quirk`
+    /// lines in text); advice, isolation, sequences and guest-dependent entries only there.
+    public func reasons(for device: PCIDevice) -> [Reason] {
+        (matches[device.address] ?? []).compactMap { match in
+            guard !match.dependsOnGuest else { return nil }
+            let quirk = match.quirk
+            let severity: Verdict
+            switch quirk.effect {
+            case .block: severity = .blocked
+            case .warn: severity = .caveats
+            default: return nil
+            }
+            return Reason(.quirk, severity, "[\(quirk.id)] \(quirk.title)", related: [quirk.id])
+        }
+    }
+}
