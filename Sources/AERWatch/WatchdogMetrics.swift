@@ -5,12 +5,18 @@ import AERJournal
 /// (Prometheus text exposition format 0.0.4). The journal is the record; these are counters
 /// for dashboards and alerts.
 public struct WatchdogMetrics: Sendable, Equatable {
-    /// Events by "kind source" (e.g. "begin-recovery uevent").
-    public var events: [String: Int] = [:]
+    /// An event's label pair: what happened and where it came from.
+    public struct EventLabels: Hashable, Sendable {
+        public var kind: AEREvent.Kind
+        public var source: AEREvent.Source
+    }
+
+    /// Events by kind and source.
+    public var events: [EventLabels: Int] = [:]
     /// Errors by kind: counter events add every error they cover.
-    public var errors: [String: Int] = [:]
+    public var errors: [AEREvent.Kind: Int] = [:]
     /// Decisions by action (destroy, start, warn, explained, …).
-    public var decisions: [String: Int] = [:]
+    public var decisions: [DecisionAction: Int] = [:]
     public var journalWriteFailures = 0
     /// Milliseconds from arrival to the libvirt call of the latest take-down.
     public var lastTakeDownLatencyMilliseconds: Double?
@@ -20,15 +26,15 @@ public struct WatchdogMetrics: Sendable, Equatable {
     public init() {}
 
     mutating func count(_ event: AEREvent) {
-        events["\(event.kind.rawValue) \(event.source.rawValue)", default: 0] += 1
+        events[EventLabels(kind: event.kind, source: event.source), default: 0] += 1
         // Saturating: a counter on a dashboard must not be what stops the watchdog.
-        let (sum, overflow) = errors[event.kind.rawValue, default: 0].addingReportingOverflow(max(event.count, 0))
-        errors[event.kind.rawValue] = overflow ? Int.max : sum
+        let (sum, overflow) = errors[event.kind, default: 0].addingReportingOverflow(max(event.count, 0))
+        errors[event.kind] = overflow ? Int.max : sum
     }
 
     mutating func count(_ decisions: [AERJournal.Decision], takeDownAction: DecisionAction) {
         for decision in decisions {
-            self.decisions[decision.action.rawValue, default: 0] += 1
+            self.decisions[decision.action, default: 0] += 1
             if decision.action == takeDownAction { lastTakeDownLatencyMilliseconds = decision.latencyMilliseconds }
         }
     }
@@ -43,16 +49,22 @@ public struct WatchdogMetrics: Sendable, Equatable {
         }
         family(
             "events_total", "counter", "AER events received, by kind and source.",
-            events.sorted { $0.key < $1.key }.map { key, value in
-                let parts = key.split(separator: " ")
-                return ("{kind=\"\(parts[0])\",source=\"\(parts[1])\"}", "\(value)")
-            })
+            events.map {
+                (
+                    labels: "{kind=\"\($0.key.kind.rawValue)\",source=\"\($0.key.source.rawValue)\"}",
+                    value: "\($0.value)"
+                )
+            }
+            .sorted { $0.labels < $1.labels })
         family(
             "errors_total", "counter", "AER errors by kind (a counter event covers all errors it saw).",
-            errors.sorted { $0.key < $1.key }.map { ("{kind=\"\($0.key)\"}", "\($0.value)") })
+            errors.map { (labels: "{kind=\"\($0.key.rawValue)\"}", value: "\($0.value)") }.sorted {
+                $0.labels < $1.labels
+            })
         family(
             "decisions_total", "counter", "Decisions taken, by action.",
-            decisions.sorted { $0.key < $1.key }.map { ("{action=\"\($0.key)\"}", "\($0.value)") })
+            decisions.map { (labels: "{action=\"\($0.key.rawValue)\"}", value: "\($0.value)") }
+                .sorted { $0.labels < $1.labels })
         family(
             "journal_write_failures_total", "counter", "Events that could not be journaled (a full disk).",
             [("", "\(journalWriteFailures)")])

@@ -26,6 +26,14 @@ public struct Quirk: Sendable {
             case .slotLimit: "slot-limit"
             }
         }
+
+        public var isIsolation: Bool {
+            if case .isolation = self { return true }
+            return false
+        }
+
+        /// Every effect but isolation tells the administrator something, so needs `advice`.
+        public var needsAdvice: Bool { !isIsolation }
     }
 
     public var id: String
@@ -149,6 +157,9 @@ public struct HostCriteria: Sendable {
     public var cmdlineLacks: [String]?
     /// An ACPI table that must be present (`IVRS`, `DMAR`).
     public var acpiTable: String?
-    /// "on": only while the IOMMU is on (or unknown, as prediction assumes).
-    public var iommu: String?
+    /// Only while the IOMMU is on (or unknown, as prediction assumes).
+    public var iommu: IOMMURequirement?
+
+    /// `iommu = "on"`, the one state a quirk can ask for.
+    public enum IOMMURequirement: String, Sendable, CaseIterable { case on }
 }

@@ -117,7 +117,7 @@ struct QuirkDecoder {
                 effectLine,
                 "unknown effect \"\(effectName)\"; known: isolation, block, warn, advice, sriov-sequence, slot-limit")
         }
-        if effect.name != "isolation", table["isolation"] != nil {
+        if !effect.isIsolation, table["isolation"] != nil {
             throw table.error("\"isolation\" only goes with effect = \"isolation\"", at: "isolation")
         }
         if let entry = table["free-slots"] {
@@ -126,7 +126,7 @@ struct QuirkDecoder {
             }
         }
         let advice = try table.nonEmptyString("advice")
-        if advice == nil, ["block", "warn", "advice", "sriov-sequence", "slot-limit"].contains(effect.name) {
+        if advice == nil, effect.needsAdvice {
             throw fail(effectLine, "effect \(effect.name) needs \"advice\": tell the administrator what to do")
         }
         let references = try table.stringArray("references") ?? []
@@ -236,8 +236,12 @@ struct QuirkDecoder {
 
     private func decodeHost(_ table: ConfigTable) throws(QuirkFileError) -> HostCriteria {
         try table.allowOnly(["cpu-vendor", "cmdline-has", "cmdline-lacks", "acpi-table", "iommu"])
-        let iommu = try table.nonEmptyString("iommu")
-        if let iommu, iommu != "on" { throw table.error("iommu can only be \"on\"", at: "iommu") }
+        let iommu = try table.nonEmptyString("iommu").map { (value) throws(QuirkFileError) in
+            guard let requirement = HostCriteria.IOMMURequirement(rawValue: value) else {
+                throw table.error("iommu can only be \"on\"", at: "iommu")
+            }
+            return requirement
+        }
         return HostCriteria(
             cpuVendor: try table.stringArray("cpu-vendor"), cmdlineHas: try table.stringArray("cmdline-has"),
             cmdlineLacks: try table.stringArray("cmdline-lacks"), acpiTable: try table.nonEmptyString("acpi-table"),

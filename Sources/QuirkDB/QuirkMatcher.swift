@@ -161,7 +161,7 @@ extension QuirkDatabase {
             let present = table == "IVRS" ? facts.acpiIVRSTable : (table == "DMAR" ? facts.acpiDMARTable : nil)
             if present != true { return false }
         }
-        if h.iommu == "on", model.kernelGroups?.isEmpty == true { return false }
+        if h.iommu == .on, model.kernelGroups?.isEmpty == true { return false }
         return true
     }
 
