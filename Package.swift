@@ -183,6 +183,7 @@ if Context.environment["VFIOCTL_FUZZ"] != nil {
             name: "vfioctl-fuzz",
             dependencies: [
                 "CFuzzDriver", "PCIModel", "HostAccess", "Analysis", "ConfigFile", "QuirkDB", "DomainXML", "AEREvents",
+                "AERSources",
             ],
             path: "Tests/Fuzz/Targets",
             swiftSettings: strictSettings + [.unsafeFlags(["-parse-as-library"] + sanitize)],

@@ -1,4 +1,5 @@
 import AEREvents
+import AERSources
 
 /// uevent properties (`KEY=VALUE` lines) as vfio-aerd's injection socket and the udev
 /// monitor pass them on: `InjectedEvents.parse`, which runs `UeventParser`.
