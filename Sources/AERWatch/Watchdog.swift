@@ -410,9 +410,7 @@ public final class Watchdog {
         for (domain, devices) in running where !affected.isDisjoint(with: devices) { guests.insert(domain) }
         if let registrations {
             for name in (try? registrations.list()) ?? [] where running[name] != nil {
-                let devices = ((try? registrations.read(name)) ?? nil ?? []).compactMap { line in
-                    line.hasPrefix("device ") ? PCIAddress(line.dropFirst("device ".count)) : nil
-                }
+                let devices = (try? registrations.registeredDevices(name)) ?? []
                 if !affected.isDisjoint(with: devices) { guests.insert(name) }
             }
         }

@@ -107,13 +107,14 @@ public struct GuestStart {
 
     private func prepareHost(_ definition: LibvirtDomain, session: HostSession) throws -> [HookFinding] {
         var model = try SysfsHostReader(roots: roots).read(source: "hook")
+        let others = try otherGuestDevices()
         var preparation = GuestPreparation(session: session)
         preparation.timeoutSeconds = 30
         var changes: [String] = []
         if options.createVFs {
             changes += try preparation.createVFs(
                 for: definition.hostdevs.map(\.address), model: model,
-                inUse: Set(try otherGuestDevices().values.joined()))
+                inUse: Set(others.values.joined()))
         }
         if options.bindUnmanaged {
             let unmanaged = definition.hostdevs.filter { !$0.managed }.map(\.address)
@@ -126,7 +127,6 @@ public struct GuestStart {
         let database = try quirkDatabase()
         let quirks = QuirkEvaluation(database: database, model: model)
         let report = InspectReport(model: model, policy: quirks.policy, additionalReasons: quirks.reasons)
-        let others = try otherGuestDevices()
         var records = definition.hostdevs.map { "device \($0.address)" } + changes
         var supply = HugepageSupply()
         for pool in (try? Hugepages(roots: roots).pools()) ?? [] {
@@ -183,9 +183,7 @@ public struct GuestStart {
     private func otherGuestDevices() throws -> [String: [PCIAddress]] {
         var others: [String: [PCIAddress]] = [:]
         for name in try registrations.list() where name != domain {
-            others[name] = (try registrations.read(name) ?? []).compactMap { line in
-                line.hasPrefix("device ") ? PCIAddress(line.dropFirst("device ".count)) : nil
-            }
+            others[name] = try registrations.registeredDevices(name)
         }
         return others
     }

@@ -1,3 +1,4 @@
+import PCIModel
 import SystemPackage
 
 #if canImport(Glibc)
@@ -27,6 +28,15 @@ public struct StateDirectory: Sendable {
     /// The file's lines; nil when there is no such entry.
     public func read(_ name: String) throws(HostAccessError) -> [String]? {
         try RootedFileSystem(root: path).readText(name).map { $0.split(separator: "\n").map(String.init) }
+    }
+
+    /// The functions a guest's registration (`domains/NAME`, written by the libvirt hook)
+    /// names in its `device DDDD:BB:DD.F` lines; its other lines record what release undoes.
+    /// Empty when the guest has no registration.
+    public func registeredDevices(_ name: String) throws(HostAccessError) -> [PCIAddress] {
+        (try read(name) ?? []).compactMap { line in
+            line.hasPrefix("device ") ? PCIAddress(line.dropFirst("device ".count)) : nil
+        }
     }
 
     public func remove(_ name: String) {

@@ -93,11 +93,7 @@ extension VFIOCtl {
         private func guestDevices() throws -> Set<PCIAddress> {
             let domains = StateDirectory(path: action.state.directory + "/domains")
             var result = Set<PCIAddress>()
-            for name in try domains.list() {
-                for line in try domains.read(name) ?? [] where line.hasPrefix("device ") {
-                    if let address = PCIAddress(line.dropFirst("device ".count)) { result.insert(address) }
-                }
-            }
+            for name in try domains.list() { result.formUnion(try domains.registeredDevices(name)) }
             return result
         }
     }
