@@ -271,7 +271,8 @@ public final class Watchdog {
                 // Latency is measured up to the call: libvirt's own time is not ours.
                 note(
                     domain, DecisionAction(policy.action),
-                    "\(event.kind.rawValue) on \(event.device) (\(event.source.rawValue))")
+                    "\(event.kind.rawValue) on \(event.device) (\(event.source.rawValue))\(containment(of: event.device))"
+                )
                 do {
                     switch policy.action {
                     case .shutdown: try control.shutdown(domain)
@@ -415,6 +416,14 @@ public final class Watchdog {
             }
         }
         return guests
+    }
+
+    /// Names the DPC port that contained the error, when the topology has one above the device
+    /// (or the device is one): DPC recovery sends the same uevents as AER recovery
+    /// (drivers/pci/pcie/dpc.c calls pcie_do_recovery), so only the log line differs.
+    private func containment(of device: PCIAddress) -> String {
+        guard let port = model?.containingPort(of: device) else { return "" }
+        return ", contained by DPC at \(port.address)"
     }
 
     /// The same function, or PF and VF of each other, or one below the other.

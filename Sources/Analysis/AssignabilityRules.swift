@@ -58,6 +58,8 @@ struct AssignabilityRules: Sendable {
         }
         reasons += isolationReasons(device)
         if !device.isBridge { reasons += resetReasons(device) }
+        reasons += containmentReasons(device)
+        reasons += framebufferReasons(device)
         if let pf = device.physicalFunction {
             reasons.append(
                 Reason(.sriovVF, .assignable, "SR-IOV virtual function of \(label(pf))", related: [pf.description]))
@@ -209,6 +211,71 @@ struct AssignabilityRules: Sendable {
             }
         }
         return reasons
+    }
+
+    /// DPC above the function (PCIe Base §6.2.10; drivers/pci/pcie/dpc.c): which port contains
+    /// its uncorrectable errors, who recovers it (the kernel's `dpc` port service, or firmware
+    /// through ACPI EDR when the port has trigger enabled but no `dpc` service), and a port
+    /// that holds its link down right now.
+    private func containmentReasons(_ device: PCIDevice) -> [Reason] {
+        var reasons: [Reason] = []
+        for port in [device] + model.upstreamBridges(of: device.address) {
+            guard let dpc = port.config.dpc, dpc.triggered else { continue }
+            let whose = port.address == device.address ? "this port" : "upstream port \(label(port.address))"
+            reasons.append(
+                Reason(
+                    .dpcTriggered, .caveats,
+                    "\(whose) has contained an error by DPC and holds its link down (DPC Status: trigger set, reason: \(dpc.triggerReason.name), source \(hex(dpc.errorSourceID, width: 4))): functions below it are unreachable until the kernel recovers the link",
+                    related: [port.address.description]))
+        }
+        guard !device.isBridge, let port = model.containingPort(of: device.address) else { return reasons }
+        let trigger = port.config.dpc?.trigger == .fatal ? "ERR_FATAL" : "ERR_NONFATAL or ERR_FATAL"
+        let recoverer: String
+        switch port.portServices {
+        case let services? where services.contains(.dpc): recoverer = "the kernel's dpc service recovers it"
+        case .some: recoverer = "no dpc service is bound, so firmware (ACPI EDR) owns the recovery"
+        case nil: recoverer = "the kernel (or firmware, by ACPI EDR) recovers it"
+        }
+        reasons.append(
+            Reason(
+                .dpcContainment, .assignable,
+                "errors here are contained by DPC at \(label(port.address)) (trigger on \(trigger)): its link goes down and every function below it is reset; \(recoverer) with the same recovery uevents as AER, which vfio-aerd acts on",
+                related: [port.address.description]))
+        return reasons
+    }
+
+    /// A firmware framebuffer in the function's BARs (`/proc/iomem`): what holds which range,
+    /// which frame buffer device and console draw on it, why vfio-pci's
+    /// `pci_request_regions()` fails, and the kernel parameter that releases it.
+    private func framebufferReasons(_ device: PCIDevice) -> [Reason] {
+        guard let held = model.facts.firmwareFramebuffers.first(where: { $0.address == device.address }),
+            !held.regions.isEmpty
+        else { return [] }
+        let regions = held.regions.map { region in
+            let range =
+                region.start == 0 && region.end == 0
+                ? "" : " [mem 0x\(hex(region.start, width: 8))-0x\(hex(region.end, width: 8))]"
+            return "\(region.name)\(range)" + (region.bar.map { " in BAR \($0)" } ?? "")
+        }
+        var users = held.framebuffers.map { fb in
+            "\(fb.node)" + (fb.name.map { " \"\($0)\"" } ?? "") + (fb.device.map { " on \($0)" } ?? "")
+        }
+        if held.consoleOnFramebuffer == true { users.append("the console (fbcon)") }
+        let bar = held.regions.compactMap(\.bar).first.map(String.init) ?? "N"
+        let words = Set(model.facts.commandLineWords)
+        let parameters = held.releasingParameters
+        let missing = parameters.filter { !words.contains($0) }
+        let advice =
+            missing.isEmpty
+            ? "the command line already has \(parameters.joined(separator: " ")), yet the memory is held: check for a driver bound to the framebuffer (\(held.framebuffers.map(\.node).joined(separator: ", ")))"
+            : "boot with \(missing.joined(separator: " ")) so firmware's framebuffer is not registered, or bind the function before it is"
+        return [
+            Reason(
+                .firmwareFramebuffer, device.driver == "vfio-pci" ? .caveats : .blocked,
+                "firmware's framebuffer holds this function's memory: \(regions.joined(separator: ", "))"
+                    + (users.isEmpty ? "" : ", used by \(users.joined(separator: ", "))")
+                    + "; vfio-pci would fail to take it with \"BAR \(bar): can't reserve [mem …]\"; \(advice)")
+        ]
     }
 
     private func resetReasons(_ device: PCIDevice) -> [Reason] {

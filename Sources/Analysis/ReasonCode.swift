@@ -46,6 +46,14 @@ public enum ReasonCode: String, Sendable, CaseIterable, CustomStringConvertible 
     case noReset = "no-reset"
     /// Reset only by secondary bus reset of the parent bridge.
     case resetBusOnly = "reset-bus-only"
+    /// An uncorrectable error here is contained by DPC at a port above: the link goes down
+    /// and every function below that port is reset and recovered.
+    case dpcContainment = "dpc-containment"
+    /// A DPC port above has triggered and holds its link down now.
+    case dpcTriggered = "dpc-triggered"
+    /// A firmware framebuffer (BOOTFB/simpledrm/efifb/vesafb) holds memory in the function's
+    /// BARs: vfio-pci cannot reserve them.
+    case firmwareFramebuffer = "firmware-framebuffer"
     /// An unconditional `block` or `warn` quirk from the quirk database.
     case quirk
 

@@ -61,6 +61,9 @@ struct HostFactsReader {
                 }
             }
         }
+        facts.firmwareFramebuffers = fact("firmware framebuffers", []) { () throws(HostAccessError) in
+            try readFirmwareFramebuffers(devices: devices)
+        }
         for device in devices where device.isBootVGA {
             dependencies.append(
                 .init(address: device.address, kind: .bootVGA, detail: "boot_vga is 1: firmware's console display"))
@@ -121,6 +124,74 @@ struct HostFactsReader {
             return .unknown
         }
         return dependencies.contains("/vfio-pci.ko") ? .available : .missing
+    }
+
+    // MARK: - Boot display
+
+    /// For each display function (class 03): the regions `/proc/iomem` nests in its BARs that
+    /// its own driver did not claim, placed in a BAR by the `resource` file; the frame buffer
+    /// devices in `class/graphics` that belong to it or to a firmware framebuffer; whether a
+    /// virtual console is bound to a frame buffer (`class/vtconsole`). Reported for functions
+    /// with such regions and for the boot display.
+    private func readFirmwareFramebuffers(devices: [PCIDevice]) throws(HostAccessError) -> [FirmwareFramebuffer] {
+        let displays = devices.filter { $0.config.baseClass == 0x03 }
+        guard !displays.isEmpty, let text = try proc.readText("iomem", limit: InputLimits.kernelTableBytes) else {
+            return []
+        }
+        let map = IOMemoryMap(parsing: text)
+        var framebuffers: [FirmwareFramebuffer.FramebufferDevice] = []
+        for node in (try sys.list("class/graphics") ?? []).sorted() where node.hasPrefix("fb") && !node.contains("/") {
+            let name = try sys.readText("class/graphics/\(node)/name")
+            let device = try sys.readLink("class/graphics/\(node)/device").flatMap { $0.split(separator: "/").last }
+            framebuffers.append(.init(node: node, name: name, device: device.map(String.init)))
+        }
+        var consoleOnFramebuffer: Bool?
+        if let consoles = try sys.list("class/vtconsole") {
+            consoleOnFramebuffer = false
+            for console in consoles.sorted() where console.hasPrefix("vtcon") && !console.contains("/") {
+                if try sys.readText("class/vtconsole/\(console)/name")?.contains("frame buffer") == true,
+                    try sys.readText("class/vtconsole/\(console)/bind") == "1"
+                {
+                    consoleOnFramebuffer = true
+                }
+            }
+        }
+        var result: [FirmwareFramebuffer] = []
+        for device in displays {
+            let own = Set([device.address.description, device.driver].compactMap { $0 })
+            let bars = try barRanges(of: device.address)
+            let regions = map.descendants(ofEntriesNamed: device.address.description)
+                .filter { !own.contains($0.name) }
+                .map { entry in
+                    FirmwareFramebuffer.Region(
+                        name: entry.name, holder: FirmwareFramebuffer.Holder(rawValue: entry.name) ?? .other,
+                        start: entry.start, end: entry.end,
+                        bar: entry.start == 0 ? nil : bars.firstIndex { $0?.contains(entry.start) == true })
+                }
+            guard !regions.isEmpty || device.isBootVGA else { continue }
+            let platform = ["simple-framebuffer", "efi-framebuffer", "vesa-framebuffer"]
+            let mine = framebuffers.filter { fb in
+                guard let owner = fb.device else { return false }
+                return owner == device.address.description
+                    || (!regions.isEmpty && platform.contains { owner.hasPrefix($0) })
+            }
+            result.append(
+                FirmwareFramebuffer(
+                    address: device.address, regions: regions, framebuffers: mine,
+                    consoleOnFramebuffer: consoleOnFramebuffer))
+        }
+        return result
+    }
+
+    /// The function's BARs from its `resource` file (one `start end flags` line per resource,
+    /// BARs 0–5 first); unassigned ones are empty ranges.
+    private func barRanges(of address: PCIAddress) throws(HostAccessError) -> [ClosedRange<UInt64>?] {
+        guard let text = try sys.readText("bus/pci/devices/\(address)/resource") else { return [] }
+        return text.split(separator: "\n").prefix(6).map { line in
+            let fields = line.split(separator: " ").compactMap { parseHex(String($0)) }
+            guard fields.count >= 2, fields[0] != 0, fields[0] <= fields[1] else { return nil }
+            return fields[0]...fields[1]
+        }
     }
 
     // MARK: - Host dependencies

@@ -146,6 +146,9 @@ public struct SysfsHostReader: Sendable {
             device.vfioDeviceName = node
             _ = sys.exists(vfioDev + "/" + node)  // recorded for snapshots
         }
+        if device.isBridge, device.config.express != nil {
+            device.portServices = try readPortServices(of: name, in: sys)
+        }
         if device.config.vendorID == 0xffff {
             if let vendor = try directory.readText("vendor").flatMap(parseHex),
                 let id = try directory.readText("device").flatMap(parseHex)
@@ -157,6 +160,27 @@ public struct SysfsHostReader: Sendable {
                 device.physicalFunction = PCIAddress(last)
             }
         }
+    }
+
+    /// The port driver's services on a PCIe port: each child directory `ADDR:pcieNNN` whose
+    /// `driver` link names a known service driver. nil when the port's directory lists none
+    /// (no port driver bound, or a source without them).
+    private func readPortServices(of name: String, in sys: RootedFileSystem) throws(HostAccessError)
+        -> Set<PCIExpressPortService>?
+    {
+        let base = "bus/pci/devices/\(name)"
+        let children = (try sys.list(base) ?? []).filter { $0.hasPrefix(name + ":pcie") && !$0.contains("/") }
+        guard !children.isEmpty else { return nil }
+        var services = Set<PCIExpressPortService>()
+        for child in children {
+            if let driver = try sys.readLink("\(base)/\(child)/driver"),
+                let last = driver.split(separator: "/").last,
+                let service = PCIExpressPortService(rawValue: String(last))
+            {
+                services.insert(service)
+            }
+        }
+        return services
     }
 
     /// Groups from each device's `iommu_group` link. nil when `kernel/iommu_groups` is not in

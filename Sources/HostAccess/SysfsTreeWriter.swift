@@ -56,6 +56,17 @@ public struct SysfsTreeWriter {
                 try FileTree.writeText(directory.appending("boot_vga"), device.isBootVGA ? "1\n" : "0\n")
             }
             let deviceComponents = components(of: device.address, in: model)
+            for service in (device.portServices ?? []).sorted() {
+                // The child's number is the kernel's (pcie_device_init: port type << 8 | service bit
+                // on recent kernels); readers go by the driver link, so any stable number will do.
+                let number = PCIExpressPortService.allCases.firstIndex(of: service) ?? 0
+                let child = "\(device.address):pcie\(hex(1 << number, width: 3))"
+                let driverComponents = ["bus", "pci_express", "drivers", service.rawValue]
+                try FileTree.makeDirectories(sys.appending(driverComponents.joined(separator: "/")))
+                try FileTree.makeLink(
+                    directory.appending("\(child)/driver"),
+                    to: FileTree.relativeLink(from: deviceComponents + [child], to: driverComponents))
+            }
             try FileTree.makeLink(
                 sys.appending("bus/pci/devices/\(device.address)"),
                 to: FileTree.relativeLink(from: ["bus", "pci", "devices"], to: deviceComponents))

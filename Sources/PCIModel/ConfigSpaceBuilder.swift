@@ -128,6 +128,14 @@ public struct ConfigSpaceBuilder: Sendable {
             ])
     }
 
+    /// DPC capability (PCIe Base §7.9.14) with the given DPC Capability, Control, Status and
+    /// Error Source ID registers, and room for the Root Port PIO registers.
+    @discardableResult
+    public mutating func addDPC(capability: UInt16, control: UInt16, status: UInt16 = 0, source: UInt16 = 0) -> Int {
+        let registers = [capability, control, status, source].flatMap { [UInt8($0 & 0xff), UInt8($0 >> 8)] }
+        return addExtended(id: DPCCapability.id, body: registers + [UInt8](repeating: 0, count: 0x4c))
+    }
+
     @discardableResult
     public mutating func addARI(nextFunction: UInt8) -> Int {
         addExtended(id: ARICapability.id, body: [0, nextFunction, 0, 0])

@@ -38,6 +38,7 @@ public struct DecodedConfig: Sendable, Equatable {
     public var sriov: SRIOVCapability?
     public var ari: ARICapability?
     public var serialNumber: SerialNumberCapability?
+    public var dpc: DPCCapability?
 
     /// How many bytes of config space were readable.
     public var readableLength: Int
@@ -249,6 +250,9 @@ public struct DecodedConfig: Sendable, Equatable {
             if sriov == nil { truncated("SR-IOV") }
         case ARICapability.id where ari == nil:
             ari = ARICapability(config: config, offset: offset)
+        case DPCCapability.id where dpc == nil:
+            dpc = DPCCapability(config: config, offset: offset)
+            if dpc == nil { truncated("DPC") }
         case SerialNumberCapability.id where serialNumber == nil:
             serialNumber = SerialNumberCapability(config: config, offset: offset)
         default:

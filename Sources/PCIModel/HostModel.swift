@@ -104,6 +104,9 @@ public struct HostFacts: Sendable {
     public var hostDependencies: [HostDependency]
     /// `vendor_id` of the first CPU in `/proc/cpuinfo` (`GenuineIntel`, `AuthenticAMD`).
     public var cpuVendor: String?
+    /// Display functions whose memory a firmware framebuffer holds, and the boot display
+    /// (`boot_vga` 1) whatever holds it. Empty when none or when `/proc/iomem` was not read.
+    public var firmwareFramebuffers: [FirmwareFramebuffer] = []
 
     public init(
         kernelCommandLine: String? = nil, iommuUnits: [IOMMUUnit] = [], acpiDMARTable: Bool? = nil,
@@ -191,5 +194,15 @@ public struct HostDependency: Sendable, Equatable {
         self.address = address
         self.kind = kind
         self.detail = detail
+    }
+}
+
+extension HostModel {
+    /// The port that contains an uncorrectable error of `address` by DPC: the function itself
+    /// when it is such a port, else the nearest upstream port whose DPC trigger is enabled
+    /// (`DPCCapability.contains`). nil when errors there are left to AER alone.
+    public func containingPort(of address: PCIAddress) -> PCIDevice? {
+        if let device = self[address], device.config.dpc?.contains == true { return device }
+        return upstreamBridges(of: address).first { $0.config.dpc?.contains == true }
     }
 }

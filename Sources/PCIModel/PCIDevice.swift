@@ -25,6 +25,10 @@ public struct PCIDevice: Sendable {
     /// bound), whose character device is `/dev/vfio/devices/vfio0` when the kernel has
     /// VFIO_DEVICE_CDEV. nil when the directory is absent.
     public var vfioDeviceName: String?
+    /// The PCIe port services the kernel's port driver bound on this port: the children
+    /// `ADDR:pcieNNN` of the port's sysfs directory, each named by its `driver` link
+    /// (drivers/pci/pcie/portdrv.c). nil when the source cannot tell (not a port, an lspci dump).
+    public var portServices: Set<PCIExpressPortService>?
 
     public init(
         address: PCIAddress, config: DecodedConfig, vendorID: UInt16? = nil, deviceID: UInt16? = nil,
@@ -63,4 +67,18 @@ public struct PCIDevice: Sendable {
     /// An AMD-Vi unit's own PCI function: class 08/06 (IOMMU) from AMD (1022) or Hygon
     /// (1d94). It does not translate its own requests; the kernel puts it in no group.
     public var isAMDIOMMUFunction: Bool { config.isIOMMU && (vendorID == 0x1022 || vendorID == 0x1d94) }
+}
+
+/// A service of the kernel's PCIe port driver, by the name of its service driver
+/// (`pcie_port_service_driver.name` in drivers/pci/pcie/: aer.c, dpc.c, pme.c, pciehp_core.c,
+/// bwctrl.c). The child device's number (`pcieNNN`) changed between kernels; the driver's name
+/// did not, so that is what is read.
+public enum PCIExpressPortService: String, Sendable, CaseIterable, Comparable {
+    case aer
+    case dpc
+    case pme = "pcie_pme"
+    case hotplug = "pciehp"
+    case bandwidthControl = "pcie_bwctrl"
+
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
 }

@@ -258,6 +258,67 @@ struct WatchdogTests {
         #expect(try watchdog.owners(of: PCIAddress("00:03.0")!) == ["a"])
     }
 
+    /// The port above 04:00.0 made a DPC port (trigger on ERR_FATAL), and the uevents the
+    /// kernel sends after a containment there (drivers/pci/pcie/err.c, pcie_do_recovery with
+    /// the port as bridge: BEGIN_RECOVERY for each function below it whose driver has
+    /// error_detected, as vfio-pci does, SUCCESSFUL_RECOVERY from report_resume, or
+    /// FAILED_RECOVERY on the port when reset or a vote fails). QEMU models no DPC, so the
+    /// sequence is fed as the kernel documents it rather than produced by the lab.
+    static func dpcWatchdog(policy: AERPolicy) throws -> (Watchdog, RecordingGuests, String, PCIAddress, [PCIAddress]) {
+        let (watchdog, guests, directory) = try make(
+            policy: policy, running: ["a": [PCIAddress("04:00.0")!], "b": [PCIAddress("05:00.1")!]])
+        let model = try #require(watchdog.model)
+        let port = try #require(model.upstreamBridges(of: PCIAddress("04:00.0")!).first)
+        var builder = ConfigSpaceBuilder(vendorID: 0x8086, deviceID: 0x3420, classCode: 0x060400, headerType: 1)
+        builder.addExpress(type: port.portType ?? .rootPort)
+        builder.addDPC(capability: 0x10bf, control: 0x0009)
+        let dpc = try #require(DecodedConfig(ConfigSpace(builder.bytes)).dpc)
+        watchdog.model = model.replacing(port.address.description) { $0.config.dpc = dpc }
+        var below: [PCIAddress] = []
+        var frontier = [port.address]
+        while let next = frontier.popLast() {
+            for child in model.children(of: next) {
+                below.append(child.address)
+                frontier.append(child.address)
+            }
+        }
+        return (watchdog, guests, directory, port.address, below.sorted())
+    }
+
+    @Test("the recovery uevents after a DPC containment take down and restart only the guests below the port")
+    func dpcContainment() throws {
+        var policy = AERPolicy()
+        policy.restartBackoffSeconds = 0
+        let (watchdog, guests, directory, port, below) = try Self.dpcWatchdog(policy: policy)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(below.contains(PCIAddress("04:00.0")!) && !below.contains(PCIAddress("05:00.1")!))
+        for device in below {
+            try watchdog.handle(Self.event(device.description, .beginRecovery, online: false), arrival: wallClock())
+        }
+        for device in below {
+            try watchdog.handle(Self.event(device.description, .successfulRecovery, online: true), arrival: wallClock())
+        }
+        watchdog.tick(now: wallClock() + 1)
+        #expect(guests.calls == ["destroy a", "start a"])
+        let first = try #require(try watchdog.journal.decisions().first)
+        #expect(first.reason.contains("contained by DPC at \(port)"))
+    }
+
+    @Test("FAILED_RECOVERY on the DPC port after a containment leaves the guests below it down")
+    func dpcFailedRecovery() throws {
+        var policy = AERPolicy()
+        policy.restartBackoffSeconds = 0
+        let (watchdog, guests, directory, port, below) = try Self.dpcWatchdog(policy: policy)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for device in below {
+            try watchdog.handle(Self.event(device.description, .beginRecovery, online: false), arrival: wallClock())
+        }
+        try watchdog.handle(Self.event(port.description, .failedRecovery, online: false), arrival: wallClock())
+        watchdog.tick(now: wallClock() + 1)
+        #expect(guests.calls == ["destroy a"])
+        #expect(try watchdog.journal.decisions().map { "\($0.action) \($0.domain)" } == ["destroy a", "stay-down a"])
+    }
+
     @Test("restarts stop at max-restarts-per-hour, and the reason is journaled")
     func restartLimit() throws {
         var policy = AERPolicy()

@@ -25,7 +25,12 @@ enum InspectJSON {
         member(
             "iommu",
             .string(model.kernelGroups == nil ? "unknown" : (model.kernelGroups?.isEmpty == true ? "off" : "on")))
-        member("host", .object([("checks", .array(report.hostChecks.map(checkJSON)))]))
+        member(
+            "host",
+            .object([
+                ("checks", .array(report.hostChecks.map(checkJSON))),
+                ("firmwareFramebuffers", .array(model.facts.firmwareFramebuffers.map(framebufferJSON))),
+            ]))
         out.raw("  \"devices\": [")
         var first = true
         let shown = report.devices.filter { wanted?.contains($0.address) ?? true }
@@ -82,6 +87,51 @@ enum InspectJSON {
         ])
     }
 
+    /// A display function and the firmware framebuffer holding its memory (`/proc/iomem`).
+    private static func framebufferJSON(_ held: FirmwareFramebuffer) -> JSON {
+        .object([
+            ("address", .string(held.address.description)),
+            (
+                "regions",
+                .array(
+                    held.regions.map { region in
+                        .object([
+                            ("name", .string(region.name)), ("holder", .string(region.holder.rawValue)),
+                            ("start", .string("0x" + hex(region.start, width: 8))),
+                            ("end", .string("0x" + hex(region.end, width: 8))), ("bar", .optional(region.bar)),
+                        ])
+                    })
+            ),
+            (
+                "framebuffers",
+                .array(
+                    held.framebuffers.map { fb in
+                        .object([
+                            ("node", .string(fb.node)), ("name", .optional(fb.name)), ("device", .optional(fb.device)),
+                        ])
+                    })
+            ),
+            ("consoleOnFramebuffer", held.consoleOnFramebuffer.map(JSON.bool) ?? .null),
+            ("releasingParameters", .array(held.releasingParameters.map(JSON.string))),
+        ])
+    }
+
+    /// A port's DPC capability (ext cap 0x1d) as decoded, nil for functions without one.
+    private static func dpcJSON(_ dpc: DPCCapability?) -> JSON {
+        guard let dpc else { return .null }
+        return .object([
+            ("trigger", .string(dpc.trigger.name)),
+            ("triggered", .bool(dpc.triggered)),
+            ("triggerReason", dpc.triggered ? .string(dpc.triggerReason.name) : .null),
+            ("errorSource", .string(hex(dpc.errorSourceID, width: 4))),
+            ("rootPortExtensions", .bool(dpc.rootPortExtensions)),
+            ("softwareTrigger", .bool(dpc.softwareTriggerSupported)),
+            ("capability", .string(hex(dpc.capability, width: 4))),
+            ("control", .string(hex(dpc.control, width: 4))),
+            ("status", .string(hex(dpc.status, width: 4))),
+        ])
+    }
+
     private static func deviceJSON(_ assessment: DeviceAssessment, model: HostModel, quirks: QuirkEvaluation) -> JSON? {
         guard let device = model[assessment.address] else { return nil }
         let config = device.config
@@ -113,6 +163,12 @@ enum InspectJSON {
             ("multifunction", .bool(device.isMultifunction)),
             ("acs", acs),
             ("aer", .bool(config.aer != nil)),
+            ("dpc", dpcJSON(config.dpc)),
+            (
+                "containedBy",
+                .optional(device.isBridge ? nil : model.containingPort(of: device.address)?.address.description)
+            ),
+            ("portServices", device.portServices.map { .array($0.sorted().map { .string($0.rawValue) }) } ?? .null),
             ("sriov", sriov),
             ("flr", .bool(config.supportsFLR)),
             ("reset", resetJSON(ResetCapability(of: device, in: model))),
