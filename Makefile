@@ -65,7 +65,7 @@ vmlab: deps
 ## The build has its own scratch path; Package.swift adds the targets and -sanitize=fuzzer,address
 ## only with VFIOCTL_FUZZ.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS  = config-space lspci-dump toml domain-xml uevent snapshot
+FUZZ_TARGETS  = config-space lspci-dump toml domain-xml uevent snapshot iomem
 FUZZ_BIN      = .build-fuzz/release/vfioctl-fuzz
 
 .PHONY: fuzz fuzz-smoke

@@ -10,7 +10,11 @@ import SystemPackage
 public enum Snapshot {
     /// The manifest at the top of every snapshot.
     public static let manifestName = "vfioctl-snapshot.json"
-    public static let formatVersion = 1
+    /// 2: adds `proc/iomem`, `class/graphics/fbN`, `class/vtconsole/vtconN`, display
+    /// functions' `resource`, and ports' service children (`ADDR:pcieNNN/driver`). A reader
+    /// of version 2 reads version 1 (those facts are then unknown) and refuses newer ones.
+    public static let formatVersion = 2
+    public static let oldestReadableVersion = 1
 
     /// Reads `roots` while recording every path, then copies exactly those paths (and the
     /// files lspci needs to replay the tree) into `staging`, which must be an empty directory.
@@ -107,6 +111,13 @@ public enum Snapshot {
         try SnapshotArchive(archive: name, destination: directory).extract(from: &stream)
     }
 
+    /// The `"version": N` of a manifest; nil when absent or not a small number.
+    static func manifestVersion(_ manifest: String) -> Int? {
+        guard let key = manifest.firstRange(of: "\"version\":") else { return nil }
+        let digits = manifest[key.upperBound...].drop { $0 == " " }.prefix { $0.isASCII && $0.isNumber }.prefix(6)
+        return Int(digits)
+    }
+
     private static func checkManifest(in directory: FilePath, named: String) throws(HostAccessError) {
         let top = RootedFileSystem(root: directory)
         guard let manifest = try top.readText(manifestName) else {
@@ -116,6 +127,14 @@ public enum Snapshot {
         guard manifest.contains("\"format\": \"vfioctl-snapshot\"") else {
             throw HostAccessError(
                 .invalidInput, "\(named): \(manifestName) is not a vfioctl snapshot manifest", path: named)
+        }
+        if let version = manifestVersion(manifest), !(oldestReadableVersion...formatVersion).contains(version) {
+            throw HostAccessError(
+                .invalidInput,
+                "\(named) is snapshot format \(version); this vfioctl reads formats \(oldestReadableVersion) to \(formatVersion): "
+                    + (version > formatVersion
+                        ? "upgrade vfioctl to replay it" : "it is not a format vfioctl ever wrote"),
+                path: named)
         }
         guard top.exists("sys/bus/pci/devices") else {
             throw HostAccessError(

@@ -116,14 +116,16 @@ public struct IOMemoryMap: Sendable, Equatable {
         }
     }
 
-    /// Every entry below those named `name` (a PCI function's BARs are named by its address).
+    /// Every entry below those named `name` (a PCI function's BARs are named by its address),
+    /// once each, even when named entries nest in each other.
     public func descendants(ofEntriesNamed name: String) -> [Entry] {
-        var result: [Entry] = []
+        var seen = Set<Int>()
         var frontier = entries.indices.filter { entries[$0].name == name }.flatMap { entries[$0].children }
         while let next = frontier.popLast() {
-            result.append(entries[next])
+            guard seen.insert(next).inserted else { continue }
             frontier += entries[next].children
         }
-        return result.sorted { ($0.start, $0.depth) < ($1.start, $1.depth) }
+        return seen.sorted { (entries[$0].start, entries[$0].depth, $0) < (entries[$1].start, entries[$1].depth, $1) }
+            .map { entries[$0] }
     }
 }

@@ -12,7 +12,7 @@ struct CLIBehaviourTests {
         #expect(result.status == 0, "\(result.standardError)")
         let json = try #require(
             try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any])
-        #expect(json["schemaVersion"] as? Int == 1)
+        #expect(json["schemaVersion"] as? Int == 2)
         let devices = try #require(json["devices"] as? [[String: Any]])
         #expect(devices.count == 9)
         let port = try #require(devices.first { $0["address"] as? String == "0000:00:03.0" })
@@ -148,6 +148,37 @@ struct CLIBehaviourTests {
             ["-vvv", "-A", "linux-sysfs", "-O", "sysfs.path=\(unpacked)/sys/bus/pci", "-s", "00:03.0"])
         #expect(lspci.standardOutput.contains("Root Port 3"))
         #expect(lspci.standardOutput.contains("ACSCap:\tSrcValid+ TransBlk+ ReqRedir+ CmpltRedir+ UpstreamFwd+"))
+    }
+
+    @Test(
+        "snapshots are written as format 2; format 1 (every bundled fixture) still reads; a newer one is refused by name"
+    )
+    func snapshotFormatVersions() throws {
+        let directory = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let unpacked = directory + "/seed"
+        try FileManager.default.createDirectory(atPath: unpacked, withIntermediateDirectories: true)
+        #expect(try Tool.run("/bin/tar", ["-xzf", Self.seed, "-C", unpacked]).status == 0)
+        let manifest = unpacked + "/vfioctl-snapshot.json"
+        let original = try String(contentsOfFile: manifest, encoding: .utf8)
+        #expect(original.contains("\"version\": 1"), "the bundled fixtures are format 1 on purpose")
+        #expect(try Tool.vfioctl(["inspect", "--snapshot", unpacked]).status == 0)
+        for (version, phrase) in [("3", "upgrade vfioctl"), ("0", "not a format vfioctl ever wrote")] {
+            try original.replacingOccurrences(of: "\"version\": 1", with: "\"version\": \(version)")
+                .write(toFile: manifest, atomically: true, encoding: .utf8)
+            let refused = try Tool.vfioctl(["inspect", "--snapshot", unpacked])
+            #expect(refused.status != 0)
+            #expect(
+                refused.standardError.contains("snapshot format \(version)") && refused.standardError.contains(phrase))
+        }
+        try Tool.seedTree(at: directory + "/tree")
+        #expect(
+            try Tool.vfioctl([
+                "snapshot", "create", "--root", directory + "/tree", "-o", directory + "/new", "--directory",
+            ]).status == 0)
+        #expect(
+            try String(contentsOfFile: directory + "/new/vfioctl-snapshot.json", encoding: .utf8).contains(
+                "\"version\": 2"))
     }
 
     @Test("the bundled seed snapshot equals what the generator writes today")

@@ -2,9 +2,9 @@ import Analysis
 import PCIModel
 import QuirkDB
 
-/// `vfioctl inspect --json`, schema version 1 (Docs/json-schema.md).
+/// `vfioctl inspect --json`, schema version 2 (Docs/json-schema.md).
 enum InspectJSON {
-    static let schemaVersion = 1
+    static let schemaVersion = 2
 
     /// Streams the report to standard output: header fields, then devices one by one.
     static func write(_ report: InspectReport, quirks: QuirkEvaluation, selected: [PCIAddress]?) {

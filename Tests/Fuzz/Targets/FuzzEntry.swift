@@ -12,6 +12,7 @@ enum FuzzTarget: String, CaseIterable {
     case domainXML = "domain-xml"
     case uevent
     case snapshot
+    case iomem
 
     /// The target `FUZZ_TARGET` names; the process stops with the list when it names none.
     static let selected: FuzzTarget = {
@@ -32,6 +33,7 @@ enum FuzzTarget: String, CaseIterable {
         case .domainXML: DomainXMLFuzz.run(bytes)
         case .uevent: UeventFuzz.run(bytes)
         case .snapshot: SnapshotFuzz.run(bytes)
+        case .iomem: IOMemoryFuzz.run(bytes)
         }
     }
 }
