@@ -11,6 +11,17 @@ struct DriverSwitch {
         try sys.readLink("bus/pci/devices/\(address)/driver").flatMap { $0.split(separator: "/").last.map(String.init) }
     }
 
+    /// `vfio-dev/vfioN` of the function: the VFIO core's mark of a VFIO driver (vfio-pci or
+    /// a variant; Linux ≥ 6.1). nil when absent.
+    func vfioDeviceName(_ address: PCIAddress) throws(HostAccessError) -> String? {
+        try sys.list("bus/pci/devices/\(address)/vfio-dev")?.first(where: PCIDevice.isVFIODeviceNodeName)
+    }
+
+    /// Who holds the function now (`VFIOOwnership`: driver and `vfio-dev/` together).
+    func ownership(_ address: PCIAddress) throws(HostAccessError) -> VFIOOwnership {
+        VFIOOwnership(driver: try currentDriver(address), vfioDeviceName: try vfioDeviceName(address))
+    }
+
     /// `driver_override` as the kernel shows it; "(null)" means none.
     func currentOverride(_ address: PCIAddress) throws(HostAccessError) -> String? {
         guard let text = try sys.readText("bus/pci/devices/\(address)/driver_override"), !text.isEmpty, text != "(null)"
@@ -48,6 +59,15 @@ struct DriverSwitch {
             throw ActionError(
                 .failedAndRolledBack,
                 "\(address) is on \(now ?? "no driver") after probing, not \(target) (is the \(target) module loaded?)")
+        }
+        // Bound is not enough: the group is VFIO's only once the VFIO core has the function
+        // (vfio-dev/vfioN; VFIOOwnership). pci-stub is the one non-VFIO target a bind accepts.
+        let held = try ownership(address)
+        guard held.isVFIO || (target == VFIOOwnership.pciStub && held == .stub) else {
+            throw ActionError(
+                .failedAndRolledBack,
+                "\(address) is on \(target), but the kernel made no vfio-dev/vfioN for it: \(target) is not a VFIO driver (use vfio-pci or a vfio-pci variant such as mlx5_vfio_pci)"
+            )
         }
     }
 

@@ -34,8 +34,12 @@ public struct GroupBinder {
     private var roots: HostRoots { session.roots }
 
     /// The group's endpoints and what would change. Refuses groups the host depends on
-    /// unless `force`.
-    public func plan(group: Int, target: String, model: HostModel, force: Bool) throws -> Plan {
+    /// unless `force`. With `acceptingVFIOOwned`, a function already VFIO-owned by any VFIO
+    /// driver (a vfio-pci variant such as mlx5_vfio_pci; `VFIOOwnership`) is left where it
+    /// is: what a guest needs is VFIO ownership, not vfio-pci by name.
+    public func plan(
+        group: Int, target: String, model: HostModel, force: Bool, acceptingVFIOOwned: Bool = false
+    ) throws -> Plan {
         guard let kernelGroups = model.kernelGroups else {
             throw ActionError(
                 .invalidRequest,
@@ -58,7 +62,9 @@ public struct GroupBinder {
         var changes: [PriorDriver] = []
         var unchanged: [PCIAddress] = []
         for address in members.sorted() {
-            guard let device = model[address], !device.isBridge, device.driver != target else {
+            guard let device = model[address], !device.isBridge, device.driver != target,
+                !(acceptingVFIOOwned && device.isVFIOOwned)
+            else {
                 unchanged.append(address)
                 continue
             }
@@ -90,8 +96,8 @@ public struct GroupBinder {
     }
 
     /// Puts every function of the group back on the driver it had before vfioctl bound it
-    /// (from the binding record; without one, functions on vfio-pci are released to
-    /// `drivers_probe`).
+    /// (from the binding record; without one, VFIO-owned functions and pci-stub's are
+    /// released to `drivers_probe`).
     public func restore(group: Int, model: HostModel) throws -> [HostWriter.Write] {
         guard let members = model.kernelGroups?[group] else {
             throw ActionError(.invalidRequest, "no IOMMU group \(group)")
@@ -100,7 +106,7 @@ public struct GroupBinder {
         let switcher = DriverSwitch(sys: roots.sys, writer: session.writer)
         let priors = members.sorted().compactMap { address -> PriorDriver? in
             if let known = recorded.first(where: { $0.address == address }) { return known }
-            guard let device = model[address], ["vfio-pci", "pci-stub"].contains(device.driver ?? "") else {
+            guard let device = model[address], device.isVFIOOwned || device.vfioOwnership == .stub else {
                 return nil
             }
             return PriorDriver(address: address, driver: nil, override: nil)

@@ -52,7 +52,8 @@ public struct GuestPreparation {
         binder.waitSeconds = min(timeoutSeconds, 5)
         var records: [String] = []
         for group in Set(addresses.compactMap { model[$0]?.iommuGroup }).sorted() {
-            let plan = try binder.plan(group: group, target: "vfio-pci", model: model, force: false)
+            let plan = try binder.plan(
+                group: group, target: VFIOOwnership.vfioPCI, model: model, force: false, acceptingVFIOOwned: true)
             guard !plan.changes.isEmpty else { continue }
             _ = try binder.bind(plan)
             records.append("group \(group)")

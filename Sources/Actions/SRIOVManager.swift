@@ -85,10 +85,11 @@ public struct SRIOVManager {
                 if inUseByGuests.contains(vf) {
                     throw ActionError(.inUse, "VF \(vf) is given to a running guest; stop the guest first (or --force)")
                 }
-                if try switcher.currentDriver(vf) == "vfio-pci" {
+                let held = try switcher.ownership(vf)
+                if held.isVFIO {
                     throw ActionError(
                         .inUse,
-                        "VF \(vf) is bound to vfio-pci and may be in a guest; `vfioctl restore \(vf)` first (or --force)"
+                        "VF \(vf) is \(held) and may be in a guest; `vfioctl restore \(vf)` first (or --force)"
                     )
                 }
             }

@@ -64,15 +64,19 @@ struct AssignabilityRules: Sendable {
             reasons.append(
                 Reason(.sriovVF, .assignable, "SR-IOV virtual function of \(label(pf))", related: [pf.description]))
         }
-        if let driver = device.driver, !device.isBridge {
-            if driver == "vfio-pci" {
-                reasons.append(Reason(.vfioBound, .assignable, "bound to vfio-pci now"))
-            } else if driver != "pci-stub" {
+        if !device.isBridge {
+            switch device.vfioOwnership {
+            case .vfio:
+                let cdev = device.vfioCdevPath.map { "; cdev \($0)" } ?? ""
+                reasons.append(Reason(.vfioBound, .assignable, "\(device.vfioOwnership) now\(cdev)"))
+            case .host(let driver):
                 reasons.append(
                     Reason(
                         .hostDriver, .assignable,
                         "bound to \(driver) now; it moves to vfio-pci when the group is bound (libvirt managed='yes' does that at guest start)"
                     ))
+            case .stub, .unbound:
+                break
             }
         }
         if hostChecks.contains(where: { $0.code == .vfioModules && $0.status == .fail }) {
@@ -87,6 +91,21 @@ struct AssignabilityRules: Sendable {
                     .noInterruptRemapping, .caveats,
                     "the IOMMU cannot remap interrupts: a guest could forge MSIs; assignment needs allow_unsafe_interrupts"
                 ))
+        }
+        if let check = hostChecks.first(where: { $0.code == .unsafeInterrupts && $0.status == .fail }) {
+            reasons.append(
+                Reason(
+                    .unsafeInterrupts, .caveats,
+                    "the host allows unsafe interrupts (host check unsafe-interrupts): a guest given this function can forge MSIs into the host",
+                    related: [check.code.rawValue]))
+        }
+        if let group = device.iommuGroup, let type = model.groupTypes[group], type != .dma, type != .dmaFQ,
+            !device.isBridge
+        {
+            reasons.append(
+                Reason(
+                    .iommuGroupType, .assignable,
+                    "IOMMU group \(group)'s default domain is \(type.rawValue): \(type.meaning)"))
         }
         reasons += additionalReasons(device)
         let predicted = prediction.group(of: address)
@@ -155,9 +174,8 @@ struct AssignabilityRules: Sendable {
                     .groupShared, .caveats,
                     "\(groupName) also holds \(listing(endpoints)): the whole group goes to one guest (or to vfio-pci) together"
                 ))
-            let held = endpoints.filter { member in
-                model[member]?.driver.map { !["vfio-pci", "pci-stub"].contains($0) } ?? false
-            }
+            // What keeps the group from being viable: members on host drivers (VFIOOwnership).
+            let held = endpoints.filter { model[$0].map { !$0.vfioOwnership.keepsGroupViable } ?? false }
             if !held.isEmpty {
                 reasons.append(
                     Reason(
@@ -271,7 +289,7 @@ struct AssignabilityRules: Sendable {
             : "boot with \(missing.joined(separator: " ")) so firmware's framebuffer is not registered, or bind the function before it is"
         return [
             Reason(
-                .firmwareFramebuffer, device.driver == "vfio-pci" ? .caveats : .blocked,
+                .firmwareFramebuffer, device.isVFIOOwned ? .caveats : .blocked,
                 "firmware's framebuffer holds this function's memory: \(regions.joined(separator: ", "))"
                     + (users.isEmpty ? "" : ", used by \(users.joined(separator: ", "))")
                     + "; vfio-pci would fail to take it with \"BAR \(bar): can't reserve [mem …]\"; \(advice)")

@@ -21,6 +21,13 @@ extension HostCheck {
         case aerDisabled = "aer-disabled"
         /// vfio-pci loaded, built in or available as a module.
         case vfioModules = "vfio-modules"
+        /// `allow_unsafe_interrupts` of vfio_iommu_type1 and iommufd
+        /// (`/sys/module/NAME/parameters/allow_unsafe_interrupts`): `Y` fails, with the
+        /// interrupt remapping state beside it.
+        case unsafeInterrupts = "unsafe-interrupts"
+        /// Which VFIO user interfaces the host offers: the group interface (`/dev/vfio/vfio`,
+        /// `/dev/vfio/N`) and the cdev interface (`/dev/iommu`, `/dev/vfio/devices/vfioN`).
+        case vfioInterfaces = "vfio-interfaces"
 
         /// The raw value, so interpolating a code prints what the JSON prints.
         public var description: String { rawValue }

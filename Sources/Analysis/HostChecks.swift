@@ -121,6 +121,86 @@ public enum HostChecks {
             checks.append(
                 .init(code: .vfioModules, status: .unknown, message: "vfio-pci availability is not in this source"))
         }
+        checks.append(unsafeInterruptsCheck(facts))
+        if let check = vfioInterfacesCheck(model) { checks.append(check) }
         return checks
+    }
+
+    /// Interrupt remapping as far as the source tells: Intel from each DMAR unit's ECAP.IR
+    /// (bit 3); AMD-Vi reports it only in the IVRS table's IVinfo/IVHD flags and the kernel
+    /// log ("AMD-Vi: Interrupt remapping enabled"), neither of which vfioctl reads.
+    public static func interruptRemappingState(_ facts: HostFacts) -> String {
+        let intel = facts.iommuUnits.filter { $0.kind == .intel }
+        let lacking = intel.filter { $0.supportsInterruptRemapping == false }.map(\.name)
+        let amd = facts.iommuUnits.contains { $0.kind == .amd }
+        if !intel.isEmpty, intel.allSatisfy({ $0.supportsInterruptRemapping == nil }) {
+            return "interrupt remapping unknown (the DMAR units' ecap was not read)"
+        }
+        if !lacking.isEmpty {
+            return "interrupt remapping missing on \(lacking.joined(separator: ", ")) (ECAP.IR clear)"
+        }
+        if !intel.isEmpty { return "interrupt remapping supported by every DMAR unit (ECAP.IR set)" }
+        if amd {
+            return
+                "interrupt remapping unknown on AMD-Vi (IVRS and the kernel log are not read; look for \"AMD-Vi: Interrupt remapping enabled\" in dmesg)"
+        }
+        return "interrupt remapping unknown (no IOMMU units in this source)"
+    }
+
+    /// `allow_unsafe_interrupts=Y` on a loaded VFIO IOMMU back end (or on the kernel command
+    /// line for one not loaded yet) fails: VFIO then accepts IOMMUs that cannot remap
+    /// interrupts, and a guest can forge MSIs into the host.
+    public static func unsafeInterruptsCheck(_ facts: HostFacts) -> HostCheck {
+        let remapping = interruptRemappingState(facts)
+        let truthy: Set<Substring> = ["1", "Y", "y", "true", "on"]
+        var allowed = VFIOIOMMUBackend.allCases.filter { facts.allowUnsafeInterrupts[$0] == true }.map(\.rawValue)
+        for backend in VFIOIOMMUBackend.allCases where facts.allowUnsafeInterrupts[backend] == nil {
+            let prefix = "\(backend.rawValue).allow_unsafe_interrupts"
+            for word in facts.commandLineWords {
+                let parts = word.split(separator: "=", maxSplits: 1)
+                if parts.first.map(String.init) == prefix, parts.count == 1 || truthy.contains(parts[1]) {
+                    allowed.append("\(backend.rawValue) (kernel command line)")
+                }
+            }
+        }
+        if !allowed.isEmpty {
+            return .init(
+                code: .unsafeInterrupts, status: .fail,
+                message:
+                    "allow_unsafe_interrupts=Y on \(allowed.joined(separator: ", ")): VFIO accepts IOMMUs without interrupt remapping, so a guest's device can forge MSIs and inject interrupts into the host; remove the option (/etc/modprobe.d, the kernel command line) and reload the module or reboot; \(remapping)"
+            )
+        }
+        let refusing = VFIOIOMMUBackend.allCases.filter { facts.allowUnsafeInterrupts[$0] == false }.map(\.rawValue)
+        if !refusing.isEmpty {
+            return .init(
+                code: .unsafeInterrupts, status: .pass,
+                message:
+                    "allow_unsafe_interrupts=N on \(refusing.joined(separator: ", ")): VFIO refuses IOMMUs that cannot remap interrupts; \(remapping)"
+            )
+        }
+        return .init(
+            code: .unsafeInterrupts, status: .unknown,
+            message:
+                "neither vfio_iommu_type1 nor iommufd is loaded in this source, so allow_unsafe_interrupts cannot be read; \(remapping)"
+        )
+    }
+
+    /// The VFIO user interfaces present: group (`/dev/vfio/vfio`, `/dev/vfio/N`) and cdev
+    /// (`/dev/iommu` with `/dev/vfio/devices/vfioN`, Linux ≥ 6.6 with CONFIG_VFIO_DEVICE_CDEV).
+    /// nil when the source has no `dev/`.
+    public static func vfioInterfacesCheck(_ model: HostModel) -> HostCheck? {
+        let facts = model.facts
+        guard facts.iommufdDevice != nil || facts.vfioContainerDevice != nil else { return nil }
+        let cdevs = model.devices.filter { $0.vfioCdevPath != nil }.count
+        var parts: [String] = []
+        parts.append(
+            facts.vfioContainerDevice == true
+                ? "group interface: /dev/vfio/vfio present (\(model.vfioGroupNodes.count) group node(s) /dev/vfio/N)"
+                : "group interface: no /dev/vfio/vfio (vfio not loaded yet)")
+        parts.append(
+            facts.iommufdDevice == true
+                ? "cdev interface: /dev/iommu present (iommufd), \(cdevs) device node(s) /dev/vfio/devices/vfioN"
+                : "cdev interface: no /dev/iommu (iommufd not loaded, or a kernel before 6.2)")
+        return .init(code: .vfioInterfaces, status: .pass, message: parts.joined(separator: "; "))
     }
 }

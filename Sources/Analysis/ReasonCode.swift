@@ -8,7 +8,7 @@ public enum ReasonCode: String, Sendable, CaseIterable, CustomStringConvertible 
     case iommuUnit = "iommu-unit"
     /// An SR-IOV virtual function (`physfn` link).
     case sriovVF = "sriov-vf"
-    /// Bound to vfio-pci now.
+    /// VFIO-owned now: bound to vfio-pci or a vfio-pci variant driver (`vfio-dev/vfioN`).
     case vfioBound = "vfio-bound"
     /// Bound to a host driver now; managed='yes' moves it at guest start.
     case hostDriver = "host-driver"
@@ -54,6 +54,10 @@ public enum ReasonCode: String, Sendable, CaseIterable, CustomStringConvertible 
     /// A firmware framebuffer (BOOTFB/simpledrm/efifb/vesafb) holds memory in the function's
     /// BARs: vfio-pci cannot reserve them.
     case firmwareFramebuffer = "firmware-framebuffer"
+    /// The host allows unsafe interrupts (host check `unsafe-interrupts` failed).
+    case unsafeInterrupts = "unsafe-interrupts"
+    /// The group's default domain (`kernel/iommu_groups/N/type`) is not DMA/DMA-FQ.
+    case iommuGroupType = "iommu-group-type"
     /// An unconditional `block` or `warn` quirk from the quirk database.
     case quirk
 

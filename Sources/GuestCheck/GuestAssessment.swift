@@ -163,18 +163,20 @@ public struct GuestAssessment: Sendable {
             switch reason.code {
             case .iommuOff, .noIOMMUGroup, .hostDependency, .bridge, .vfioMissing:
                 findings.append(.init(level: .refuse, device: device.address, message: reason.message))
-            case .noReset, .noInterruptRemapping:
+            case .noReset, .noInterruptRemapping, .unsafeInterrupts:
                 findings.append(.init(level: .warn, device: device.address, message: reason.message))
             default:
                 break
             }
         }
-        if !hostdev.managed, let driver = device.driver, driver != "vfio-pci" {
+        // libvirt hands an unmanaged hostdev to QEMU as it is: it must be VFIO-owned already
+        // (vfio-pci or a variant driver; VFIOOwnership), not merely off its host driver.
+        if !hostdev.managed, !device.isVFIOOwned {
             findings.append(
                 .init(
                     level: .refuse, device: device.address,
                     message:
-                        "unmanaged hostdev is bound to \(driver), not vfio-pci; bind its group to vfio-pci first or set managed='yes'"
+                        "unmanaged hostdev is \(device.vfioOwnership), not VFIO-owned; bind its group to vfio-pci (or a vfio-pci variant driver) first or set managed='yes'"
                 ))
         }
         return findings
@@ -204,7 +206,7 @@ public struct GuestAssessment: Sendable {
                         message:
                             "shares its IOMMU group with \(member), which guest \(owner) is using; a group goes to one guest only"
                     ))
-            } else if let driver = other.driver, !["vfio-pci", "pci-stub"].contains(driver) {
+            } else if case .host(let driver) = other.vfioOwnership {
                 findings.append(
                     .init(
                         level: .refuse, device: device.address,

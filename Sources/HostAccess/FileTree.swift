@@ -61,6 +61,12 @@ public enum FileTree {
         }
     }
 
+    /// Whether `path` itself is a character device node (`lstat`).
+    public static func isCharacterDevice(_ path: FilePath) -> Bool {
+        var info = stat()
+        return path.withPlatformString({ lstat($0, &info) }) == 0 && info.st_mode & S_IFMT == S_IFCHR
+    }
+
     /// The relative link text that leads from directory `from` to `to` (both root-relative
     /// component lists), as sysfs writes its links (`../../../devices/pci0000:00/…`).
     static func relativeLink(from: [String], to: [String]) -> String {

@@ -41,6 +41,29 @@ struct HostFactsReader {
         facts.vfioPCIAvailability = fact("vfio-pci availability", .unknown) { () throws(HostAccessError) in
             try readVFIOAvailability()
         }
+        fact("VFIO interfaces", ()) { () throws(HostAccessError) in
+            // Recording the root of dev/ puts it in a snapshot, so a snapshot without
+            // dev/iommu says "absent", not "unknown".
+            if dev.exists(".") {
+                facts.iommufdDevice = dev.exists("iommu")
+                facts.vfioContainerDevice = dev.exists("vfio/vfio")
+            }
+        }
+        for backend in VFIOIOMMUBackend.allCases {
+            let file = "module/\(backend.rawValue)/parameters/allow_unsafe_interrupts"
+            let text = fact("\(backend.rawValue).allow_unsafe_interrupts", nil) { () throws(HostAccessError) in
+                try sys.readText(file)
+            }
+            switch text {
+            case nil: break
+            case "Y", "y", "1": facts.allowUnsafeInterrupts[backend] = true
+            case "N", "n", "0": facts.allowUnsafeInterrupts[backend] = false
+            case let other?:
+                anomalies.append(
+                    "\((try? sys.resolve(file).string) ?? file) reads \"\(other.prefix(32))\", not Y or N: the setting is unknown"
+                )
+            }
+        }
         let known = Set(devices.map(\.address))
         var dependencies: [HostDependency] = []
         fact("the root file system's device", ()) { () throws(HostAccessError) in

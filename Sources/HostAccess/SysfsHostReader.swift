@@ -90,15 +90,44 @@ public struct SysfsHostReader: Sendable {
         if !topologyFromLinks {
             HostModel.assignParentsFromBusRanges(&devices)
         }
+        var dev = roots.dev
+        dev.recorder = recorder
+        for index in devices.indices {
+            if let node = devices[index].vfioDeviceName {
+                devices[index].hasVFIOCdev = dev.exists("vfio/devices/\(node)")
+            }
+        }
         let kernelGroups = try readKernelGroups(devices: devices, sys: sys)
+        var groupTypes: [Int: IOMMUGroupType] = [:]
+        var vfioGroupNodes: Set<Int> = []
+        for group in (kernelGroups ?? [:]).keys.sorted() {
+            let file = "kernel/iommu_groups/\(group)/type"
+            do {
+                if let text = try sys.readText(file) {
+                    if let type = IOMMUGroupType(sysfs: text) {
+                        groupTypes[group] = type
+                    } else {
+                        anomalies.append(
+                            "\(try sys.resolve(file)) reads \"\(text.prefix(32))\", not a type the kernel prints (DMA, DMA-FQ, identity, blocked, unmanaged, unknown)"
+                        )
+                    }
+                }
+            } catch {
+                anomalies.append("\(error)")
+            }
+            if dev.exists("vfio/\(group)") { vfioGroupNodes.insert(group) }
+        }
         var proc = roots.proc
         proc.recorder = recorder
         var top = roots.top
         top.recorder = recorder
         let facts = try HostFactsReader(sys: sys, proc: proc, dev: roots.dev, top: top)
             .read(devices: devices, anomalies: &anomalies)
-        return HostModel(
+        var model = HostModel(
             source: source, devices: devices, kernelGroups: kernelGroups, facts: facts, anomalies: anomalies)
+        model.groupTypes = groupTypes
+        model.vfioGroupNodes = vfioGroupNodes
+        return model
     }
 
     /// The sysfs attributes next to `config`: upstream bridge (from the device symlink's
@@ -142,7 +171,9 @@ public struct SysfsHostReader: Sendable {
             device.resetMethods = methods.split(separator: " ").map(String.init)
         }
         let vfioDev = "bus/pci/devices/\(name)/vfio-dev"
-        if let names = try sys.list(vfioDev), let node = names.first(where: { $0.hasPrefix("vfio") }) {
+        // `vfio-dev/vfioN` is the VFIO core's own mark (any VFIO driver, Linux ≥ 6.1); see
+        // VFIOOwnership. Only a name the core makes counts.
+        if let names = try sys.list(vfioDev), let node = names.first(where: PCIDevice.isVFIODeviceNodeName) {
             device.vfioDeviceName = node
             _ = sys.exists(vfioDev + "/" + node)  // recorded for snapshots
         }

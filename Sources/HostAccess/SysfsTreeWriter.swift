@@ -51,6 +51,8 @@ public struct SysfsTreeWriter {
             }
             if let node = device.vfioDeviceName {
                 try FileTree.makeDirectories(directory.appending("vfio-dev/\(node)"))
+                // Device nodes are stood in for by empty files, as snapshots hold them.
+                if device.hasVFIOCdev { try FileTree.writeText(base.appending("dev/vfio/devices/\(node)"), "") }
             }
             if c.baseClass == 0x03 {
                 try FileTree.writeText(directory.appending("boot_vga"), device.isBootVGA ? "1\n" : "0\n")
@@ -95,6 +97,12 @@ public struct SysfsTreeWriter {
                     sys.appending(pfComponents.joined(separator: "/")).appending("virtfn\(index)"),
                     to: FileTree.relativeLink(from: pfComponents, to: deviceComponents))
             }
+        }
+        for (group, type) in model.groupTypes where model.kernelGroups?[group] != nil {
+            try FileTree.writeText(sys.appending("kernel/iommu_groups/\(group)/type"), type.rawValue + "\n")
+        }
+        for group in model.vfioGroupNodes.sorted() {
+            try FileTree.writeText(base.appending("dev/vfio/\(group)"), "")
         }
         try writeFacts(of: model)
     }
@@ -161,6 +169,16 @@ public struct SysfsTreeWriter {
             if facts.acpiIVRSTable == true {
                 try FileTree.writeText(base.appending("sys/firmware/acpi/tables/IVRS"), "")
             }
+        }
+        if facts.iommufdDevice != nil || facts.vfioContainerDevice != nil {
+            try FileTree.makeDirectories(base.appending("dev"))
+            if facts.iommufdDevice == true { try FileTree.writeText(base.appending("dev/iommu"), "") }
+            if facts.vfioContainerDevice == true { try FileTree.writeText(base.appending("dev/vfio/vfio"), "") }
+        }
+        for (backend, allowed) in facts.allowUnsafeInterrupts {
+            try FileTree.writeText(
+                base.appending("sys/module/\(backend.rawValue)/parameters/allow_unsafe_interrupts"),
+                allowed ? "Y\n" : "N\n")
         }
         if facts.vfioPCIAvailability == .loaded {
             try FileTree.makeDirectories(base.appending("sys/module/vfio_pci"))

@@ -30,6 +30,11 @@ struct TreeCopier {
             let here = canonical + [name]
             let sourcePath = join(source, here)
             switch FileTree.kind(of: sourcePath) {
+            case .other where isLast && FileTree.isCharacterDevice(sourcePath):
+                // A device node (/dev/iommu, /dev/vfio/N) matters by its existence only: the
+                // snapshot holds an empty file in its place, never a node.
+                try FileTree.writeFile(join(destination, here), [])
+                return here
             case .missing, .other:
                 return nil
             case .directory:

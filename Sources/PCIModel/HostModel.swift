@@ -11,6 +11,12 @@ public struct HostModel: Sendable {
     /// Kernel IOMMU groups (`kernel/iommu_groups`): nil when the source cannot tell (an lspci
     /// dump); empty when the kernel has none (IOMMU off).
     public var kernelGroups: [Int: [PCIAddress]]?
+    /// Each kernel group's default-domain type (`kernel/iommu_groups/N/type`); a group whose
+    /// file is absent (Linux < 5.2, or an lspci dump) has no entry.
+    public var groupTypes: [Int: IOMMUGroupType] = [:]
+    /// Groups whose VFIO group device `/dev/vfio/N` exists in the source (the group is
+    /// VFIO-owned and viable; the container interface).
+    public var vfioGroupNodes: Set<Int> = []
     public var facts: HostFacts
     /// Problems met while reading the source that did not stop it (a broken symlink, a file
     /// that could not be parsed), each naming what and where.
@@ -107,6 +113,14 @@ public struct HostFacts: Sendable {
     /// Display functions whose memory a firmware framebuffer holds, and the boot display
     /// (`boot_vga` 1) whatever holds it. Empty when none or when `/proc/iomem` was not read.
     public var firmwareFramebuffers: [FirmwareFramebuffer] = []
+    /// `/dev/iommu` (iommufd, Linux ≥ 6.2) exists; nil when the source has no `dev/`
+    /// (snapshots copy no device nodes).
+    public var iommufdDevice: Bool?
+    /// `/dev/vfio/vfio` (the VFIO container of the group interface) exists; nil as above.
+    public var vfioContainerDevice: Bool?
+    /// `allow_unsafe_interrupts` of each loaded VFIO IOMMU back end (`Y` → true); a back end
+    /// that is not loaded (no `module/NAME/parameters/`) has no entry.
+    public var allowUnsafeInterrupts: [VFIOIOMMUBackend: Bool] = [:]
 
     public init(
         kernelCommandLine: String? = nil, iommuUnits: [IOMMUUnit] = [], acpiDMARTable: Bool? = nil,

@@ -21,14 +21,18 @@ public struct PCIDevice: Sendable {
     public var resetMethods: [String]?
     /// `physfn` of an SR-IOV virtual function.
     public var physicalFunction: PCIAddress?
-    /// The VFIO device node's name under `vfio-dev/` (`vfio0`; kernel ≥ 6.1 with vfio-pci
-    /// bound), whose character device is `/dev/vfio/devices/vfio0` when the kernel has
-    /// VFIO_DEVICE_CDEV. nil when the directory is absent.
+    /// The VFIO device node's name under `vfio-dev/` (`vfio0`; kernel ≥ 6.1 with vfio-pci or
+    /// a vfio-pci variant driver bound), whose character device is `/dev/vfio/devices/vfio0`
+    /// when the kernel has VFIO_DEVICE_CDEV. nil when the directory is absent. See
+    /// `VFIOOwnership`.
     public var vfioDeviceName: String?
     /// The PCIe port services the kernel's port driver bound on this port: the children
     /// `ADDR:pcieNNN` of the port's sysfs directory, each named by its `driver` link
     /// (drivers/pci/pcie/portdrv.c). nil when the source cannot tell (not a port, an lspci dump).
     public var portServices: Set<PCIExpressPortService>?
+    /// `/dev/vfio/devices/<vfioDeviceName>` exists in the source (the VFIO cdev interface,
+    /// Linux ≥ 6.6 with CONFIG_VFIO_DEVICE_CDEV).
+    public var hasVFIOCdev: Bool = false
 
     public init(
         address: PCIAddress, config: DecodedConfig, vendorID: UInt16? = nil, deviceID: UInt16? = nil,

@@ -12,7 +12,11 @@ import PCIModel
 ///   exists, else (no override) to the driver it was first found with.
 /// - `drivers/NAME/bind` ← ADDR: binds if unbound and the override allows NAME.
 /// - Write-only triggers (`bind`, `unbind`, `drivers_probe`, `compact_memory`) read back empty.
-/// - When every endpoint of group N is on vfio-pci, `dev/vfio/N` appears (and goes when not).
+/// - Binding a driver in `vfioDrivers` (vfio-pci, and the variant drivers a test adds: the
+///   drivers that register with the VFIO core) makes `vfio-dev/vfioN` with the lowest free N,
+///   and `dev/vfio/devices/vfioN` when the tree has `dev/vfio/devices` (CONFIG_VFIO_DEVICE_CDEV);
+///   unbinding removes both.
+/// - When every endpoint of group N has `vfio-dev/`, `dev/vfio/N` appears (and goes when not).
 /// - `sriov_numvfs` ← N: refused (EBUSY-like) when changing between two non-zero counts;
 ///   else VF directories, `virtfnK`/`physfn` links and `iommu_group` links appear or go.
 ///
@@ -21,6 +25,8 @@ public final class KernelModel: KernelBehindWrites, @unchecked Sendable {
     public let root: String
     private var naturalDrivers: [String: String] = [:]
     public var failWrite: (String, String) -> Bool = { _, _ in false }
+    /// The drivers that register with the VFIO core (`vfio_pci_core_register_device`).
+    public var vfioDrivers: Set<String> = ["vfio-pci"]
     private let fm = FileManager.default
 
     public init(root: String) throws {
@@ -51,6 +57,43 @@ public final class KernelModel: KernelBehindWrites, @unchecked Sendable {
         let up = Array(repeating: "..", count: depth).joined(separator: "/")
         try fm.createSymbolicLink(
             atPath: deviceDirectory(address) + "/driver", withDestinationPath: "\(up)/bus/pci/drivers/\(driver)")
+        if vfioDrivers.contains(driver) { try addVFIODevice(address) }
+    }
+
+    /// All `vfio-dev/vfioN` indices in use.
+    private func vfioIndicesInUse() -> Set<Int> {
+        let devices = (try? fm.contentsOfDirectory(atPath: root + "/sys/bus/pci/devices")) ?? []
+        var used = Set<Int>()
+        for name in devices {
+            for node in (try? fm.contentsOfDirectory(atPath: deviceDirectory(name) + "/vfio-dev")) ?? [] {
+                if let n = Int(node.dropFirst(4)) { used.insert(n) }
+            }
+        }
+        return used
+    }
+
+    private func addVFIODevice(_ address: String) throws {
+        let used = vfioIndicesInUse()
+        let index = (0...).first { !used.contains($0) } ?? 0
+        try fm.createDirectory(
+            atPath: deviceDirectory(address) + "/vfio-dev/vfio\(index)", withIntermediateDirectories: true)
+        var isDirectory: ObjCBool = false
+        if fm.fileExists(atPath: root + "/dev/vfio/devices", isDirectory: &isDirectory), isDirectory.boolValue {
+            _ = fm.createFile(atPath: root + "/dev/vfio/devices/vfio\(index)", contents: nil)
+        }
+    }
+
+    private func removeVFIODevice(_ address: String) {
+        let directory = deviceDirectory(address) + "/vfio-dev"
+        for node in (try? fm.contentsOfDirectory(atPath: directory)) ?? [] {
+            try? fm.removeItem(atPath: root + "/dev/vfio/devices/" + node)
+        }
+        try? fm.removeItem(atPath: directory)
+    }
+
+    /// Whether the VFIO core holds the function (`vfio-dev/` exists).
+    public func hasVFIODevice(_ address: String) -> Bool {
+        !((try? fm.contentsOfDirectory(atPath: deviceDirectory(address) + "/vfio-dev")) ?? []).isEmpty
     }
 
     public func react(to write: HostWriter.Write) throws {
@@ -70,6 +113,7 @@ public final class KernelModel: KernelBehindWrites, @unchecked Sendable {
                 toFile: deviceDirectory(address) + "/driver_override", atomically: false, encoding: .utf8)
         } else if path.hasSuffix("/driver/unbind") {
             try? fm.removeItem(atPath: deviceDirectory(value) + "/driver")
+            removeVFIODevice(value)
         } else if path.hasSuffix("/bus/pci/drivers_probe") {
             if driver(of: value) == nil, let target = override(of: value) ?? naturalDrivers[value] {
                 try link(value, to: target)
@@ -167,14 +211,16 @@ public final class KernelModel: KernelBehindWrites, @unchecked Sendable {
         try "\(count)\n".write(toFile: deviceDirectory(pf) + "/sriov_numvfs", atomically: false, encoding: .utf8)
     }
 
-    /// `dev/vfio/N` for each group whose endpoints are all on vfio-pci.
+    /// `dev/vfio/N` for each group whose endpoints all have `vfio-dev/` (VFIO-owned).
     public func updateVFIODevices() throws {
         let groups = root + "/sys/kernel/iommu_groups"
         try fm.createDirectory(atPath: root + "/dev/vfio", withIntermediateDirectories: true)
         for group in (try? fm.contentsOfDirectory(atPath: groups)) ?? [] {
             let members = (try? fm.contentsOfDirectory(atPath: "\(groups)/\(group)/devices")) ?? []
             let endpoints = members.filter { !isBridge($0) }
-            let allVFIO = !endpoints.isEmpty && endpoints.allSatisfy { driver(of: $0) == "vfio-pci" }
+            // Before 6.1 there is no vfio-dev/: a tree bound to vfio-pci without it is such a kernel.
+            let allVFIO =
+                !endpoints.isEmpty && endpoints.allSatisfy { hasVFIODevice($0) || driver(of: $0) == "vfio-pci" }
             let node = root + "/dev/vfio/\(group)"
             if allVFIO, !fm.fileExists(atPath: node) { _ = fm.createFile(atPath: node, contents: nil) }
             if !allVFIO, fm.fileExists(atPath: node) { try fm.removeItem(atPath: node) }

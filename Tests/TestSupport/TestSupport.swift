@@ -93,13 +93,19 @@ extension HostModel {
             if device.address.description == address { change(&device) }
             return device
         }
-        return HostModel(source: source, devices: devices, kernelGroups: kernelGroups, facts: facts)
+        var model = HostModel(source: source, devices: devices, kernelGroups: kernelGroups, facts: facts)
+        model.groupTypes = groupTypes
+        model.vfioGroupNodes = vfioGroupNodes
+        return model
     }
 
     public func withFacts(_ change: (inout HostFacts) -> Void) -> HostModel {
         var facts = self.facts
         change(&facts)
-        return HostModel(source: source, devices: devices, kernelGroups: kernelGroups, facts: facts)
+        var model = HostModel(source: source, devices: devices, kernelGroups: kernelGroups, facts: facts)
+        model.groupTypes = groupTypes
+        model.vfioGroupNodes = vfioGroupNodes
+        return model
     }
 }
 

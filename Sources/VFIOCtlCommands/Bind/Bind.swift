@@ -23,11 +23,15 @@ extension VFIOCtl {
                 Examples:
                   vfioctl bind 0000:04:00.0 --dry-run
                   vfioctl bind group:12
+                  vfioctl bind group:14 --driver mlx5_vfio_pci
                   vfioctl restore group:12
                 """)
 
         @Argument(help: "A device address (its whole group is bound) or group:N.") var target: String
-        @Option(help: "The VFIO driver.") var driver: String = "vfio-pci"
+        @Option(
+            help:
+                "The VFIO driver: vfio-pci or a vfio-pci variant (mlx5_vfio_pci, …); a function counts as bound once the kernel made its vfio-dev/vfioN."
+        ) var driver: String = "vfio-pci"
         @Flag(help: "Bind even a group the host depends on.") var force = false
         @OptionGroup var action: ActionOptions
         @OptionGroup var output: OutputOptions
@@ -72,7 +76,7 @@ extension VFIOCtl {
                     "\(device) is ready"
                         + (viable.map { $0 ? "; the group is viable" : "; the group is NOT viable" } ?? ""))
             } else {
-                print("warning: /dev/vfio/\(group) did not appear within 5 s (is vfio-pci loaded?)")
+                print("warning: /dev/vfio/\(group) did not appear within 5 s (is \(driver) loaded?)")
             }
         }
     }

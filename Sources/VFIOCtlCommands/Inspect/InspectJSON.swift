@@ -25,11 +25,21 @@ enum InspectJSON {
         member(
             "iommu",
             .string(model.kernelGroups == nil ? "unknown" : (model.kernelGroups?.isEmpty == true ? "off" : "on")))
+        let facts = model.facts
         member(
             "host",
             .object([
                 ("checks", .array(report.hostChecks.map(checkJSON))),
                 ("firmwareFramebuffers", .array(model.facts.firmwareFramebuffers.map(framebufferJSON))),
+                ("iommufd", facts.iommufdDevice.map(JSON.bool) ?? .null),
+                ("vfioContainer", facts.vfioContainerDevice.map(JSON.bool) ?? .null),
+                (
+                    "allowUnsafeInterrupts",
+                    .object(
+                        VFIOIOMMUBackend.allCases.compactMap { backend in
+                            facts.allowUnsafeInterrupts[backend].map { (backend.rawValue, JSON.bool($0)) }
+                        })
+                ),
             ]))
         out.raw("  \"devices\": [")
         var first = true
@@ -53,7 +63,11 @@ enum InspectJSON {
         out.raw(first ? "],\n" : "\n  ],\n")
         let kernelGroups: [JSON] = (model.kernelGroups ?? [:]).sorted { $0.key < $1.key }
             .filter { group in wanted.map { !$0.isDisjoint(with: group.value) } ?? true }
-            .map { id, members in groupJSON(id: id, members: members.sorted(), report: report) }
+            .map { id, members in
+                groupJSON(
+                    id: id, members: members.sorted(), report: report,
+                    kernel: (model.groupTypes[id], model.vfioGroupNodes.contains(id)))
+            }
         member("groups", model.kernelGroups == nil ? .null : .array(kernelGroups))
         let predictedGroups: [JSON] = report.prediction.groups.enumerated()
             .filter { group in wanted.map { !$0.isDisjoint(with: group.element) } ?? true }
@@ -173,6 +187,8 @@ enum InspectJSON {
             ("flr", .bool(config.supportsFLR)),
             ("reset", resetJSON(ResetCapability(of: device, in: model))),
             ("vfioDevice", .optional(device.vfioDeviceName)),
+            ("vfioOwner", .optional(device.isVFIOOwned ? device.driver : nil)),
+            ("vfioCdev", .optional(device.vfioCdevPath)),
             ("configBytes", .int(config.readableLength)),
             ("iommuGroup", .optional(device.iommuGroup)),
             ("predictedGroup", .optional(assessment.predictedGroup)),
@@ -193,12 +209,21 @@ enum InspectJSON {
         ])
     }
 
-    private static func groupJSON(id: Int, members: [PCIAddress], report: InspectReport) -> JSON {
-        .object([
+    /// A group; a kernel group also has its default-domain `type` and its VFIO group node.
+    private static func groupJSON(
+        id: Int, members: [PCIAddress], report: InspectReport,
+        kernel: (type: IOMMUGroupType?, groupNode: Bool)? = nil
+    ) -> JSON {
+        var fields: [(String, JSON)] = [
             ("id", .int(id)),
             ("devices", .array(members.map { .string($0.description) })),
             ("verdict", .string(report.verdict(ofGroup: members).rawValue)),
-        ])
+        ]
+        if let kernel {
+            fields.append(("type", .optional(kernel.type?.rawValue)))
+            fields.append(("vfioGroupDevice", kernel.groupNode ? .string("/dev/vfio/\(id)") : .null))
+        }
+        return .object(fields)
     }
 
     private static func checkJSON(_ check: HostCheck) -> JSON {

@@ -26,9 +26,18 @@ struct InspectText {
         for assessment in report.devices where wanted?.contains(assessment.address) ?? true {
             guard let device = model[assessment.address] else { continue }
             out.append(deviceLine(device))
-            let group = device.iommuGroup.map { "IOMMU group \($0)" } ?? "no kernel group"
+            let group =
+                device.iommuGroup.map { id in
+                    "IOMMU group \(id)" + (model.groupTypes[id].map { " (\($0.rawValue))" } ?? "")
+                } ?? "no kernel group"
             let predicted = assessment.predictedGroup.map { "predicted group \($0)" } ?? ""
-            out.append("    \(group), \(predicted): \(style.verdict(assessment.verdict))")
+            var owner = ""
+            if device.isVFIOOwned {
+                owner = "; \(device.vfioOwnership)" + (device.vfioCdevPath.map { ", cdev \($0)" } ?? "")
+            }
+            out.append(
+                style.wrap(
+                    "\(group), \(predicted): \(style.verdict(assessment.verdict))\(owner)", indent: 4, hanging: 6))
             for reason in assessment.reasons
             where reason.code != .quirk && (reason.severity != .assignable || selected != nil) {
                 out.append(style.wrap("- \(reason.code.rawValue): \(reason.message)", indent: 4, hanging: 6))
