@@ -80,6 +80,7 @@ def check(name, label, text):
         problems.append(f"vfioctl reports {len(report['groupDisagreements'])} disagreement(s)")
     # 3. vfioctl reads the kernel's reset methods and VFIO device nodes.
     problems += check_sysfs_readings(report, found.get("kernel-resets", ""), found.get("vfio-devs", ""))
+    problems += check_types_and_services(report, found.get("group-types", ""), found.get("port-services", ""))
     # 4. The topology is what the scenario builds.
     devices = {d["address"]: d for d in report["devices"]}
     by_id = lambda ids: sorted(a for a, d in devices.items() if f"{d['vendorId']}:{d['deviceId']}" == ids)
@@ -105,6 +106,30 @@ def check_sysfs_readings(report, kernel_resets, kernel_vfio_devs):
             problems.append(f"{address}: kernel reset_method {resets[address]}, vfioctl {reset}")
         if device.get("vfioDevice") != nodes.get(address):
             problems.append(f"{address}: kernel vfio-dev {nodes.get(address)}, vfioctl {device.get('vfioDevice')}")
+    return problems
+
+
+def check_types_and_services(report, kernel_types, kernel_services):
+    """Each group's type as `kernel/iommu_groups/N/type` says, each port's services as its
+    `ADDR:pcieNNN/driver` children say, and no DPC (QEMU's ports have none)."""
+    problems = []
+    types = dict(line.split(None, 1) for line in kernel_types.splitlines() if line.strip())
+    for group in report.get("groups") or []:
+        if types.get(str(group["id"])) != group.get("type"):
+            problems.append(f"group {group['id']}: kernel type {types.get(str(group['id']))}, vfioctl {group.get('type')}")
+    services = {}
+    for line in kernel_services.splitlines():
+        if line.strip():
+            address, driver = line.split()
+            services.setdefault(address, []).append(driver)
+    for device in report["devices"]:
+        expected = sorted(services[device["address"]]) if device["address"] in services else None
+        if device.get("portServices") != expected:
+            problems.append(f"{device['address']}: kernel port services {expected}, vfioctl {device.get('portServices')}")
+        if device.get("dpc") is not None:
+            problems.append(f"{device['address']}: vfioctl decodes DPC, which QEMU does not model")
+    if not services:
+        problems.append("the guest listed no port services: is pcieport bound?")
     return problems
 
 

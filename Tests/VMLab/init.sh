@@ -49,6 +49,23 @@ vfio_devs() {
     done
 }
 
+# Each group's default domain type (`kernel/iommu_groups/N/type`), "GROUP TYPE".
+group_types() {
+    for group in /sys/kernel/iommu_groups/*; do
+        [ -f "$group/type" ] && echo "${group##*/} $(cat "$group/type")"
+    done
+}
+
+# The PCIe port driver's services, "PORT SERVICE-DRIVER" per `ADDR:pcieNNN/driver` child.
+port_services() {
+    for device in /sys/bus/pci/devices/*; do
+        for service in "$device"/"${device##*/}":pcie*; do
+            driver=$(readlink "$service/driver" 2>/dev/null) || continue
+            echo "${device##*/} ${driver##*/}"
+        done
+    done
+}
+
 # Functions whose vendor:device is $1 (as sysfs has it: 0x8086:0x10c9), one address a line.
 functions_with_ids() {
     for device in /sys/bus/pci/devices/*; do
@@ -67,6 +84,8 @@ report() {
     drivers | section drivers
     kernel_resets | section kernel-resets
     vfio_devs | section vfio-devs
+    group_types | section group-types
+    port_services | section port-services
 }
 
 echo "VMLAB-SCENARIO $scenario"
