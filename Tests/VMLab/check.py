@@ -121,7 +121,10 @@ def check_types_and_services(report, kernel_types, kernel_services):
     for line in kernel_services.splitlines():
         if line.strip():
             address, driver = line.split()
-            services.setdefault(address, []).append(driver)
+            # A service child without a driver still makes the port's list known (and empty).
+            services.setdefault(address, [])
+            if driver != "-":
+                services[address].append(driver)
     for device in report["devices"]:
         expected = sorted(services[device["address"]]) if device["address"] in services else None
         if device.get("portServices") != expected:

@@ -56,11 +56,12 @@ group_types() {
     done
 }
 
-# The PCIe port driver's services, "PORT SERVICE-DRIVER" per `ADDR:pcieNNN/driver` child.
+# The PCIe port driver's services, "PORT SERVICE-DRIVER" per `ADDR:pcieNNN` child ("-": no driver).
 port_services() {
     for device in /sys/bus/pci/devices/*; do
         for service in "$device"/"${device##*/}":pcie*; do
-            driver=$(readlink "$service/driver" 2>/dev/null) || continue
+            [ -d "$service" ] || continue
+            driver=$(readlink "$service/driver" 2>/dev/null) || driver=-
             echo "${device##*/} ${driver##*/}"
         done
     done
