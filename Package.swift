@@ -123,7 +123,11 @@ let package = Package(
             name: "vfioctl-faultrun", dependencies: ["VFIOCtlCommands", "Actions", "TestSupport"],
             path: "Tests/FaultRunner", swiftSettings: strictSettings),
         .target(
-            name: "TestSupport", dependencies: ["PCIModel", "HostAccess", "Analysis", "QuirkDB"],
+            name: "TestSupport",
+            dependencies: [
+                "PCIModel", "HostAccess", "Analysis", "QuirkDB",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             path: "Tests/TestSupport",
             swiftSettings: strictSettings),
         .testTarget(

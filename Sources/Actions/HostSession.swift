@@ -180,6 +180,8 @@ struct JournalReplay {
                         HugepagePool(sizeKiB: size, node: node), to: total, writer: session.writer)
                 case .stateFile(let name):
                     if !session.dryRun { session.state.removeFile(name) }
+                case .resetMethod(let address, let previous):
+                    try ResetMethodChanger(session: session).restore(address, methods: previous)
                 case .module(let name):
                     guard session.roots.isLive else { continue }
                     let modules = try session.modules()

@@ -21,6 +21,8 @@ public enum JournalRecord: Sendable, Equatable {
     case stateFile(String)
     /// A kernel module the action unloads (igb's reload): recovery makes sure it is loaded.
     case module(String)
+    /// A function's `reset_method` before it is written (empty: every method disabled).
+    case resetMethod(PCIAddress, previous: [ResetMethod])
 
     // MARK: - Text form
 
@@ -35,6 +37,8 @@ public enum JournalRecord: Sendable, Equatable {
             "hugepages \(size) \(node.map(String.init) ?? "-") \(total)"
         case .stateFile(let name): "state-file " + Self.escape(name)
         case .module(let name): "module " + Self.escape(name)
+        case .resetMethod(let address, let previous):
+            "reset-method \(address) " + Self.escape(previous.map(\.rawValue).joined(separator: " "))
         }
     }
 
@@ -80,6 +84,13 @@ public enum JournalRecord: Sendable, Equatable {
             return .success(.stateFile(name))
         case ("module", 2):
             return field(1).map { .success(.module($0)) } ?? .failure(.init("module without a name"))
+        case ("reset-method", 3):
+            guard let address = PCIAddress(fields[1]) else { return .failure(.init("\(fields[1]) is no PCI address")) }
+            let parsed = ResetMethod.parseList(field(2) ?? "")
+            guard field(2) != nil, parsed.unknown.isEmpty else {
+                return .failure(.init("reset-method wants the methods before the change"))
+            }
+            return .success(.resetMethod(address, previous: parsed.methods))
         default:
             return .failure(.init("unknown record \(kind) with \(fields.count - 1) fields"))
         }

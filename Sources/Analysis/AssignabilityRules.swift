@@ -298,7 +298,11 @@ struct AssignabilityRules: Sendable {
 
     private func resetReasons(_ device: PCIDevice) -> [Reason] {
         let reset = ResetCapability(of: device, in: model)
-        let source = reset.fromSysfs ? "reset_method" : "config space"
+        let source = reset.source == .resetMethod ? "reset_method" : "config space"
+        let stale =
+            reset.busListingStale
+            ? "; reset_method lists bus, but other functions share the bus (the list predates them; the kernel refuses that reset)"
+            : ""
         if !reset.canResetAlone {
             let busMates =
                 device.parent.map { model.children(of: $0).map(\.address).filter { $0 != device.address } } ?? []
@@ -309,13 +313,21 @@ struct AssignabilityRules: Sendable {
             return [
                 Reason(
                     .noReset, .caveats,
-                    "cannot be reset on its own (\(source)): \(why); state may leak between guests")
+                    "cannot be reset on its own (\(source)): \(why)\(stale); state may leak between guests",
+                    related: reset.busResetAlsoResets.map(\.description))
             ]
         }
-        if reset.methods == ["bus"] {
+        if reset.busResetOnly {
+            let bridge = reset.busResetBridge.map { " \($0)" } ?? ""
+            let others =
+                reset.busResetAlsoResets.isEmpty
+                ? ""
+                : ", which also resets \(reset.busResetAlsoResets.map(\.description).joined(separator: ", "))"
             return [
                 Reason(
-                    .resetBusOnly, .assignable, "reset only by secondary bus reset of the parent bridge (\(source))")
+                    .resetBusOnly, .assignable,
+                    "reset only by secondary bus reset of the parent bridge\(bridge) (\(source))\(others)",
+                    related: reset.busResetAlsoResets.map(\.description))
             ]
         }
         return []

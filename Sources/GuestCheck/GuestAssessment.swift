@@ -36,9 +36,11 @@ public struct GuestAssessment: Sendable {
     /// - Parameters:
     ///   - otherDomains: devices registered by other running guests (the hook's state).
     ///   - hugepages: the host's pools; nil skips the supply check (hook.toml `hugepages = "ignore"`).
+    ///   - busReset: what a bus reset reaching the host's or another guest's functions does.
     public init(
         domain: LibvirtDomain, report: InspectReport, quirks: QuirkDatabase, policy: ACSPolicy,
-        otherDomains: [String: [PCIAddress]] = [:], hugepages: HugepageSupply? = HugepageSupply()
+        otherDomains: [String: [PCIAddress]] = [:], hugepages: HugepageSupply? = HugepageSupply(),
+        busReset: BusResetPolicy = .refuse
     ) {
         var findings: [HookFinding] = []
         let model = report.model
@@ -78,12 +80,26 @@ public struct GuestAssessment: Sendable {
             }
             findings += Self.deviceFindings(device, hostdev: hostdev, report: report)
             findings += Self.groupFindings(device, hostdevs: hostdevAddresses, report: report, owners: owners)
+            findings += Self.busResetFindings(
+                device, hostdevs: hostdevAddresses, model: model, owners: owners, policy: busReset)
             let guest = GuestContext(
                 os: domain.osID, arch: domain.arch, machine: domain.machine, hostdevDriver: hostdev.driver,
                 functionsOfSameDevice: functionsPerSlot[address.slot] ?? 1)
             for match in quirks.matches(for: device, in: model, policy: policy, guest: guest)
             where match.quirk.guest != nil || match.quirk.effect == .warn || match.quirk.effect == .block {
                 findings.append(Self.finding(for: match.quirk, device: address))
+            }
+            for match in quirks.matches(for: device, in: model, policy: policy, guest: guest) {
+                guard let method = match.quirk.effect.requiredResetMethod, match.quirk.guest == nil,
+                    !QuirkEvaluation.resetMethodSet(method, on: device)
+                else { continue }
+                let current = device.resetMethods.map { $0.map(\.rawValue).joined(separator: " ") } ?? "absent"
+                findings.append(
+                    .init(
+                        level: .warn, device: address,
+                        message:
+                            "[\(match.quirk.id)] \(match.quirk.title) (reset_method: \(current.isEmpty ? "none" : current)). \(match.quirk.advice ?? "")"
+                    ))
             }
         }
         for other in domain.otherHostdevs {
@@ -216,6 +232,42 @@ public struct GuestAssessment: Sendable {
             }
         }
         return findings
+    }
+
+    /// A function whose only reset is a secondary bus reset of its parent bridge takes every
+    /// other function below that bridge with it (`ResetCapability.busResetAlsoResets`,
+    /// from topology: `reset_method` may list `bus` from before its bus-mates were scanned).
+    /// Those the host uses (a host driver, a host dependency) or another running guest has
+    /// make the start refused, or a warning under `bus-reset = "warn"`.
+    static func busResetFindings(
+        _ device: PCIDevice, hostdevs: Set<PCIAddress>, model: HostModel, owners: [PCIAddress: String],
+        policy: BusResetPolicy
+    ) -> [HookFinding] {
+        let reset = ResetCapability(of: device, in: model)
+        guard reset.busResetOnly, let bridge = reset.busResetBridge else { return [] }
+        var victims: [String] = []
+        for address in reset.busResetAlsoResets where !hostdevs.contains(address) {
+            guard let other = model[address], !other.isBridge else { continue }
+            if let owner = owners[address] {
+                victims.append("\(address) (used by running guest \(owner))")
+            } else if let dependency = model.facts.hostDependencies.first(where: { $0.address == address }) {
+                victims.append("\(address) (the host depends on it: \(dependency.detail))")
+            } else if let driver = other.driver, !["vfio-pci", "pci-stub"].contains(driver) {
+                victims.append("\(address) (bound to host driver \(driver))")
+            }
+        }
+        guard !victims.isEmpty else { return [] }
+        let next =
+            policy == .refuse
+            ? "give those functions to this guest too or move them off the bus, or set bus-reset = \"warn\" in /etc/vfioctl/hook.toml to start anyway"
+            : "starting anyway (bus-reset = \"warn\")"
+        return [
+            HookFinding(
+                level: policy == .refuse ? .refuse : .warn, device: device.address,
+                message:
+                    "its only reset is a secondary bus reset of \(bridge), which also resets \(victims.joined(separator: ", ")): either the reset hits them, or the kernel and vfio-pci refuse it (they reset a bus only when every function on it is theirs) and state leaks between guests; \(next)"
+            )
+        ]
     }
 
     /// A `slot-limit` quirk: pc (i440FX) guests have 32 slots, 4 fixed, so `freeSlots` (28)

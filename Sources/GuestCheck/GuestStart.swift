@@ -29,10 +29,16 @@ public struct GuestStart {
         public var createVFs = false
         public var bindUnmanaged = false
         public var hugepages = HugepagesMode.check
-        public init(createVFs: Bool = false, bindUnmanaged: Bool = false, hugepages: HugepagesMode = .check) {
+        /// A bus reset reaching the host's or another guest's functions: refuse or warn.
+        public var busReset = BusResetPolicy.refuse
+        public init(
+            createVFs: Bool = false, bindUnmanaged: Bool = false, hugepages: HugepagesMode = .check,
+            busReset: BusResetPolicy = .refuse
+        ) {
             self.createVFs = createVFs
             self.bindUnmanaged = bindUnmanaged
             self.hugepages = hugepages
+            self.busReset = busReset
         }
     }
 
@@ -150,7 +156,7 @@ public struct GuestStart {
         }
         let assessment = GuestAssessment(
             domain: definition, report: report, quirks: database, policy: quirks.policy, otherDomains: others,
-            hugepages: options.hugepages == .ignore ? nil : supply)
+            hugepages: options.hugepages == .ignore ? nil : supply, busReset: options.busReset)
         let findings = assessment.findings
         let refusals = findings.filter { $0.level == .refuse }
         if !refusals.isEmpty { throw Refusal(lines: refusals.map(\.description)) }

@@ -168,7 +168,13 @@ public struct SysfsHostReader: Sendable {
             device.isBootVGA = try directory.readText("boot_vga") == "1"
         }
         if let methods = try directory.readText("reset_method") {
-            device.resetMethods = methods.split(separator: " ").map(String.init)
+            let parsed = ResetMethod.parseList(methods)
+            device.resetMethods = parsed.methods
+            if !parsed.unknown.isEmpty {
+                anomalies.append(
+                    "\(directory.path.appending("reset_method")) names reset methods vfioctl does not know: "
+                        + parsed.unknown.joined(separator: " "))
+            }
         }
         let vfioDev = "bus/pci/devices/\(name)/vfio-dev"
         // `vfio-dev/vfioN` is the VFIO core's own mark (any VFIO driver, Linux ≥ 6.1); see

@@ -47,7 +47,8 @@ public struct SysfsTreeWriter {
                 try FileTree.writeText(directory.appending("sriov_drivers_autoprobe"), "1\n")
             }
             if let methods = device.resetMethods {
-                try FileTree.writeText(directory.appending("reset_method"), methods.joined(separator: " ") + "\n")
+                try FileTree.writeText(
+                    directory.appending("reset_method"), methods.map(\.rawValue).joined(separator: " ") + "\n")
             }
             if let node = device.vfioDeviceName {
                 try FileTree.makeDirectories(directory.appending("vfio-dev/\(node)"))

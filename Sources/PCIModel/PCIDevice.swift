@@ -18,7 +18,7 @@ public struct PCIDevice: Sendable {
     /// `boot_vga` reads 1: firmware's console display device.
     public var isBootVGA: Bool
     /// `reset_method` (kernel ≥ 5.15), in the kernel's order; nil when the file is absent.
-    public var resetMethods: [String]?
+    public var resetMethods: [ResetMethod]?
     /// `physfn` of an SR-IOV virtual function.
     public var physicalFunction: PCIAddress?
     /// The VFIO device node's name under `vfio-dev/` (`vfio0`; kernel ≥ 6.1 with vfio-pci or
@@ -37,7 +37,7 @@ public struct PCIDevice: Sendable {
     public init(
         address: PCIAddress, config: DecodedConfig, vendorID: UInt16? = nil, deviceID: UInt16? = nil,
         name: String? = nil, driver: String? = nil, iommuGroup: Int? = nil, parent: PCIAddress? = nil,
-        numaNode: Int? = nil, isBootVGA: Bool = false, resetMethods: [String]? = nil,
+        numaNode: Int? = nil, isBootVGA: Bool = false, resetMethods: [ResetMethod]? = nil,
         physicalFunction: PCIAddress? = nil
     ) {
         self.address = address

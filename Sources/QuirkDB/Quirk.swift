@@ -15,6 +15,10 @@ public struct Quirk: Sendable {
         /// the board are placed). The hook refuses a guest whose devices need more and that
         /// has no pci-bridge to add slots.
         case slotLimit(freeSlots: Int)
+        /// The function resets reliably only by this method, which a module outside the
+        /// kernel may provide (gnif/vendor-reset's `device_specific` for AMD GPUs whose FLR,
+        /// PM and bus resets leave them hung): a caveat until `reset_method` puts it first.
+        case resetMethod(ResetMethod)
 
         public var name: String {
             switch self {
@@ -24,6 +28,7 @@ public struct Quirk: Sendable {
             case .advice: "advice"
             case .sriovSequence: "sriov-sequence"
             case .slotLimit: "slot-limit"
+            case .resetMethod: "reset-method"
             }
         }
 
@@ -34,6 +39,12 @@ public struct Quirk: Sendable {
 
         /// Every effect but isolation tells the administrator something, so needs `advice`.
         public var needsAdvice: Bool { !isIsolation }
+
+        /// The reset method a `reset-method` quirk asks for.
+        public var requiredResetMethod: ResetMethod? {
+            if case .resetMethod(let method) = self { return method }
+            return nil
+        }
     }
 
     public var id: String

@@ -74,7 +74,7 @@ struct QuirkDecoder {
 
     private func decodeQuirk(_ table: ConfigTable) throws(QuirkFileError) -> Quirk {
         try table.allowOnly([
-            "id", "title", "effect", "advice", "references", "sequence", "free-slots", "isolation", "match",
+            "id", "title", "effect", "advice", "references", "sequence", "free-slots", "method", "isolation", "match",
         ])
         let id = try table.required("id", table.nonEmptyString)
         let title = try table.required("title", table.nonEmptyString)
@@ -112,10 +112,21 @@ struct QuirkDecoder {
                 throw fail(entry.line, "free-slots must be a number of PCI slots, 1...32 (a PCI bus has 32)")
             }
             effect = .slotLimit(freeSlots: slots)
+        case "reset-method":
+            let known = ResetMethod.allCases.map(\.rawValue).joined(separator: ", ")
+            guard let name = try table.nonEmptyString("method") else {
+                throw fail(effectLine, "effect reset-method needs \"method\": the reset_method to use (\(known))")
+            }
+            guard let method = ResetMethod(rawValue: name) else {
+                throw fail(
+                    table["method"]?.line ?? effectLine, "unknown reset method \"\(name)\"; known: \(known)")
+            }
+            effect = .resetMethod(method)
         default:
             throw fail(
                 effectLine,
-                "unknown effect \"\(effectName)\"; known: isolation, block, warn, advice, sriov-sequence, slot-limit")
+                "unknown effect \"\(effectName)\"; known: isolation, block, warn, advice, sriov-sequence, slot-limit, reset-method"
+            )
         }
         if !effect.isIsolation, table["isolation"] != nil {
             throw table.error("\"isolation\" only goes with effect = \"isolation\"", at: "isolation")
@@ -124,6 +135,9 @@ struct QuirkDecoder {
             guard case .slotLimit = effect else {
                 throw fail(entry.line, "\"free-slots\" only goes with effect = \"slot-limit\"")
             }
+        }
+        if let entry = table["method"], effect.requiredResetMethod == nil {
+            throw fail(entry.line, "\"method\" only goes with effect = \"reset-method\"")
         }
         let advice = try table.nonEmptyString("advice")
         if advice == nil, effect.needsAdvice {

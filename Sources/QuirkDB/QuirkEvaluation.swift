@@ -27,9 +27,25 @@ public struct QuirkEvaluation: Sendable {
             switch quirk.effect {
             case .block: severity = .blocked
             case .warn: severity = .caveats
+            case .resetMethod(let method):
+                guard !Self.resetMethodSet(method, on: device) else { return nil }
+                return Reason(
+                    .quirk, .caveats,
+                    "[\(quirk.id)] \(quirk.title) (reset_method: \(Self.describe(device.resetMethods)))",
+                    related: [quirk.id])
             default: return nil
             }
             return Reason(.quirk, severity, "[\(quirk.id)] \(quirk.title)", related: [quirk.id])
         }
+    }
+
+    /// Whether the function's `reset_method` already tries `method` first.
+    public static func resetMethodSet(_ method: ResetMethod, on device: PCIDevice) -> Bool {
+        device.resetMethods?.first == method
+    }
+
+    static func describe(_ methods: [ResetMethod]?) -> String {
+        guard let methods else { return "absent" }
+        return methods.isEmpty ? "none" : methods.map(\.rawValue).joined(separator: " ")
     }
 }

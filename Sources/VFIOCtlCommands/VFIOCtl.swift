@@ -28,7 +28,9 @@ public struct VFIOCtl: AsyncParsableCommand {
         subcommands: [
             Inspect.self, SnapshotCommand.self, QuirksCommand.self, IOMMUCommand.self, HugepagesCommand.self,
             DMACheck.self,
-            HookCommand.self, Bind.self, Restore.self, Recover.self, SRIOVCommand.self, Apply.self, AERCommand.self,
+            HookCommand.self, Bind.self, Restore.self, Recover.self, SRIOVCommand.self, ResetMethodCommand.self,
+            Apply.self,
+            AERCommand.self,
         ]
     )
 

@@ -1,6 +1,7 @@
 import Foundation
 import HostAccess
 import PCIModel
+import SystemPackage
 
 /// TEST DOUBLE for the Linux PCI core, which cannot run here: a tree on disk has files but
 /// no kernel behind them. Installed as a session's `kernel` (`KernelBehindWrites`), it reacts to each write the
@@ -20,6 +21,13 @@ import PCIModel
 /// - `sriov_numvfs` ← N: refused (EBUSY-like) when changing between two non-zero counts;
 ///   else VF directories, `virtfnK`/`physfn` links and `iommu_group` links appear or go.
 ///
+/// - `reset_method` ← `default`: the list the function had when the model started (the kernel
+///   probes again); ← methods: kept when each is one the function listed then or one of
+///   `addedResetMethods` (a module such as vendor-reset loaded since), else EINVAL and the
+///   list stays as it was. What probing finds is the file `.reset_method_probed` next to
+///   `reset_method` when a tree has one (so a model made after a write, in a later process,
+///   knows the hardware's methods), else `reset_method` itself.
+///
 /// `failWrite` makes chosen writes fail, to exercise rollback.
 public final class KernelModel: KernelBehindWrites, @unchecked Sendable {
     public let root: String
@@ -27,12 +35,26 @@ public final class KernelModel: KernelBehindWrites, @unchecked Sendable {
     public var failWrite: (String, String) -> Bool = { _, _ in false }
     /// The drivers that register with the VFIO core (`vfio_pci_core_register_device`).
     public var vfioDrivers: Set<String> = ["vfio-pci"]
+    /// Each function's `reset_method` as the model started (what probing finds).
+    private var probedResetMethods: [String: [String]] = [:]
+    private var resetMethods: [String: String] = [:]
+    /// The tree's note of what probing finds (the model's, not the kernel's).
+    public static let probedFile = ".reset_method_probed"
+    /// Reset methods a module added after the lists were made, per function.
+    public var addedResetMethods: [String: Set<String>] = [:]
     private let fm = FileManager.default
 
     public init(root: String) throws {
         self.root = root
         for name in try fm.contentsOfDirectory(atPath: root + "/sys/bus/pci/devices") {
             if let driver = driver(of: name) { naturalDrivers[name] = driver }
+            if let text = try? String(contentsOfFile: deviceDirectory(name) + "/reset_method", encoding: .utf8) {
+                resetMethods[name] = text
+                let probed =
+                    (try? String(contentsOfFile: deviceDirectory(name) + "/" + Self.probedFile, encoding: .utf8))
+                    ?? text
+                probedResetMethods[name] = probed.split(whereSeparator: \.isWhitespace).map(String.init)
+            }
         }
     }
 
@@ -118,6 +140,8 @@ public final class KernelModel: KernelBehindWrites, @unchecked Sendable {
             if driver(of: value) == nil, let target = override(of: value) ?? naturalDrivers[value] {
                 try link(value, to: target)
             }
+        } else if path.hasSuffix("/reset_method") {
+            try setResetMethods(of: parts[parts.count - 2], to: value)
         } else if path.hasSuffix("/sriov_numvfs"), let count = Int(value) {
             try setVFs(of: parts[parts.count - 2], to: count)
         } else if path.hasSuffix("/bind"), parts.count >= 2 {
@@ -125,6 +149,23 @@ public final class KernelModel: KernelBehindWrites, @unchecked Sendable {
             if driver(of: value) == nil, override(of: value).map({ $0 == name }) ?? true { try link(value, to: name) }
         }
         try updateVFIODevices()
+    }
+
+    /// `reset_method_store()`: `default`, or methods each of which probes successfully.
+    private func setResetMethods(of address: String, to value: String) throws {
+        let file = deviceDirectory(address) + "/reset_method"
+        let probed = probedResetMethods[address] ?? []
+        let words = value.split(separator: " ").map(String.init)
+        let supported = Set(probed).union(addedResetMethods[address] ?? [])
+        if value != "default", let bad = words.first(where: { !supported.contains($0) }) {
+            try (resetMethods[address] ?? "").write(toFile: file, atomically: false, encoding: .utf8)
+            throw HostAccessError(
+                .ioError, "write \(value) to \(file): unsupported reset method \(bad)", path: file,
+                syscall: "write", errno: .invalidArgument)
+        }
+        let text = (value == "default" ? probed.joined(separator: " ") : value) + "\n"
+        try text.write(toFile: file, atomically: false, encoding: .utf8)
+        resetMethods[address] = text
     }
 
     /// The PF's VFs, from its virtfnN links.

@@ -98,7 +98,8 @@ extension VFIOCtl {
             GuestStart(
                 domain: domain, roots: roots, state: ActionState(directory: settings.stateDirectory),
                 options: .init(
-                    createVFs: settings.createVFs, bindUnmanaged: settings.bindUnmanaged, hugepages: settings.hugepages),
+                    createVFs: settings.createVFs, bindUnmanaged: settings.bindUnmanaged, hugepages: settings.hugepages,
+                    busReset: settings.busReset),
                 quirkDatabase: { try loadQuirkDatabase(base: roots) })
         }
 

@@ -11,6 +11,8 @@ import HostAccess
 /// hugepages = "check"           # check | reserve | ignore
 /// create-vfs = false            # create VFs that hostdevs name but the host lacks
 /// bind-unmanaged = false        # bind unmanaged hostdevs' groups to vfio-pci
+/// bus-reset = "refuse"          # refuse | warn: a bus-reset-only function whose reset also
+///                               # reaches host-used or other guests' functions
 /// ```
 struct HookConfig {
     var root: String?
@@ -22,6 +24,8 @@ struct HookConfig {
     var createVFs = false
     /// Bind unmanaged hostdevs' groups to vfio-pci (libvirt binds managed ones itself).
     var bindUnmanaged = false
+    /// A function reset only by a bus reset that reaches the host's or another guest's functions.
+    var busReset = BusResetPolicy.refuse
 
     static let defaultPath = "/etc/vfioctl/hook.toml"
 
@@ -30,7 +34,9 @@ struct HookConfig {
         var config = HookConfig()
         guard let text = try readTextFile(path) else { return config }
         let table = try ConfigTable.parse(text, file: path)
-        try table.allowOnly(["root", "snapshot", "state-dir", "log", "hugepages", "create-vfs", "bind-unmanaged"])
+        try table.allowOnly([
+            "root", "snapshot", "state-dir", "log", "hugepages", "create-vfs", "bind-unmanaged", "bus-reset",
+        ])
         config.root = try table.string("root")
         config.snapshot = try table.string("snapshot")
         config.stateDirectory = try table.string("state-dir") ?? config.stateDirectory
@@ -40,6 +46,9 @@ struct HookConfig {
         }
         config.createVFs = try table.bool("create-vfs") ?? config.createVFs
         config.bindUnmanaged = try table.bool("bind-unmanaged") ?? config.bindUnmanaged
+        if let policy = try table.string("bus-reset", oneOf: BusResetPolicy.allCases.map(\.rawValue)) {
+            config.busReset = BusResetPolicy(rawValue: policy) ?? config.busReset
+        }
         return config
     }
 }

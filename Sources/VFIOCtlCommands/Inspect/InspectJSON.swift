@@ -93,11 +93,15 @@ enum InspectJSON {
         out.flush()
     }
 
-    /// The reset methods and where they came from: `reset_method` or config space.
+    /// The reset methods and where they came from (`reset_method` or config space), and what
+    /// a bus reset would take with it.
     private static func resetJSON(_ reset: ResetCapability) -> JSON {
         .object([
-            ("methods", .array(reset.methods.map(JSON.string))),
-            ("source", .string(reset.fromSysfs ? "reset_method" : "config-space")),
+            ("methods", .array(reset.methods.map { .string($0.rawValue) })),
+            ("source", .string(reset.source.rawValue)),
+            ("busResetBridge", .optional(reset.busResetBridge?.description)),
+            ("busResetAlsoResets", .array(reset.busResetAlsoResets.map { .string($0.description) })),
+            ("busListingStale", .bool(reset.busListingStale)),
         ])
     }
 

@@ -38,6 +38,7 @@ struct InspectText {
             out.append(
                 style.wrap(
                     "\(group), \(predicted): \(style.verdict(assessment.verdict))\(owner)", indent: 4, hanging: 6))
+            out.append(style.wrap(resetLine(ResetCapability(of: device, in: model)), indent: 4, hanging: 6))
             for reason in assessment.reasons
             where reason.code != .quirk && (reason.severity != .assignable || selected != nil) {
                 out.append(style.wrap("- \(reason.code.rawValue): \(reason.message)", indent: 4, hanging: 6))
@@ -66,6 +67,19 @@ struct InspectText {
             for anomaly in model.anomalies { out.append(style.wrap("- \(anomaly)", indent: 2, hanging: 4)) }
         }
         return out.joined(separator: "\n") + "\n"
+    }
+
+    /// `reset: flr pm (reset_method)`, and the functions a bus reset would take with it.
+    private func resetLine(_ reset: ResetCapability) -> String {
+        let methods = reset.methods.isEmpty ? "none" : reset.methods.map(\.rawValue).joined(separator: " ")
+        var line = "reset: \(methods) (\(reset.source.rawValue))"
+        if let bridge = reset.busResetBridge, !reset.busResetAlsoResets.isEmpty {
+            line +=
+                "; a bus reset of \(bridge) also resets "
+                + reset.busResetAlsoResets.map(\.description).joined(separator: ", ")
+        }
+        if reset.busListingStale { line += " (bus listed before its bus-mates were scanned: not usable)" }
+        return line
     }
 
     private func deviceLine(_ device: PCIDevice) -> String {

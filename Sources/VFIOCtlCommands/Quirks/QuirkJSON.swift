@@ -14,6 +14,7 @@ enum QuirkJSON {
             ("source", .string(quirk.source)), ("match", .array(criteriaLines(quirk).map(JSON.string))),
         ]
         if case .sriovSequence(let sequence) = quirk.effect { members.append(("sequence", .string(sequence))) }
+        if let method = quirk.effect.requiredResetMethod { members.append(("method", .string(method.rawValue))) }
         return .object(members)
     }
 
@@ -26,6 +27,7 @@ enum QuirkJSON {
                 "sequence",
                 { if case .sriovSequence(let s) = quirk.effect { return .string(s) } else { return .null } }()
             ),
+            ("method", .optional(quirk.effect.requiredResetMethod?.rawValue)),
             ("references", .array(quirk.references.map(JSON.string))),
         ])
     }
@@ -45,6 +47,7 @@ enum QuirkJSON {
             lines.append(TextStyle(colour: false).wrap("advice: " + advice, indent: 2, hanging: 4))
         }
         if case .sriovSequence(let sequence) = quirk.effect { lines.append("  reload sequence: \(sequence)") }
+        if let method = quirk.effect.requiredResetMethod { lines.append("  reset method: \(method)") }
         lines += criteriaLines(quirk).map { "  match: " + $0 }
         lines += quirk.references.map { "  reference: " + $0 }
         lines.append("  defined at \(quirk.source)")
