@@ -274,6 +274,38 @@ def expect_bind(devices, by_id, group_of, found):
     return problems
 
 
+def expect_reset_method(devices, by_id, group_of, found):
+    """Blast radius of a stale bus-only listing; set, dry-run, default and EINVAL on reset_method."""
+    problems = []
+    nvme, testdev = (found.get("addresses", "").split() + ["", ""])[:2]
+    sibling = testdev[:-1] + "1"
+    resets = {line.split()[0]: line.split()[1:] for line in found.get("resets-before", "").splitlines() if line.strip()}
+    if resets.get(testdev) != ["bus"] or sibling in resets or resets.get(nvme) != ["flr", "bus"]:
+        return [f"the kernel's lists are not the ones this scenario is about: {resets}"]
+    report = json.loads(found.get("inspect-testdev", "{}") or "{}")
+    reset = next((d.get("reset") or {} for d in report.get("devices", []) if d["address"] == testdev), {})
+    if reset.get("busResetAlsoResets") != [sibling] or reset.get("busListingStale") is not True:
+        problems.append(f"{testdev}: a bus reset also resets {sibling}, vfioctl says {reset}")
+    expected = {"set": "0", "dry-run": "0", "default": "0"}
+    for step, status in expected.items():
+        if found.get(f"_status_{step}") != status:
+            problems.append(f"reset-method {step} exited {found.get(f'_status_{step}')}: {found.get('set-stderr', '')[:200]}")
+    for section, value in (("nvme-after-set", "flr"), ("nvme-after-dry-run", "flr"), ("nvme-after-default", "flr bus")):
+        if found.get(section, "").strip() != value:
+            problems.append(f"{section}: reset_method reads {found.get(section, '').strip()!r}, expected {value!r}")
+    inspected = json.loads(found.get("inspect-nvme-set", "{}") or "{}")
+    methods = next(((d.get("reset") or {}).get("methods") for d in inspected.get("devices", []) if d["address"] == nvme), None)
+    if methods != ["flr"]:
+        problems.append(f"inspect after set shows {methods}, expected ['flr']")
+    if found.get("_status_stale") in (None, "0") or "EINVAL" not in found.get("stale", "") and "refused" not in found.get("stale", ""):
+        problems.append(f"writing the stale bus method was not reported as the kernel's refusal: {found.get('stale', '')[:300]!r}")
+    if found.get("testdev-after-stale", "").strip() != "bus":
+        problems.append(f"the refused write changed reset_method to {found.get('testdev-after-stale', '').strip()!r}")
+    if "leftover" in found:
+        problems.append("a reset-method journal was left behind")
+    return problems
+
+
 def expect_sriov_set(devices, by_id, group_of, found):
     problems = []
     for count in (2, 4, 0):
@@ -524,6 +556,7 @@ EXPECTATIONS = {
     "aer-inject": expect_aer,
     "dma-check": expect_dma,
     "bind-group": expect_bind,
+    "reset-method": expect_reset_method,
     "sriov-set": expect_sriov_set,
     "seed-host": expect_seed_host,
     "igb-sriov": expect_igb_sriov,

@@ -26,7 +26,7 @@ cache=$(cd "$cache" && pwd)
 
 # Longest first, so two workers finish together.
 all_scenarios=(igb-sriov vf-aer seed-host amd-vi bind-group aer-watch dma-check sriov-set aer-inject nvme-sriov
-    switch-no-acs root-ports pci-bridge multifunction rciep-quirk)
+    switch-no-acs root-ports pci-bridge multifunction rciep-quirk reset-method)
 kernel_labels=(6.1 6.12)
 
 # MARK: scenarios: which QEMU, which IOMMU, how much memory, which devices
@@ -67,6 +67,9 @@ topology() {
     rciep-quirk) echo "-device e1000e,bus=pcie.0,addr=05.0,multifunction=on,netdev=n0 -netdev user,id=n0 \
         -device e1000e,bus=pcie.0,addr=05.1,netdev=n1 -netdev user,id=n1" ;;
     bind-group) topology switch-no-acs ;;
+    reset-method) echo "-device pcie-root-port,id=rp1,chassis=1,slot=1,bus=pcie.0 \
+        -device pci-testdev,bus=rp1,addr=0.0,multifunction=on -device pci-testdev,bus=rp1,addr=0.1 \
+        -device pcie-root-port,id=rp2,chassis=2,slot=2,bus=pcie.0 -device nvme,serial=lab3,bus=rp2" ;;
     sriov-set) topology nvme-sriov ;;
     dma-check) echo "-device pcie-root-port,id=rp1,chassis=1,slot=1,bus=pcie.0 -device e1000e,bus=rp1,netdev=n0 -netdev user,id=n0" ;;
     aer-watch) topology aer-inject ;;
