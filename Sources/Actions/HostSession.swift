@@ -180,6 +180,10 @@ struct JournalReplay {
                         HugepagePool(sizeKiB: size, node: node), to: total, writer: session.writer)
                 case .stateFile(let name):
                     if !session.dryRun { session.state.removeFile(name) }
+                case .configFile(let path, let previous, let mode):
+                    try session.writer.replaceFile(
+                        path, with: previous.map { .file(Array($0.utf8), mode: mode) } ?? .missing,
+                        in: session.roots.top)
                 case .module(let name):
                     guard session.roots.isLive else { continue }
                     let modules = try session.modules()

@@ -21,6 +21,9 @@ public enum JournalRecord: Sendable, Equatable {
     case stateFile(String)
     /// A kernel module the action unloads (igb's reload): recovery makes sure it is loaded.
     case module(String)
+    /// A configuration file below the root (`etc/udev/rules.d/…`) before the action replaces
+    /// it: its text and mode, or nil when there was none (undone by removing it).
+    case configFile(path: String, previous: String?, mode: Int)
 
     // MARK: - Text form
 
@@ -35,6 +38,8 @@ public enum JournalRecord: Sendable, Equatable {
             "hugepages \(size) \(node.map(String.init) ?? "-") \(total)"
         case .stateFile(let name): "state-file " + Self.escape(name)
         case .module(let name): "module " + Self.escape(name)
+        case .configFile(let path, let previous, let mode):
+            "config-file \(Self.escape(path)) \(String(mode, radix: 8)) \(Self.escape(previous))"
         }
     }
 
@@ -78,6 +83,13 @@ public enum JournalRecord: Sendable, Equatable {
                 return .failure(.init("state-file names no file inside the state directory"))
             }
             return .success(.stateFile(name))
+        case ("config-file", 4):
+            guard let path = field(1), ConfigFilePath.isValid(path), let mode = Int(fields[2], radix: 8),
+                (0...0o7777).contains(mode)
+            else {
+                return .failure(.init("config-file wants a path below etc/, an octal mode and the old text or -"))
+            }
+            return .success(.configFile(path: path, previous: field(3), mode: mode))
         case ("module", 2):
             return field(1).map { .success(.module($0)) } ?? .failure(.init("module without a name"))
         default:
@@ -145,5 +157,13 @@ public enum StateFileName {
     public static func isValidRelativePath(_ path: String) -> Bool {
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
         return !parts.isEmpty && parts.allSatisfy { isValid(String($0)) }
+    }
+}
+
+/// The configuration files a journal may name: relative paths below `etc/` without `..`, so a
+/// tampered journal cannot make recovery write elsewhere.
+public enum ConfigFilePath {
+    public static func isValid(_ path: String) -> Bool {
+        path.hasPrefix("etc/") && StateFileName.isValidRelativePath(String(path.dropFirst(4)))
     }
 }
