@@ -29,6 +29,7 @@ public struct VFIOCtl: AsyncParsableCommand {
             Inspect.self, SnapshotCommand.self, QuirksCommand.self, IOMMUCommand.self, HugepagesCommand.self,
             DMACheck.self,
             HookCommand.self, Bind.self, Restore.self, Recover.self, SRIOVCommand.self, Apply.self, AERCommand.self,
+            EarlyBind.self,
         ]
     )
 
