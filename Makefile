@@ -2,7 +2,7 @@
 # `make demo` and `make test` install what they need (apt) on a fresh machine.
 
 SWIFT       ?= swift
-APT_PACKAGES = libpci-dev libudev-dev libvirt-dev libkmod-dev libsqlite3-dev pciutils pci.ids pkg-config time \
+APT_PACKAGES = initramfs-tools-core libpci-dev libudev-dev libvirt-dev libkmod-dev libsqlite3-dev pciutils pci.ids pkg-config time \
                qemu-system-x86 busybox-static cpio kmod python3 \
                libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
 DEBUG_BIN    = .build/debug

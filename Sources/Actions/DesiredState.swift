@@ -1,5 +1,6 @@
 import HostAccess
 import PCIModel
+import SystemPackage
 
 /// A desired-state file (`vfioctl apply`): hugepage pools, VF counts, group bindings.
 public struct DesiredState: Sendable {
@@ -37,15 +38,30 @@ public struct DesiredState: Sendable {
         }
     }
 
+    /// `[[early-bind]]`: `target` is an address or `group:N`; `ids` also writes
+    /// `options vfio-pci ids=` (see `EarlyBinder`).
+    public struct EarlyBind: Sendable {
+        public var target: String
+        public var ids: Bool
+        public init(target: String, ids: Bool) {
+            self.target = target
+            self.ids = ids
+        }
+    }
+
     public var hugepages: [Pool] = []
     public var sriov: [VFs] = []
     public var bindings: [Binding] = []
+    public var earlyBinds: [EarlyBind] = []
+    /// `[[reset-method]]`: the methods a function's `reset_method` gets at boot (udev rule).
+    public var resetMethods: [(address: PCIAddress, methods: [ResetMethod])] = []
 
     public init() {}
 }
 
 /// Brings the host to a desired state, changing only what differs: hugepages first (before
-/// memory fragments), then VF counts (they create functions), then bindings. Idempotent.
+/// memory fragments), then VF counts (they create functions), then bindings, then the boot-time
+/// files (early binding, reset methods). Idempotent.
 public struct DesiredStateApplier {
     public let session: HostSession
     public var timeoutSeconds: Double = 30
@@ -96,6 +112,54 @@ public struct DesiredStateApplier {
         }
         for binding in desired.bindings {
             report += try bind(binding)
+        }
+        if !desired.earlyBinds.isEmpty { report += try earlyBind(desired.earlyBinds) }
+        if !desired.resetMethods.isEmpty { report += try persistResetMethods(desired.resetMethods) }
+        return report
+    }
+
+    /// Adds the early bindings to those configured (others stay).
+    private func earlyBind(_ items: [DesiredState.EarlyBind]) throws -> [String] {
+        let binder = EarlyBinder(session: session, model: try SysfsHostReader(roots: roots).read(source: "host"))
+        var configuration = try binder.current()
+        var report: [String] = []
+        for item in items {
+            let functions = try binder.functions(item.target)
+            let before = configuration
+            configuration = try binder.adding(functions, ids: item.ids, to: configuration)
+            let list = functions.map(\.description).joined(separator: ", ")
+            report.append(
+                configuration == before
+                    ? "early-bind \(item.target): \(list), unchanged"
+                    : "early-bind \(item.target): " + (dryRun ? "would bind " : "binds ") + list
+                        + " to vfio-pci at boot")
+        }
+        let changed = try binder.write(configuration)
+        report += changed.map { (dryRun ? "would write /" : "wrote /") + $0 }
+        report += try EarlyBindInitramfs(roots: roots, configuration: configuration).advice
+        return report
+    }
+
+    /// Sets each function's boot-time reset methods in `BootFiles.resetMethodRules` (others stay).
+    private func persistResetMethods(_ items: [(address: PCIAddress, methods: [ResetMethod])]) throws -> [String] {
+        var rules = ResetMethodRules()
+        if case .file(let bytes, _) = try BootFiles.ownedFile(BootFiles.resetMethodRules, roots: roots) {
+            rules = try ResetMethodRules.parse(
+                String(decoding: bytes, as: UTF8.self),
+                path: roots.top.directory.display(BootFiles.resetMethodRules).string)
+        }
+        var report: [String] = []
+        for item in items {
+            let names = item.methods.map(\.name).joined(separator: " ")
+            if rules.methods[item.address] == item.methods {
+                report.append("reset-method \(item.address): \(names) at boot, unchanged")
+            } else {
+                rules.methods[item.address] = item.methods
+                report.append("reset-method \(item.address): " + (dryRun ? "would set " : "sets ") + names + " at boot")
+            }
+        }
+        if try session.replaceConfigFile(BootFiles.resetMethodRules, with: rules.text) {
+            report.append((dryRun ? "would write /" : "wrote /") + BootFiles.resetMethodRules)
         }
         return report
     }

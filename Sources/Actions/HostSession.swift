@@ -182,6 +182,10 @@ struct JournalReplay {
                     if !session.dryRun { session.state.removeFile(name) }
                 case .resetMethod(let address, let previous):
                     try ResetMethodChanger(session: session).restore(address, methods: previous)
+                case .configFile(let path, let previous, let mode):
+                    try session.writer.replaceFile(
+                        path, with: previous.map { .file(Array($0.utf8), mode: mode) } ?? .missing,
+                        in: session.roots.top)
                 case .module(let name):
                     guard session.roots.isLive else { continue }
                     let modules = try session.modules()

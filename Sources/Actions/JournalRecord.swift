@@ -23,6 +23,9 @@ public enum JournalRecord: Sendable, Equatable {
     case module(String)
     /// A function's `reset_method` before it is written (empty: every method disabled).
     case resetMethod(PCIAddress, previous: [ResetMethod])
+    /// A configuration file below the root (`etc/udev/rules.d/…`) before the action replaces
+    /// it: its text and mode, or nil when there was none (undone by removing it).
+    case configFile(path: String, previous: String?, mode: Int)
 
     // MARK: - Text form
 
@@ -39,6 +42,8 @@ public enum JournalRecord: Sendable, Equatable {
         case .module(let name): "module " + Self.escape(name)
         case .resetMethod(let address, let previous):
             "reset-method \(address) " + Self.escape(previous.map(\.rawValue).joined(separator: " "))
+        case .configFile(let path, let previous, let mode):
+            "config-file \(Self.escape(path)) \(String(mode, radix: 8)) \(Self.escape(previous))"
         }
     }
 
@@ -82,6 +87,13 @@ public enum JournalRecord: Sendable, Equatable {
                 return .failure(.init("state-file names no file inside the state directory"))
             }
             return .success(.stateFile(name))
+        case ("config-file", 4):
+            guard let path = field(1), ConfigFilePath.isValid(path), let mode = Int(fields[2], radix: 8),
+                (0...0o7777).contains(mode)
+            else {
+                return .failure(.init("config-file wants a path below etc/, an octal mode and the old text or -"))
+            }
+            return .success(.configFile(path: path, previous: field(3), mode: mode))
         case ("module", 2):
             return field(1).map { .success(.module($0)) } ?? .failure(.init("module without a name"))
         case ("reset-method", 3):
@@ -156,5 +168,13 @@ public enum StateFileName {
     public static func isValidRelativePath(_ path: String) -> Bool {
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
         return !parts.isEmpty && parts.allSatisfy { isValid(String($0)) }
+    }
+}
+
+/// The configuration files a journal may name: relative paths below `etc/` without `..`, so a
+/// tampered journal cannot make recovery write elsewhere.
+public enum ConfigFilePath {
+    public static func isValid(_ path: String) -> Bool {
+        path.hasPrefix("etc/") && StateFileName.isValidRelativePath(String(path.dropFirst(4)))
     }
 }

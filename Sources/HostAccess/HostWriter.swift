@@ -12,13 +12,41 @@ import SystemPackage
 /// for `--dry-run` to print, and touches nothing.
 public final class HostWriter {
     public struct Write: Sendable, Equatable, CustomStringConvertible {
+        /// What a write does: one sysfs attribute, or a whole configuration file.
+        public enum Kind: Sendable, Equatable {
+            /// `echo VALUE > PATH`.
+            case attribute
+            /// A configuration file written whole and atomically (`value` is its text).
+            case file
+            /// A configuration file removed.
+            case removal
+        }
+
         public var path: String
         public var value: String
-        public var description: String { "echo \(value) > \(path)" }
+        public var kind: Kind = .attribute
+
+        public init(path: String, value: String, kind: Kind = .attribute) {
+            self.path = path
+            self.value = value
+            self.kind = kind
+        }
+
+        public var description: String {
+            switch kind {
+            case .attribute: "echo \(value) > \(path)"
+            case .file:
+                "write \(path):\n"
+                    + value.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map {
+                        "  | " + $0
+                    }.joined(separator: "\n")
+            case .removal: "rm \(path)"
+            }
+        }
     }
 
     public let dryRun: Bool
-    public private(set) var writes: [Write] = []
+    public internal(set) var writes: [Write] = []
     /// Called after each real write: the host session's seam for a model of the kernel on a
     /// tree (a tree has files but no kernel to react) and for crash tests.
     public var afterWrite: ((Write) throws -> Void)?

@@ -31,6 +31,7 @@ public struct VFIOCtl: AsyncParsableCommand {
             HookCommand.self, Bind.self, Restore.self, Recover.self, SRIOVCommand.self, ResetMethodCommand.self,
             Apply.self,
             AERCommand.self,
+            EarlyBind.self,
         ]
     )
 

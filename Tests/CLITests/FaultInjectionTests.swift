@@ -49,6 +49,15 @@ struct FaultInjectionTests {
             name: "hugepages reserve",
             arguments: ["hugepages", "reserve", "--size", "2M", "--count", "8", "--root", "TREE"]),
         Action(name: "apply", setup: kernelMadeVFs, arguments: ["apply", "DIR/desired.toml", "--root", "TREE"]),
+        Action(name: "early-bind", arguments: ["early-bind", "0000:06:00.0", "--root", "TREE"]),
+        Action(
+            name: "early-bind --remove",
+            setup: [
+                ["early-bind", "0000:0c:00.0", "--root", "TREE"],
+                ["early-bind", "0000:06:00.0", "--ids", "--root", "TREE"],
+            ],
+            arguments: ["early-bind", "--remove", "0000:06:00.0", "--root", "TREE"]),
+        Action(name: "apply boot files", arguments: ["apply", "DIR/desired-boot.toml", "--root", "TREE"]),
         Action(
             name: "hook prepare", setup: [["sriov", "set", "0000:03:00.0", "0", "--timeout", "2", "--root", "TREE"]],
             arguments: ["hook", "libvirt", "--config", "DIR/hook.toml", "vm1", "prepare", "begin", "-"],
@@ -68,6 +77,7 @@ struct FaultInjectionTests {
         try "0\n".write(toFile: pool + "/free_hugepages", atomically: true, encoding: .utf8)
         try FileManager.default.createDirectory(atPath: tree + "/proc/sys/vm", withIntermediateDirectories: true)
         _ = FileManager.default.createFile(atPath: tree + "/proc/sys/vm/compact_memory", contents: Data())
+        try EarlyBindCLITests.prepareBootFiles(tree)
         return tree
     }
 
@@ -84,6 +94,13 @@ struct FaultInjectionTests {
         device = "0000:06:00.0"
         driver = "vfio-pci"
         """.write(toFile: directory + "/desired.toml", atomically: true, encoding: .utf8)
+        try """
+        [[early-bind]]
+        target = "0000:06:00.0"
+        [[reset-method]]
+        address = "0000:06:00.0"
+        methods = ["flr"]
+        """.write(toFile: directory + "/desired-boot.toml", atomically: true, encoding: .utf8)
         try """
         root = "\(tree)"
         state-dir = "\(tree)/run/vfioctl"

@@ -28,6 +28,13 @@ extension VFIOCtl {
                   [[bind]]
                   device = "0000:05:00.0"     # or group = 12
 
+                  [[early-bind]]              # vfio-pci at boot (see `vfioctl early-bind`)
+                  target = "0000:03:00.0"     # or "group:12"; ids = true adds vfio-pci ids=
+
+                  [[reset-method]]            # reset_method at boot, by a udev rule
+                  address = "0000:03:00.0"
+                  methods = ["device_specific"]
+
                 Examples:
                   vfioctl apply /etc/vfioctl/desired.toml --dry-run
                   vfioctl apply /etc/vfioctl/desired.toml
@@ -62,7 +69,7 @@ enum DesiredStateFile {
 
     static func parse(_ text: String, name: String) throws(ConfigFileError) -> DesiredState {
         let root = try ConfigTable.parse(text, file: name)
-        try root.allowOnly(["hugepages", "sriov", "bind"])
+        try root.allowOnly(["hugepages", "sriov", "bind", "early-bind", "reset-method"])
         var desired = DesiredState()
         for table in try root.tables("hugepages") {
             try table.allowOnly(["size", "count", "node"])
@@ -97,6 +104,37 @@ enum DesiredStateFile {
                 throw table.error("bind needs device or group")
             }
             desired.bindings.append(.init(target: target, driver: try table.string("driver") ?? "vfio-pci"))
+        }
+        for table in try root.tables("early-bind") {
+            try table.allowOnly(["target", "ids"])
+            guard let target = try table.string("target"),
+                PCIAddress(target) != nil
+                    || (target.hasPrefix("group:") && Int(target.dropFirst(6)).map { $0 >= 0 } == true)
+            else {
+                throw table.error("early-bind needs target = \"DDDD:BB:DD.F\" or \"group:N\"", at: "target")
+            }
+            desired.earlyBinds.append(.init(target: target, ids: try table.bool("ids") ?? false))
+        }
+        for table in try root.tables("reset-method") {
+            try table.allowOnly(["address", "methods"])
+            guard let text = try table.string("address"), let address = PCIAddress(text) else {
+                throw table.error("reset-method needs address = \"DDDD:BB:DD.F\"", at: "address")
+            }
+            guard let names = try table.stringArray("methods"), !names.isEmpty else {
+                throw table.error("reset-method needs methods = [\"device_specific\", …]", at: "methods")
+            }
+            var methods: [ResetMethod] = []
+            for name in names {
+                do {
+                    methods.append(try ResetMethod.parse(name))
+                } catch {
+                    throw table.error(error.message, at: "methods")
+                }
+            }
+            guard Set(methods).count == methods.count else {
+                throw table.error("a method is listed twice", at: "methods")
+            }
+            desired.resetMethods.append((address, methods))
         }
         return desired
     }
