@@ -68,7 +68,12 @@ public struct ResetMethodChanger {
     }
 
     /// Writes `methods` back (empty: the kernel's "disable all", as it was): the undo of `apply`.
+    /// Nothing is written when the list already reads so: a write the kernel refused with
+    /// EINVAL kept the old list, and writing that list again can fail the same way (the lab's
+    /// stale `bus` on function 0 of a multifunction device no longer probes), which would
+    /// leave a journal no `recover` could ever finish.
     func restore(_ address: PCIAddress, methods: [ResetMethod]) throws {
+        if !session.dryRun, (try? current(address)) == methods { return }
         try write(methods.map(\.rawValue).joined(separator: " "), to: address)
     }
 

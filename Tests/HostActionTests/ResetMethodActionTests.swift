@@ -64,6 +64,28 @@ struct ResetMethodActionTests {
         #expect((try? FileManager.default.contentsOfDirectory(atPath: state.journalDirectoryPath))?.isEmpty != false)
     }
 
+    /// Found in the lab (reset-method@6.12): function 0 of a multifunction device keeps the
+    /// `bus` it was given while alone on its bus, but `bus` no longer probes, so writing the old
+    /// list back failed too and left a journal `recover` could never finish.
+    @Test("a stale listing: the kernel refuses its own old list; the undo writes nothing and no journal is left")
+    func staleListing() throws {
+        let (directory, roots, kernel, state) = try makeHost()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "flr bus\n".write(toFile: file(directory), atomically: true, encoding: .utf8)
+        let probed = (file(directory) as NSString).deletingLastPathComponent + "/" + KernelModel.probedFile
+        try "flr\n".write(toFile: probed, atomically: true, encoding: .utf8)
+        let stale = try KernelModel(root: directory + "/host")
+        #expect {
+            _ = try set(["bus"], roots: roots, kernel: stale, state: state)
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("(EINVAL)") && !text.contains("undoing it failed")
+        }
+        #expect(try String(contentsOfFile: file(directory), encoding: .utf8) == "flr bus\n")
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: state.journalDirectoryPath))?.isEmpty != false)
+        _ = kernel
+    }
+
     @Test("the journal record keeps the list before, empty included, and parses back")
     func journalRecord() throws {
         let records: [JournalRecord] = [

@@ -270,7 +270,12 @@ def expect_bind(devices, by_id, group_of, found):
     bound_nodes = found.get("vfio-devs-bound", "")
     if found.get("_kernel", "").startswith("6.12") and len(bound_nodes.split()) < 4:
         problems.append(f"Linux 6.12 shows no vfio-dev/vfioN for the bound functions: {bound_nodes!r}")
-    problems += check_sysfs_readings(json.loads(found.get("inspect-bound", "{}") or "{}") or {"devices": []}, "", bound_nodes)
+    bound_report = json.loads(found.get("inspect-bound", "{}") or "{}") or {"devices": []}
+    problems += check_sysfs_readings(bound_report, "", bound_nodes)
+    # VFIO ownership is the kernel's vfio-dev node (and vfio-pci by name before 6.1).
+    owners = {d["address"]: d.get("vfioOwner") for d in bound_report["devices"]}
+    if any(owners.get(a) != "vfio-pci" for a in endpoints):
+        problems.append(f"while bound, vfioctl names the VFIO owners {[(a, owners.get(a)) for a in endpoints]}")
     return problems
 
 
