@@ -10,33 +10,10 @@ import Testing
 /// in the lab (Tests/VMLab/scenarios/bind-*).
 @Suite("Group binding, restore, rollback and recovery")
 struct GroupBindTests {
-    struct Host {
-        let directory: String
-        let roots: HostRoots
-        let kernel: KernelModel
-        let state: ActionState
-
-        func model() throws -> HostModel { try SysfsHostReader(roots: roots).read(source: "tree") }
-        func session(_ action: String = "test", dryRun: Bool = false) throws -> HostSession {
-            let session = try HostSession(roots: roots, state: state, action: action, dryRun: dryRun)
-            session.kernel = kernel
-            return session
-        }
-        var journals: [String] {
-            (try? FileManager.default.contentsOfDirectory(atPath: state.journalDirectoryPath)) ?? []
-        }
-        func driver(_ address: String) -> String? { kernel.driver(of: address) }
-    }
+    typealias Host = SyntheticActionHost
 
     /// A 64-function generated host; group of 0000:06:00.0 is the two-function e1000e.
-    func makeHost() throws -> Host {
-        let directory = try Tool.temporaryDirectory()
-        #expect(try Tool.hostgen(["synthetic", "--functions", "64", "-o", directory + "/host"]).status == 0)
-        let roots = HostRoots(path: directory + "/host")
-        return Host(
-            directory: directory, roots: roots, kernel: try KernelModel(root: directory + "/host"),
-            state: ActionState(directory: directory + "/state"))
-    }
+    func makeHost() throws -> Host { try SyntheticActionHost.make() }
 
     func nicGroup(_ host: Host) throws -> (Int, HostModel) {
         let model = try host.model()

@@ -10,35 +10,9 @@ import Testing
 /// has `dev/vfio/devices`); ownership is read from that, never from the driver's name.
 @Suite("Binding to vfio-pci variant drivers")
 struct VariantBindTests {
-    struct Host {
-        let directory: String
-        let roots: HostRoots
-        let kernel: KernelModel
-        let state: ActionState
+    typealias Host = SyntheticActionHost
 
-        func model() throws -> HostModel { try SysfsHostReader(roots: roots).read(source: "tree") }
-        func session(dryRun: Bool = false) throws -> HostSession {
-            let session = try HostSession(roots: roots, state: state, action: "test", dryRun: dryRun)
-            session.kernel = kernel
-            return session
-        }
-        /// Adds a driver to the tree's bus/pci/drivers, as loading its module would.
-        func addDriver(_ name: String) throws {
-            let base = directory + "/host/sys/bus/pci/drivers/\(name)"
-            try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
-            for file in ["bind", "unbind"] {
-                _ = FileManager.default.createFile(atPath: base + "/" + file, contents: nil)
-            }
-        }
-    }
-
-    func makeHost() throws -> Host {
-        let directory = try Tool.temporaryDirectory()
-        #expect(try Tool.hostgen(["synthetic", "--functions", "64", "-o", directory + "/host"]).status == 0)
-        return Host(
-            directory: directory, roots: HostRoots(path: directory + "/host"),
-            kernel: try KernelModel(root: directory + "/host"), state: ActionState(directory: directory + "/state"))
-    }
+    func makeHost() throws -> Host { try SyntheticActionHost.make() }
 
     let nic = PCIAddress("06:00.0")!
     let sibling = PCIAddress("06:00.1")!
