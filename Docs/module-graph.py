@@ -21,7 +21,7 @@ JOBS = {
     "QuirkDB": "the quirk database: decoding Quirks/*.toml and matching entries to functions",
     "DomainXML": "libvirt domain XML: a bounded XML reader and the guest's devices, memory and NUMA",
     "GuestCheck": "whether a guest may start: a domain's devices against the host, quirks and hugepages",
-    "Actions": "host changes as one transaction: lock, journal, bind, SR-IOV, hugepages, igb reload, recovery",
+    "Actions": "host changes as one transaction: lock, journal, bind, SR-IOV, hugepages, igb reload, reset methods, boot-time files (early binding, reset methods at boot), recovery",
     "AEREvents": "AER events and decisions as values: kinds, the kernel's uevent properties parsed, bounds, the wall clock",
     "AERJournal": "the AER journal (SQLite): events and decisions, first written, last read; all `aer log` needs",
     "AERWatch": "the AER watchdog's decisions: owners below a failing port, policy, take-down and restart",
