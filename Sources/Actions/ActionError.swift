@@ -38,5 +38,6 @@ public struct ActionError: Error, CustomStringConvertible, Sendable {
         self.cause = cause
     }
 
-    public var description: String { message }
+    /// The message with control characters from files shown as `?` (`String.terminalSafe`).
+    public var description: String { message.terminalSafe }
 }

@@ -9,6 +9,8 @@ public enum BootFiles {
     public static let earlyBindRules = "etc/udev/rules.d/40-vfioctl-early-bind.rules"
     public static let earlyBindModprobe = "etc/modprobe.d/vfioctl-early-bind.conf"
     public static let resetMethodRules = "etc/udev/rules.d/41-vfioctl-reset-method.rules"
+    /// Every file vfioctl writes outside its state directory.
+    public static let all: Set<String> = [earlyBindRules, earlyBindModprobe, resetMethodRules]
     /// Where Debian's initramfs udev hook copies `/etc/udev/rules.d/*.rules` (all custom rules).
     public static func earlyBindRulesInInitramfs() -> String { "lib/udev/rules.d/40-vfioctl-early-bind.rules" }
     public static let mode = 0o644

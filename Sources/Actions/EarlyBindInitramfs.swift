@@ -18,12 +18,16 @@ public struct EarlyBindInitramfs: Sendable {
     /// the image still has.
     public var missing: [String] = []
     public var stale: [String] = []
+    /// vfioctl's files this run changed while the image holds a copy of them or a host driver:
+    /// the image keeps the old text until it is rebuilt (the check lists names, not contents).
+    public var changedSinceImage: [String] = []
 
     /// Whether `update-initramfs -u` must run for the configuration to hold at boot.
-    public var needsRebuild: Bool { !missing.isEmpty || !stale.isEmpty }
+    public var needsRebuild: Bool { !missing.isEmpty || !stale.isEmpty || !changedSinceImage.isEmpty }
 
-    /// Checks `configuration` against the root's image.
-    public init(roots: HostRoots, configuration: EarlyBindConfiguration) throws {
+    /// Checks `configuration` against the root's image; `changed` are the files (below the
+    /// root) this run rewrote or removed.
+    public init(roots: HostRoots, configuration: EarlyBindConfiguration, changed: [String] = []) throws {
         release = try KernelModuleIndex.release(of: roots)
         guard let release else { return }
         let index = try KernelModuleIndex(top: roots.top, release: release)
@@ -47,6 +51,12 @@ public struct EarlyBindInitramfs: Sendable {
             if wanted, !present, !driversInImage.isEmpty { missing.append(file) }
             if !wanted, present { stale.append(file) }
         }
+        let inImage = Set(files.map(\.0).filter { listing.contains($0) })
+        changedSinceImage = changed.filter { path in
+            let file = path == BootFiles.earlyBindRules ? BootFiles.earlyBindRulesInInitramfs() : path
+            return (inImage.contains(file) || !driversInImage.isEmpty) && !missing.contains(file)
+                && !stale.contains(file)
+        }
     }
 
     /// What the user must know, one line each.
@@ -68,6 +78,10 @@ public struct EarlyBindInitramfs: Sendable {
         }
         if !stale.isEmpty {
             lines.append("\(image) still holds \(stale.joined(separator: ", ")): run update-initramfs -u")
+        }
+        if !changedSinceImage.isEmpty {
+            lines.append(
+                "\(image) holds the old \(changedSinceImage.joined(separator: ", ")): run update-initramfs -u")
         }
         return lines
     }

@@ -62,9 +62,21 @@ public struct EarlyBinder {
     /// The configuration with `addresses` added (`ids`: also `options vfio-pci ids=`).
     /// Refuses `ids` when a function outside `addresses` has the same vendor:device, since
     /// vfio-pci would take it too.
-    public func adding(_ addresses: [PCIAddress], ids: Bool, to configuration: EarlyBindConfiguration) throws
-        -> EarlyBindConfiguration
-    {
+    /// Refuses, without `force`, a function the host runs on (`HostFacts.hostDependencies`: the
+    /// root file system's disk, the default route's NIC, the boot display), as `vfioctl bind`
+    /// does: at the next boot it would go to vfio-pci before the host could use it.
+    public func adding(
+        _ addresses: [PCIAddress], ids: Bool, force: Bool = false, to configuration: EarlyBindConfiguration
+    ) throws -> EarlyBindConfiguration {
+        let needed = model.facts.hostDependencies.filter { addresses.contains($0.address) }
+        if !force, !needed.isEmpty {
+            throw ActionError(
+                .invalidRequest,
+                needed.map { "\($0.address) is what the host runs on (\($0.kind.rawValue): \($0.detail))" }
+                    .joined(separator: "; ")
+                    + ": early-binding it would give it to vfio-pci at the next boot, before the host can use it; "
+                    + "nothing was changed (--force if the host no longer needs it)")
+        }
         let index = try moduleIndex()
         var entries = configuration.entries.filter { !addresses.contains($0.address) }
         for address in addresses {
@@ -83,6 +95,13 @@ public struct EarlyBinder {
                                 separator: ", ")
                             + " share them with \(address): leave out --ids (the udev rule binds by address)"
                             + " or early-bind those too; nothing was changed")
+                }
+                if index?.presence(of: "vfio_pci") == .builtin {
+                    throw ActionError(
+                        .invalidRequest,
+                        "vfio-pci is built into this kernel: `options vfio-pci ids=` in modprobe.d never reaches it; "
+                            + "add vfio-pci.ids=\(device.ids) to the kernel command line instead, or leave out --ids "
+                            + "(the udev rule binds by address); nothing was changed")
                 }
                 entryIDs = device.ids
             }
@@ -111,7 +130,21 @@ public struct EarlyBinder {
                 "\(addresses.map(\.description).joined(separator: ", ")) \(addresses.count == 1 ? "is" : "are") not early-bound; "
                     + "`vfioctl early-bind --list` shows what is")
         }
-        return EarlyBindConfiguration(entries: configuration.entries.filter { !addresses.contains($0.address) })
+        let remaining = configuration.entries.filter { !addresses.contains($0.address) }
+        // An `ids=` entry stays right only while every function with those ids is early-bound.
+        let bound = Set(remaining.map(\.address))
+        for entry in remaining {
+            guard let ids = entry.ids else { continue }
+            let released = addresses.filter { model[$0]?.ids == ids && !bound.contains($0) }
+            if !released.isEmpty {
+                throw ActionError(
+                    .invalidRequest,
+                    "\(entry.address) keeps `options vfio-pci ids=\(ids)`, which would still take "
+                        + released.map(\.description).joined(separator: ", ")
+                        + " at boot: remove \(entry.address) too (or add it again without --ids); nothing was changed")
+            }
+        }
+        return EarlyBindConfiguration(entries: remaining)
     }
 
     /// Writes both files for `configuration` (removing those it leaves empty); returns the
@@ -130,7 +163,16 @@ public struct EarlyBinder {
     /// The driver that binds `device` when vfio-pci does not: its driver now unless that is a
     /// VFIO driver, else the first module whose alias matches its `modalias`.
     func hostDriver(of device: PCIDevice, index: KernelModuleIndex?) throws -> String? {
-        if let driver = device.driver, !driver.contains("vfio") { return KernelModuleIndex.normalized(driver) }
+        if let driver = device.driver, !driver.contains("vfio") {
+            // A driver's name is not always its module's (xhci_hcd is in xhci_pci): the driver's
+            // `module` link names the module when it has one.
+            if let module = try session.roots.sys.readLink("bus/pci/drivers/\(driver)/module")?.split(separator: "/")
+                .last
+            {
+                return KernelModuleIndex.normalized(String(module))
+            }
+            return KernelModuleIndex.normalized(driver)
+        }
         guard let index,
             let modalias = try session.roots.sys.readText("bus/pci/devices/\(device.address)/modalias")
         else { return nil }

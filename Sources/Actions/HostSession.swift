@@ -183,6 +183,9 @@ struct JournalReplay {
                 case .resetMethod(let address, let previous):
                     try ResetMethodChanger(session: session).restore(address, methods: previous)
                 case .configFile(let path, let previous, let mode):
+                    // Only vfioctl's own file is put back: someone else's file (or a link or a
+                    // FIFO) placed there since is refused, naming it, and the journal stays.
+                    _ = try BootFiles.ownedFile(path, roots: session.roots)
                     try session.writer.replaceFile(
                         path, with: previous.map { .file(Array($0.utf8), mode: mode) } ?? .missing,
                         in: session.roots.top)

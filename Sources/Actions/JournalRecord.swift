@@ -171,10 +171,8 @@ public enum StateFileName {
     }
 }
 
-/// The configuration files a journal may name: relative paths below `etc/` without `..`, so a
-/// tampered journal cannot make recovery write elsewhere.
+/// The configuration files a journal may name: only the files vfioctl writes
+/// (`BootFiles.all`), so a tampered journal cannot make recovery write anywhere else.
 public enum ConfigFilePath {
-    public static func isValid(_ path: String) -> Bool {
-        path.hasPrefix("etc/") && StateFileName.isValidRelativePath(String(path.dropFirst(4)))
-    }
+    public static func isValid(_ path: String) -> Bool { BootFiles.all.contains(path) }
 }

@@ -1,3 +1,5 @@
+import PCIModel
+
 /// How assignable a device or group is, worst last.
 public enum Verdict: String, Sendable, Comparable, CaseIterable {
     case assignable
@@ -27,10 +29,11 @@ public struct Reason: Sendable, Equatable {
     /// The functions the reason is about, besides the device itself.
     public var related: [String]
 
+    /// `message` is kept `terminalSafe`: it often quotes what a file said.
     public init(_ code: ReasonCode, _ severity: Verdict, _ message: String, related: [String] = []) {
         self.code = code
         self.severity = severity
-        self.message = message
+        self.message = message.terminalSafe
         self.related = related
     }
 }

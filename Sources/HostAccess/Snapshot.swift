@@ -111,10 +111,19 @@ public enum Snapshot {
         try SnapshotArchive(archive: name, destination: directory).extract(from: &stream)
     }
 
-    /// The `"version": N` of a manifest; nil when absent or not a small number.
+    /// The `"version": N` of a manifest: the digits after the key's colon (spaces allowed
+    /// around it), ending at `,`, `}` or a space; nil when absent or not such a number, which
+    /// the caller refuses.
     static func manifestVersion(_ manifest: String) -> Int? {
-        guard let key = manifest.firstRange(of: "\"version\":") else { return nil }
-        let digits = manifest[key.upperBound...].drop { $0 == " " }.prefix { $0.isASCII && $0.isNumber }.prefix(6)
+        guard let key = manifest.firstRange(of: "\"version\"") else { return nil }
+        var rest = manifest[key.upperBound...].drop { $0 == " " }
+        guard rest.first == ":" else { return nil }
+        rest = rest.dropFirst().drop { $0 == " " }
+        let digits = rest.prefix { $0.isASCII && $0.isNumber }
+        let after = rest.dropFirst(digits.count).first
+        guard !digits.isEmpty, digits.count <= 6, after == nil || after == "," || after == "}" || after == " " else {
+            return nil
+        }
         return Int(digits)
     }
 
@@ -128,7 +137,11 @@ public enum Snapshot {
             throw HostAccessError(
                 .invalidInput, "\(named): \(manifestName) is not a vfioctl snapshot manifest", path: named)
         }
-        if let version = manifestVersion(manifest), !(oldestReadableVersion...formatVersion).contains(version) {
+        guard let version = manifestVersion(manifest) else {
+            throw HostAccessError(
+                .invalidInput, "\(named): \(manifestName) has no \"version\": N that vfioctl can read", path: named)
+        }
+        if !(oldestReadableVersion...formatVersion).contains(version) {
             throw HostAccessError(
                 .invalidInput,
                 "\(named) is snapshot format \(version); this vfioctl reads formats \(oldestReadableVersion) to \(formatVersion): "

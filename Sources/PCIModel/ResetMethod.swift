@@ -100,16 +100,13 @@ public struct ResetMethodSetting: Sendable, Equatable, CustomStringConvertible {
 
     /// Checks the setting against the function's `reset_method` now (nil: no such file).
     ///
-    /// A method must be in the current list, except `device_specific`: the kernel fills the
-    /// list when it adds the function, before a module such as vendor-reset installs its
-    /// device-specific reset, and probes each method again when the list is written (an
-    /// unsupported one then fails with EINVAL, which the write reports).
+    /// Any method the kernel knows may be named, listed now or not: `reset_method_store()`
+    /// probes each named method afresh (drivers/pci/pci-sysfs.c), so a method an earlier write
+    /// left out, or `device_specific` that vendor-reset added after the list was made, is
+    /// accepted when it works; one that does not fails the write with EINVAL, which the write
+    /// reports, and the kernel keeps the old list.
     public func validate(current: [ResetMethod]?) throws(ResetMethodError) {
-        guard let current else { throw .init(.noResetMethodFile, address: address) }
-        guard case .methods(let methods) = value else { return }
-        for method in methods where method != .deviceSpecific && !current.contains(method) {
-            throw .init(.notListed(method, current: current), address: address)
-        }
+        guard current != nil else { throw .init(.noResetMethodFile, address: address) }
     }
 }
 
@@ -121,7 +118,6 @@ public struct ResetMethodError: Error, Sendable, Equatable, CustomStringConverti
         case unknownMethod(String)
         case repeated(ResetMethod)
         case noResetMethodFile
-        case notListed(ResetMethod, current: [ResetMethod])
     }
 
     public var code: Code
@@ -147,11 +143,6 @@ public struct ResetMethodError: Error, Sendable, Equatable, CustomStringConverti
         case .noResetMethodFile:
             return
                 "\(address) has no reset_method: the kernel is older than 5.15, or it found no way to reset this function"
-        case .notListed(let method, let current):
-            let list = current.isEmpty ? "none" : current.map(\.rawValue).joined(separator: " ")
-            return
-                "\(address) does not offer \(method) (its reset_method lists \(list)); the kernel would refuse it with EINVAL. "
-                + "If an earlier write restricted the list, `vfioctl reset-method \(address) default` restores it"
         }
     }
 }

@@ -178,6 +178,86 @@ struct EarlyBindCLITests {
                 == Self.header + "softdep e1000e pre: vfio-pci\noptions vfio-pci ids=8086:105e\n")
     }
 
+    /// Found by a hostile review: each of these wrote a boot file that would hurt at the next
+    /// boot, or left one that no longer matched what was asked.
+    @Test("the host's root disk, ids= left for removed functions, built-in vfio-pci: refused with no change")
+    func refusedForTheNextBoot() throws {
+        let directory = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let tree = try Self.makeTree(in: directory)
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: tree + "/sys/class/block", withIntermediateDirectories: true)
+        try "/dev/nvme0n1p2 / ext4 rw 0 0\n".write(toFile: tree + "/proc/mounts", atomically: true, encoding: .utf8)
+        try fm.createSymbolicLink(
+            atPath: tree + "/sys/class/block/nvme0n1p2",
+            withDestinationPath: "../../devices/pci0000:00/0000:00:1c.5/0000:06:00.0/nvme/nvme0/nvme0n1/nvme0n1p2")
+        let before = try Self.contents(of: tree)
+        let root = try Tool.vfioctl(["early-bind", "0000:06:00.0", "--root", tree])
+        #expect(root.status != 0)
+        #expect(root.standardError.contains("root-filesystem") && root.standardError.contains("--force"))
+        #expect(Self.changed(before, try Self.contents(of: tree)).isEmpty)
+        #expect(try Tool.vfioctl(["early-bind", "0000:06:00.0", "--force", "--root", tree]).status == 0)
+        #expect(try Tool.vfioctl(["early-bind", "--remove", "0000:06:00.0", "--root", tree]).status == 0)
+        try fm.removeItem(atPath: tree + "/proc/mounts")
+
+        // ids= stays right only while every function with those ids is early-bound.
+        #expect(try Tool.vfioctl(["early-bind", "0000:0c:00.0", "--root", tree]).status == 0)
+        #expect(try Tool.vfioctl(["early-bind", "0000:06:00.0", "--ids", "--root", tree]).status == 0)
+        let withIDs = try Self.contents(of: tree)
+        let removal = try Tool.vfioctl(["early-bind", "--remove", "0000:0c:00.0", "--root", tree])
+        #expect(removal.status != 0)
+        #expect(removal.standardError.contains("keeps `options vfio-pci ids=8086:105e`"), "\(removal.standardError)")
+        #expect(Self.changed(withIDs, try Self.contents(of: tree)).isEmpty)
+        #expect(try Tool.vfioctl(["early-bind", "--remove", "0000:06:00.0", "--root", tree]).status == 0)
+        #expect(try Tool.vfioctl(["early-bind", "--remove", "0000:0c:00.0", "--root", tree]).status == 0)
+
+        // Built-in vfio-pci never reads modprobe.d options.
+        let modules = tree + "/lib/modules/\(Self.release)"
+        try "kernel/drivers/pci/pcie/portdrv.ko\nkernel/drivers/vfio/pci/vfio-pci.ko\n".write(
+            toFile: modules + "/modules.builtin", atomically: true, encoding: .utf8)
+        #expect(try Tool.vfioctl(["early-bind", "0000:0c:00.0", "--root", tree]).status == 0)
+        let beforeIDs = try Self.contents(of: tree)
+        let builtin = try Tool.vfioctl(["early-bind", "0000:06:00.0", "--ids", "--root", tree])
+        #expect(builtin.status != 0)
+        #expect(builtin.standardError.contains("vfio-pci.ids=8086:105e"), "\(builtin.standardError)")
+        #expect(Self.changed(beforeIDs, try Self.contents(of: tree)).isEmpty)
+    }
+
+    @Test("a rule rewritten while the image holds the old one asks for update-initramfs -u")
+    func changedSinceImage() throws {
+        let directory = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let tree = try Self.makeTree(in: directory)
+        let module = "usr/lib/modules/\(Self.release)/kernel/drivers/net/ethernet/intel/e1000e/e1000e.ko.xz"
+        #expect(try Tool.vfioctl(["early-bind", "0000:06:00.0", "--root", tree]).status == 0)
+        try Self.writeImage(
+            tree,
+            files: [
+                module, "usr/lib/udev/rules.d/40-vfioctl-early-bind.rules", "etc/modprobe.d/vfioctl-early-bind.conf",
+            ])
+        let more = try Tool.vfioctl(["early-bind", "0000:0c:00.0", "--json", "--root", tree])
+        #expect(more.status == 0, "\(more.standardError)")
+        let json = try JSONSerialization.jsonObject(with: Data(more.standardOutput.utf8)) as? [String: Any]
+        let check = json?["initramfs"] as? [String: Any] ?? [:]
+        #expect(check["needsRebuild"] as? Bool == true)
+        #expect((check["changedSinceImage"] as? [String])?.contains(Self.rules) == true)
+    }
+
+    @Test("recover puts back only vfioctl's own file: a user's file written since stays, and so does the journal")
+    func recoverLeavesForeignFiles() throws {
+        let directory = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let tree = try Self.makeTree(in: directory)
+        let crashed = try Tool.vfioctl(
+            ["early-bind", "0000:06:00.0", "--root", tree], environment: ["VFIOCTL_TEST_STOP_AFTER_WRITES": "1"])
+        #expect(crashed.status != 0)
+        try "my rule\n".write(toFile: tree + "/" + Self.rules, atomically: true, encoding: .utf8)
+        let recover = try Tool.vfioctl(["recover", "--root", tree])
+        #expect(recover.status != 0)
+        #expect(recover.standardError.contains("was not written by vfioctl"), "\(recover.standardError)")
+        #expect(Self.read(tree, Self.rules) == "my rule\n")
+    }
+
     @Test("a host driver in the initramfs: update-initramfs -u, and the image lacks rule and softdep until rebuilt")
     func initramfs() throws {
         let directory = try Tool.temporaryDirectory()

@@ -137,6 +137,19 @@ struct FirmwareFramebufferCLITests {
         #expect(try Self.reasons(replayed.standardOutput, code: "firmware-framebuffer").count == 1)
     }
 
+    @Test("a terminal escape in a /proc/iomem name reaches neither the text output nor an error raw")
+    func escapes() throws {
+        let root = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try Self.tree(
+            at: root, iomem: Self.iomem(holder: "\u{1b}]0;pwned\u{07}\u{1b}[2J", child: nil), framebuffer: nil,
+            cmdline: "quiet\n")
+        let text = try Tool.vfioctl(["inspect", "--root", root])
+        #expect(text.status == 0, "\(text.standardError)")
+        #expect(text.standardOutput.contains("?]0;pwned??[2J"), "\(text.standardOutput)")
+        #expect(!text.standardOutput.unicodeScalars.contains { $0.value == 0x1b || $0.value == 0x07 })
+    }
+
     @Test("hostile /proc/iomem: deep indentation, garbage and a FIFO neither crash nor invent holders")
     func hostileIOMem() throws {
         let root = try Tool.temporaryDirectory()

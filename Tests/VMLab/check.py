@@ -131,8 +131,9 @@ def check_types_and_services(report, kernel_types, kernel_services):
             problems.append(f"{device['address']}: kernel port services {expected}, vfioctl {device.get('portServices')}")
         if device.get("dpc") is not None:
             problems.append(f"{device['address']}: vfioctl decodes DPC, which QEMU does not model")
-    if not services:
-        problems.append("the guest listed no port services: is pcieport bound?")
+    ports = [d["address"] for d in report["devices"] if d.get("pcieType") in ("root-port", "upstream-port", "downstream-port")]
+    if ports and not services:
+        problems.append(f"the guest listed no port services for its ports {ports}: is pcieport bound?")
     return problems
 
 
@@ -317,7 +318,7 @@ def expect_sriov_set(devices, by_id, group_of, found):
         result = json.loads(found.get(f"sriov-{count}", "{}"))
         if result.get("numVFs") != count or len(result.get("vfs", [])) != count:
             problems.append(f"after set {count}: numVFs {result.get('numVFs')}, VFs {result.get('vfs')}")
-    if found.get("_status_refused") in (None, "0") or "bound to vfio-pci" not in found.get("refused", ""):
+    if found.get("_status_refused") in (None, "0") or "VFIO-owned by vfio-pci" not in found.get("refused", ""):
         problems.append(f"removing a vfio-bound VF was not refused: {found.get('refused', '').strip()}")
     return problems
 

@@ -36,6 +36,14 @@ extension VFIOCtl {
         @OptionGroup var action: ActionOptions
         @OptionGroup var output: OutputOptions
 
+        func validate() throws {
+            // The name is written to driver_override and handed to libkmod: a driver's name only.
+            guard ModuleName.isValid(driver) else {
+                throw ValidationError(
+                    "--driver \(driver.debugDescription) is not a driver name (letters, digits, _ and -, at most 55)")
+            }
+        }
+
         func run() async throws {
             let model = try SysfsHostReader(roots: action.roots).read(
                 source: action.root.map { "root \($0)" } ?? "live host")

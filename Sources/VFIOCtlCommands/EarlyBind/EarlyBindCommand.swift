@@ -32,6 +32,8 @@ extension VFIOCtl {
         @Flag(help: "List what is configured (the default without a target).") var list = false
         @Flag(help: "Also write `options vfio-pci ids=` (refused when another function shares the ids).")
         var ids = false
+        @Flag(help: "Early-bind even a function the host runs on (root disk, default route, boot display).")
+        var force = false
         @OptionGroup var action: ActionOptions
         @OptionGroup var output: OutputOptions
 
@@ -54,9 +56,12 @@ extension VFIOCtl {
             let functions =
                 remove ? named.filter { address in before.entries.contains { $0.address == address } } : named
             let after =
-                remove ? try binder.removing(named, from: before) : try binder.adding(functions, ids: ids, to: before)
+                remove
+                ? try binder.removing(named, from: before)
+                : try binder.adding(functions, ids: ids, force: force, to: before)
             let changed = try session.run { _ in try binder.write(after) }
-            let check = try EarlyBindInitramfs(roots: action.roots, configuration: after)
+            let check = try EarlyBindInitramfs(
+                roots: action.roots, configuration: after, changed: action.dryRun ? [] : changed)
             if output.json {
                 print(
                     JSON.object([
@@ -114,7 +119,9 @@ extension VFIOCtl {
                 ("driversInImage", .array(check.driversInImage.map(JSON.string))),
                 ("builtinDrivers", .array(check.builtinDrivers.map(JSON.string))),
                 ("missingFromImage", .array(check.missing.map(JSON.string))),
-                ("staleInImage", .array(check.stale.map(JSON.string))), ("needsRebuild", .bool(check.needsRebuild)),
+                ("staleInImage", .array(check.stale.map(JSON.string))),
+                ("changedSinceImage", .array(check.changedSinceImage.map(JSON.string))),
+                ("needsRebuild", .bool(check.needsRebuild)),
                 ("advice", .array(check.advice.map(JSON.string))),
             ])
         }

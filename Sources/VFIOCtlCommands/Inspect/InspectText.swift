@@ -64,7 +64,9 @@ struct InspectText {
         if !model.anomalies.isEmpty {
             out.append("")
             out.append("Problems reading the source")
-            for anomaly in model.anomalies { out.append(style.wrap("- \(anomaly)", indent: 2, hanging: 4)) }
+            for anomaly in model.anomalies {
+                out.append(style.wrap("- \(anomaly.terminalSafe)", indent: 2, hanging: 4))
+            }
         }
         return out.joined(separator: "\n") + "\n"
     }

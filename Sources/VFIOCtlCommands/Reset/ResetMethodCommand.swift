@@ -13,10 +13,10 @@ extension VFIOCtl {
             discussion: """
                 Writes the methods, in the order to try them, to the function's reset_method;
                 `default` lets the kernel probe every method again. Methods: device_specific acpi
-                flr af_flr pm bus cxl_bus. A method must be one the function lists now, except
-                device_specific, which a module such as vendor-reset adds after the kernel made
-                the list (load the module first). The kernel refuses an unsupported method with
-                EINVAL and keeps the old list. The change is journalled: `vfioctl recover` puts
+                flr af_flr pm bus cxl_bus. The kernel probes each named method when the list is
+                written, so a method an earlier write left out can be named again, and
+                device_specific works once its module (vendor-reset) is loaded; an unsupported
+                method fails with EINVAL and the kernel keeps the old list. The change is journalled: `vfioctl recover` puts
                 the old list back after a crash. It lasts until the function is removed or the
                 host reboots. `vfioctl inspect ADDRESS` shows the list and what a bus reset hits.
 
