@@ -55,17 +55,11 @@ public final class ActionJournal {
     /// Appends `record` and waits until it is on disk. Fails (changing nothing on the host)
     /// when the disk is full, the file size limit is reached or the directory is read-only.
     func append(_ record: JournalRecord) throws(ActionError) {
-        let bytes = Array((record.line + "\n").utf8)
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, bytes.count - written) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ActionError(
-                    .cannotJournal,
-                    "cannot write the journal \(path): \(Errno(rawValue: errno)); the change it protects was not made")
-            }
-            written += n
+        do {
+            try FileTree.writeAll(Array((record.line + "\n").utf8), to: fd)
+        } catch {
+            throw ActionError(
+                .cannotJournal, "cannot write the journal \(path): \(error); the change it protects was not made")
         }
         guard fsync(fd) == 0 else {
             throw ActionError(

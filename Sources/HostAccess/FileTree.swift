@@ -23,13 +23,23 @@ public enum FileTree {
         let fd = path.withPlatformString { open($0, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
         guard fd >= 0 else { throw .system(Errno(rawValue: errno), "open", path: path.string) }
         defer { close(fd) }
+        do {
+            try writeAll(bytes, to: fd)
+        } catch {
+            throw .system(error, "write", path: path.string)
+        }
+    }
+
+    /// Writes every byte of `bytes` to `fd`, again after a short write or EINTR; the first
+    /// other error is thrown as it came. The one write loop for files vfioctl creates.
+    public static func writeAll(_ bytes: [UInt8], to fd: Int32) throws(Errno) {
         var written = 0
         while written < bytes.count {
             let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, bytes.count - written) }
             if n < 0 {
                 let error = Errno(rawValue: errno)
                 if error == .interrupted { continue }
-                throw .system(error, "write", path: path.string)
+                throw error
             }
             written += n
         }

@@ -83,13 +83,7 @@ extension HostWriter {
             }
         }
         _ = fsync(directory)
-        do {
-            try afterWrite?(write)
-        } catch let error as HostAccessError {
-            throw error
-        } catch {
-            throw HostAccessError(.ioError, "write \(path): \(error)", path: path.string)
-        }
+        try notifyAfterWrite(write, describedAs: "write \(path)", path: path)
     }
 
     private static func openParent(_ relative: String, in fs: RootedFileSystem) throws(HostAccessError)
@@ -110,16 +104,11 @@ extension HostWriter {
         let fd = openat(directory, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_t(mode))
         guard fd >= 0 else { throw .system(Errno(rawValue: errno), "create a temporary file for", path: path.string) }
         defer { close(fd) }
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, bytes.count - written) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let error = Errno(rawValue: errno)
-                _ = unlinkat(directory, name, 0)
-                throw .system(error, "write", path: path.string)
-            }
-            written += n
+        do {
+            try FileTree.writeAll(bytes, to: fd)
+        } catch {
+            _ = unlinkat(directory, name, 0)
+            throw .system(error, "write", path: path.string)
         }
         // The umask must not change the mode the file is restored with.
         guard fchmod(fd, mode_t(mode)) == 0, fsync(fd) == 0 else {

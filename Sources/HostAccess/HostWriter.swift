@@ -77,12 +77,18 @@ public final class HostWriter {
                 .ioError, "short write of \(value) to \(path): \(n) of \(bytes.count) bytes", path: path.string,
                 syscall: "write")
         }
+        try notifyAfterWrite(write, describedAs: "write \(value) to \(path)", path: path)
+    }
+
+    /// Runs `afterWrite` for a write that was made; what it throws becomes a HostAccessError
+    /// (one it threw as such is passed on) whose message starts with `describedAs`.
+    func notifyAfterWrite(_ write: Write, describedAs what: String, path: FilePath) throws(HostAccessError) {
         do {
             try afterWrite?(write)
         } catch let error as HostAccessError {
             throw error
         } catch {
-            throw HostAccessError(.ioError, "write \(value) to \(path): \(error)", path: path.string)
+            throw HostAccessError(.ioError, "\(what): \(error)", path: path.string)
         }
     }
 }

@@ -157,14 +157,10 @@ struct SnapshotArchive {
         let fd = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw refuse("cannot create \(path): \(Errno(rawValue: errno)) (a duplicate entry?)") }
         defer { close(fd) }
-        var written = 0
-        while written < data.count {
-            let n = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, data.count - written) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .system(Errno(rawValue: errno), "write", path: destination.appending(path).string)
-            }
-            written += n
+        do {
+            try FileTree.writeAll(data, to: fd)
+        } catch {
+            throw .system(error, "write", path: destination.appending(path).string)
         }
     }
 
