@@ -166,12 +166,13 @@ public struct DesiredStateApplier {
 
     private func bind(_ binding: DesiredState.Binding) throws -> [String] {
         let model = try SysfsHostReader(roots: roots).read(source: "host")
-        let group: Int
-        if binding.target.hasPrefix("group:"), let number = Int(binding.target.dropFirst(6)) {
-            group = number
-        } else if let address = PCIAddress(binding.target), let found = model[address]?.iommuGroup {
-            group = found
-        } else {
+        let named: Int? =
+            switch DeviceTarget(binding.target) {
+            case .group(let number): number
+            case .function(let address): model[address]?.iommuGroup
+            case nil: nil
+            }
+        guard let group = named else {
             throw ActionError(
                 .invalidRequest, "bind \(binding.target): no such device or group with an IOMMU group on this host")
         }

@@ -38,15 +38,10 @@ public struct EarlyBinder {
     /// function that has left).
     public func functions(_ target: String, absentAllowed: Bool = false) throws -> [PCIAddress] {
         let group: Int
-        if target.hasPrefix("group:") {
-            guard let number = Int(target.dropFirst("group:".count)), number >= 0 else {
-                throw ActionError(.invalidRequest, "\(target): expected group:N with N a number")
-            }
-            group = number
-        } else {
-            guard let address = PCIAddress(target) else {
-                throw ActionError(.invalidRequest, "\(target) is neither DDDD:BB:DD.F nor group:N")
-            }
+        switch DeviceTarget(target) {
+        case nil: throw ActionError(.invalidRequest, DeviceTarget.problem(with: target))
+        case .group(let number): group = number
+        case .function(let address):
             guard let device = model[address] else {
                 if absentAllowed { return [address] }
                 throw ActionError(.invalidRequest, "no PCI function \(address) in \(model.source)")

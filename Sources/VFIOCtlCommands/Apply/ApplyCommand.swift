@@ -107,10 +107,7 @@ enum DesiredStateFile {
         }
         for table in try root.tables("early-bind") {
             try table.allowOnly(["target", "ids"])
-            guard let target = try table.string("target"),
-                PCIAddress(target) != nil
-                    || (target.hasPrefix("group:") && Int(target.dropFirst(6)).map { $0 >= 0 } == true)
-            else {
+            guard let target = try table.string("target"), DeviceTarget(target) != nil else {
                 throw table.error("early-bind needs target = \"DDDD:BB:DD.F\" or \"group:N\"", at: "target")
             }
             desired.earlyBinds.append(.init(target: target, ids: try table.bool("ids") ?? false))

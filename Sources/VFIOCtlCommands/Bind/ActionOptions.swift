@@ -58,13 +58,12 @@ func printDryRun(_ session: HostSession) {
 
 /// `ADDRESS` or `group:N`, resolved to a group number on the host.
 func groupNumber(for target: String, in model: HostModel) throws -> Int {
-    if target.hasPrefix("group:") {
-        guard let number = Int(target.dropFirst("group:".count)), number >= 0 else {
-            throw CLIError("\(target): expected group:N with N a number")
-        }
-        return number
+    let address: PCIAddress
+    switch DeviceTarget(target) {
+    case .group(let number): return number
+    case .function(let named): address = named
+    case nil: throw CLIError(DeviceTarget.problem(with: target))
     }
-    guard let address = PCIAddress(target) else { throw CLIError("\(target) is neither DDDD:BB:DD.F nor group:N") }
     guard let device = model[address] else {
         throw CLIError("no PCI function \(address) in \(model.source); `vfioctl inspect` lists them all")
     }

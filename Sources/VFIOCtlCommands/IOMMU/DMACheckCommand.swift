@@ -70,14 +70,11 @@ extension VFIOCtl {
         }
 
         private func groupNumber(roots: HostRoots) throws -> Int {
-            if target.hasPrefix("group:") {
-                guard let number = Int(target.dropFirst("group:".count)), number >= 0 else {
-                    throw CLIError("\(target): expected group:N with N a number")
-                }
-                return number
-            }
-            guard let address = PCIAddress(target) else {
-                throw CLIError("\(target) is neither DDDD:BB:DD.F nor group:N")
+            let address: PCIAddress
+            switch DeviceTarget(target) {
+            case .group(let number): return number
+            case .function(let named): address = named
+            case nil: throw CLIError(DeviceTarget.problem(with: target))
             }
             let model = try SysfsHostReader(roots: roots).read(source: "host")
             guard let device = model[address] else { throw CLIError("no PCI function \(address) on this host") }
