@@ -24,6 +24,9 @@ struct HostFactsReader {
         facts.kernelCommandLine = fact("kernel command line", nil) { () throws(HostAccessError) in
             try proc.readText("cmdline")
         }
+        facts.kernelRelease = fact("kernel release", nil) { () throws(HostAccessError) in
+            try proc.readText("sys/kernel/osrelease")
+        }
         facts.cpuVendor = fact("CPU vendor", nil) { () throws(HostAccessError) -> String? in
             guard let cpuinfo = try proc.readText("cpuinfo", limit: InputLimits.kernelTableBytes),
                 let line = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("vendor_id") }),

@@ -29,12 +29,11 @@ public struct AMDIOMMUFeatures: Sendable, Equatable {
 
         /// From `kernel/osrelease` (`6.12.117+deb12-amd64`); the current order when unknown.
         public init(kernelRelease: String?) {
-            let numbers = (kernelRelease ?? "").split(separator: ".").prefix(2).map { Int($0.prefix { $0.isNumber }) }
-            guard numbers.count == 2, let major = numbers[0], let minor = numbers[1] else {
+            guard let version = kernelRelease.flatMap(KernelVersion.init(release:)) else {
                 self = .efrFirst
                 return
             }
-            self = (major, minor) < (6, 7) ? .efr2First : .efrFirst
+            self = version < KernelVersion(6, 7) ? .efr2First : .efrFirst
         }
     }
 

@@ -99,6 +99,8 @@ public struct HostModel: Sendable {
 public struct HostFacts: Sendable {
     /// `/proc/cmdline`, nil when not available.
     public var kernelCommandLine: String?
+    /// `/proc/sys/kernel/osrelease` (`6.12.117+deb12-amd64`), nil when not available.
+    public var kernelRelease: String?
     /// IOMMU units under `class/iommu/`.
     public var iommuUnits: [IOMMUUnit]
     /// `firmware/acpi/tables/DMAR` (Intel) or `IVRS` (AMD) present; nil when unknown.
@@ -135,6 +137,9 @@ public struct HostFacts: Sendable {
         self.vfioPCIAvailability = vfioPCIAvailability
         self.hostDependencies = hostDependencies
     }
+
+    /// The running kernel's version, from `kernelRelease`.
+    public var kernelVersion: KernelVersion? { kernelRelease.flatMap(KernelVersion.init(release:)) }
 
     /// Kernel command-line words (`intel_iommu=on`, `iommu=pt`, …).
     public var commandLineWords: [String] {

@@ -29,6 +29,7 @@ enum InspectJSON {
         member(
             "host",
             .object([
+                ("kernelRelease", facts.kernelRelease.map(JSON.string) ?? .null),
                 ("checks", .array(report.hostChecks.map(checkJSON))),
                 ("firmwareFramebuffers", .array(model.facts.firmwareFramebuffers.map(framebufferJSON))),
                 ("iommufd", facts.iommufdDevice.map(JSON.bool) ?? .null),
