@@ -56,6 +56,9 @@ let package = Package(
         .target(
             name: "QuirkDB", dependencies: ["PCIModel", "Analysis", "ConfigFile"], swiftSettings: strictSettings,
             plugins: ["EmbedQuirks"]),
+        /// What-if predictions and advice: assumed ACS bits and quirks, slot moves, and the kernel
+        /// parameters that make them real.
+        .target(name: "WhatIf", dependencies: ["PCIModel", "Analysis", "QuirkDB"], swiftSettings: strictSettings),
         .executableTarget(name: "quirk-embedder", path: "Sources/quirk-embedder"),
         .plugin(name: "EmbedQuirks", capability: .buildTool(), dependencies: ["quirk-embedder"]),
         /// libvirt domain XML: a small XML reader and the domain model the hook checks.
@@ -98,8 +101,9 @@ let package = Package(
         .target(
             name: "VFIOCtlCommands",
             dependencies: [
-                "PCIModel", "HostAccess", "Analysis", "ConfigFile", "QuirkDB", "DomainXML", "GuestCheck", "Actions",
-                "AEREvents", "AERJournal", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "PCIModel", "HostAccess", "Analysis", "ConfigFile", "QuirkDB", "WhatIf", "DomainXML", "GuestCheck",
+                "Actions", "AEREvents", "AERJournal",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
@@ -141,7 +145,7 @@ let package = Package(
             swiftSettings: strictSettings),
         .testTarget(
             name: "QuirkDBTests",
-            dependencies: ["PCIModel", "HostAccess", "Analysis", "ConfigFile", "QuirkDB", "TestSupport"],
+            dependencies: ["PCIModel", "HostAccess", "Analysis", "ConfigFile", "QuirkDB", "WhatIf", "TestSupport"],
             swiftSettings: strictSettings),
         .testTarget(name: "ConfigFileTests", dependencies: ["ConfigFile"], swiftSettings: strictSettings),
         .testTarget(

@@ -225,3 +225,19 @@ extension HostModel {
         return upstreamBridges(of: address).first { $0.config.dpc?.contains == true }
     }
 }
+
+extension HostModel {
+    /// This model with some functions' ACS Control words replaced, as a what-if: everything
+    /// that reads `config.acs.control` (prediction, reasons) then sees the assumed word.
+    /// Functions without an ACS capability are left as they are.
+    public func withACSControl(_ controls: [PCIAddress: ACSFlags]) -> HostModel {
+        var changed = self
+        changed.devices = devices.map { device in
+            guard let control = controls[device.address], device.config.acs != nil else { return device }
+            var copy = device
+            copy.config.acs?.control = control
+            return copy
+        }
+        return changed
+    }
+}

@@ -174,3 +174,16 @@ public struct HostCriteria: Sendable {
     /// `iommu = "on"`, the one state a quirk can ask for.
     public enum IOMMURequirement: String, Sendable, CaseIterable { case on }
 }
+
+extension HostCriteria {
+    /// The conditions in words, for messages: "CPU AuthenticAMD, command line has iommu=pt".
+    public var summary: String {
+        var parts: [String] = []
+        if let vendors = cpuVendor { parts.append("CPU \(vendors.joined(separator: " or "))") }
+        if let words = cmdlineHas { parts.append("command line has \(words.joined(separator: " "))") }
+        if let words = cmdlineLacks { parts.append("command line lacks \(words.joined(separator: " "))") }
+        if let acpiTable { parts.append("ACPI table \(acpiTable)") }
+        if iommu != nil { parts.append("IOMMU on") }
+        return parts.isEmpty ? "none" : parts.joined(separator: ", ")
+    }
+}

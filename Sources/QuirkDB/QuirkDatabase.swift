@@ -40,3 +40,36 @@ public struct QuirkDatabase: Sendable {
 
     public func quirk(id: String) -> Quirk? { quirks.first { $0.id == id } }
 }
+
+extension QuirkDatabase {
+    /// This database as if quirks `applied` held on any host (their `[quirk.host]` conditions
+    /// dropped) and quirks `removed` did not exist: `inspect --assume-quirk/--assume-no-quirk`.
+    /// An id the database does not hold is an error naming it.
+    public func assuming(applied: [String], removed: [String]) throws(QuirkAssumptionError) -> QuirkDatabase {
+        let known = Set(quirks.map(\.id))
+        for id in applied + removed where !known.contains(id) { throw .unknown(id) }
+        if let both = Set(applied).intersection(removed).sorted().first { throw .contradictory(both) }
+        let applied = Set(applied)
+        let removed = Set(removed)
+        return QuirkDatabase(
+            quirks: quirks.compactMap { quirk in
+                if removed.contains(quirk.id) { return nil }
+                guard applied.contains(quirk.id) else { return quirk }
+                var forced = quirk
+                forced.host = nil
+                return forced
+            })
+    }
+}
+
+public enum QuirkAssumptionError: Error, Equatable, CustomStringConvertible {
+    case unknown(String)
+    case contradictory(String)
+
+    public var description: String {
+        switch self {
+        case .unknown(let id): "no quirk \(id) in the database (`vfioctl quirks list` shows them)"
+        case .contradictory(let id): "quirk \(id) is both assumed and assumed absent"
+        }
+    }
+}

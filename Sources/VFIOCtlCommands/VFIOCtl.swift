@@ -32,6 +32,7 @@ public struct VFIOCtl: AsyncParsableCommand {
             Apply.self,
             AERCommand.self,
             EarlyBind.self,
+            Advise.self,
         ]
     )
 

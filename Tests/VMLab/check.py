@@ -46,8 +46,9 @@ def describe(sets):
     return "; ".join("{" + ",".join(sorted(s)) + "}" for s in sorted(sets, key=lambda s: sorted(s)))
 
 
-def check(name, label, text):
+def check(name, label, text, after=None):
     found, status = sections(text)
+    found["_after_console"] = after
     if "VMLAB-DONE" not in text:
         return "guest did not finish (no VMLAB-DONE)"
     if not found.get("_kernel", "").startswith(label + "."):
@@ -552,7 +553,74 @@ def expect_amd_vi(devices, by_id, group_of, found):
     return problems
 
 
+CONFIG_ACS = "pci=config_acs=xx111x1@0000:00:01.0;xx111x1@0000:00:02.0"
+
+
+def expect_config_acs(devices, by_id, group_of, found):
+    """First boot: RR and CR off on both root ports, so each shares a group with what is below
+    it. vfioctl's what-if must print exactly CONFIG_ACS (both ports, nothing else), advise the
+    second port alone for the NVMe below the switch, and refuse a switch port without ACS.
+    (disable_acs_redir= clears RR CR EC on 6.1; on 6.12 it leaves every bit at firmware's
+    value, 0 in QEMU, so the what-if enables at least RR and CR.) On a kernel
+    with config_acs= (>= 6.11) the second boot, with that parameter, must form exactly the
+    groups vfioctl predicted in the first."""
+    problems = []
+    if found.get("_status_whatif") != "0":
+        return [f"what-if exited {found.get('_status_whatif')}: {found.get('whatif-stderr', '').strip()[:300]}"]
+    whatif = json.loads(found["whatif"])
+    making = [m for m in whatif["makesReal"] if m["kind"] == "config-acs"]
+    if [m["parameter"] for m in making] != [CONFIG_ACS]:
+        problems.append(f"what-if printed {[m['parameter'] for m in making]}, expected {CONFIG_ACS}")
+    for assumption in whatif["assumptions"]["acs"]:
+        if not {"RR", "CR"} <= set(assumption["enabling"]):
+            problems.append(f"{assumption['port']}: what-if enables {assumption['enabling']}, expected RR CR among them "
+                            f"(disable_acs_redir cleared those; control {assumption['controlBefore']})")
+    kernel_before = {frozenset(members) for members in groups_from_listing(found["kernel-groups"]).values()}
+    if {frozenset(g) for g in whatif["groups"]["before"]} != kernel_before:
+        problems.append("what-if's groups before are not the kernel's")
+    predicted_after = {frozenset(g) for g in whatif["groups"]["after"]}
+    if predicted_after == kernel_before:
+        problems.append("what-if predicts no change: disable_acs_redir did not take effect?")
+    nvme = by_id("1b36:0010")[:1]
+    if found.get("_status_advise") != "0":
+        problems.append(f"advise exited {found.get('_status_advise')}: {found.get('advise-stderr', '').strip()[:200]}")
+    else:
+        advice = json.loads(found["advise"])
+        first = advice["options"][0] if advice["options"] else {}
+        if first.get("kind") != "config-acs" or first.get("parameter") != "pci=config_acs=xx111x1@0000:00:02.0":
+            problems.append(f"advise for {nvme}: first option {first.get('kind')} {first.get('parameter')}")
+        elif not first.get("isolates"):
+            problems.append(f"advise for {nvme}: config-acs on 00:02.0 does not isolate it: {first.get('groupAfter')}")
+    if found.get("_status_refuse") != "1" or "no ACS capability" not in found.get("refuse", ""):
+        problems.append(f"--assume-acs on a switch port without ACS: status {found.get('_status_refuse')}")
+    note = making[0].get("kernelNote") if making else None
+    if found["_kernel"].startswith("6.1."):
+        if not note or "6.11" not in note:
+            problems.append(f"on Linux 6.1 the what-if must say config_acs needs 6.11: {note}")
+        return problems
+    after_text = found.get("_after_console")
+    if not after_text or "VMLAB-DONE" not in after_text:
+        return problems + ["the second boot with the parameter did not finish"]
+    after, after_status = sections(after_text)
+    if after_status.get("inspect") != "0":
+        return problems + [f"second boot: vfioctl inspect exited {after_status.get('inspect')}"]
+    kernel_after = {frozenset(members) for members in groups_from_listing(after["kernel-groups"]).values()}
+    if kernel_after != predicted_after:
+        problems.append(f"kernel after the parameter: {describe(kernel_after)}; vfioctl predicted "
+                        f"{describe(predicted_after)}")
+    report = json.loads(after["inspect"])
+    for device in report["devices"]:
+        if device["address"] in ("0000:00:01.0", "0000:00:02.0"):
+            control = int(device["acs"]["control"], 16)
+            if control & 0x1d != 0x1d:
+                problems.append(f"second boot: {device['address']} ACS control {control:#06x} lacks SV RR CR UF")
+    if report["groupDisagreements"]:
+        problems.append("second boot: vfioctl's prediction disagrees with the kernel")
+    return problems
+
+
 EXPECTATIONS = {
+    "config-acs": expect_config_acs,
     "switch-no-acs": expect_switch,
     "root-ports": expect_root_ports,
     "pci-bridge": expect_bridge,
@@ -591,7 +659,12 @@ def main():
             text, result = "", f"no console log ({error})"
         else:
             try:
-                result = check(name, run.split("@", 1)[1] if "@" in run else "", text)
+                with open(f"{out}/{run}.after.console", errors="replace") as handle:
+                    after = handle.read()
+            except OSError:
+                after = None
+            try:
+                result = check(name, run.split("@", 1)[1] if "@" in run else "", text, after)
             except (KeyError, ValueError, TypeError, AttributeError) as error:
                 result = f"malformed guest output: {error!r}"
         seconds = ""

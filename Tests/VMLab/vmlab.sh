@@ -26,7 +26,7 @@ cache=$(cd "$cache" && pwd)
 
 # Longest first, so two workers finish together.
 all_scenarios=(igb-sriov vf-aer seed-host amd-vi bind-group aer-watch dma-check sriov-set aer-inject nvme-sriov
-    switch-no-acs root-ports pci-bridge multifunction rciep-quirk reset-method)
+    switch-no-acs root-ports pci-bridge multifunction rciep-quirk reset-method config-acs)
 kernel_labels=(6.1 6.12)
 
 # MARK: scenarios: which QEMU, which IOMMU, how much memory, which devices
@@ -70,6 +70,10 @@ topology() {
     reset-method) echo "-device pcie-root-port,id=rp1,chassis=1,slot=1,bus=pcie.0 \
         -device pci-testdev,bus=rp1,addr=0.0,multifunction=on -device pci-testdev,bus=rp1,addr=0.1 \
         -device pcie-root-port,id=rp2,chassis=2,slot=2,bus=pcie.0 -device nvme,serial=lab3,bus=rp2" ;;
+    config-acs) echo "-device pcie-root-port,id=rp1,chassis=1,slot=1,bus=pcie.0,addr=01.0 -device e1000e,bus=rp1,netdev=n0 \
+        -netdev user,id=n0 -device pcie-root-port,id=rp2,chassis=2,slot=2,bus=pcie.0,addr=02.0 -device x3130-upstream,id=up1,bus=rp2 \
+        -device xio3130-downstream,id=dn1,bus=up1,chassis=3,slot=0 -device xio3130-downstream,id=dn2,bus=up1,chassis=4,slot=1 \
+        -device e1000e,bus=dn1,netdev=n1 -netdev user,id=n1 -device nvme,serial=lab4,bus=dn2" ;;
     sriov-set) topology nvme-sriov ;;
     dma-check) echo "-device pcie-root-port,id=rp1,chassis=1,slot=1,bus=pcie.0 -device e1000e,bus=rp1,netdev=n0 -netdev user,id=n0" ;;
     aer-watch) topology aer-inject ;;
@@ -87,6 +91,14 @@ topology() {
         -device xio3130-downstream,id=dn1,bus=up1,chassis=4,slot=0 -device xio3130-downstream,id=dn2,bus=up1,chassis=5,slot=1 \
         -device e1000e,bus=dn1,netdev=n2 -netdev user,id=n2 -device nvme,serial=lab3,bus=dn2" ;;
     *) return 1 ;;
+    esac
+}
+
+# Kernel parameters a scenario adds. config-acs: RR and CR cleared on both root ports at boot,
+# as firmware may leave them (the kernel's own enabling happens first, then this).
+kernel_arguments() {
+    case "$1" in
+    config-acs) echo "pci=disable_acs_redir=0000:00:01.0;0000:00:02.0" ;;
     esac
 }
 
@@ -182,21 +194,31 @@ run_one() {
             -L "$qemu10/usr/share/seabios" -L "$qemu10/usr/share/qemu")
     fi
     IFS='|' read -r machine_options append <<< "$(iommu_options "$iommu")"
+    append="$append $(kernel_arguments "$name")"
     timeout_seconds=$([ "$qemu" = 10 ] && echo 420 || echo 240)
     # The monitor bridge forwards VMLAB-MONITOR requests from the guest console.
     python3 "$here/monitor.py" "$out/$run.console" "$out/$run.monitor" "$timeout_seconds" > "$out/$run.bridge" 2>&1 &
     local bridge=$! start=$SECONDS
-    # shellcheck disable=SC2086 # the topology and machine options are lists of options
-    timeout "$timeout_seconds" "${command[@]}" -accel tcg $machine_options -cpu max -m "$memory" -smp 1 \
-        -display none -no-reboot -nodefaults -serial "file:$out/$run.console" \
-        -monitor "unix:$out/$run.monitor,server,nowait" \
-        -kernel "${kernel_dir[$label]}/boot/vmlinuz-${kernel_version[$label]}" -initrd "$cache/initrd-$label.gz" \
-        -append "console=ttyS0 $append quiet panic=-1 vmlab.scenario=$name vmlab.kernel=$label" \
-        $devices > "$out/$run.qemu" 2>&1 || true
+    boot() { # CONSOLE EXTRA-KERNEL-ARGUMENTS
+        # shellcheck disable=SC2086 # the topology and machine options are lists of options
+        timeout "$timeout_seconds" "${command[@]}" -accel tcg $machine_options -cpu max -m "$memory" -smp 1 \
+            -display none -no-reboot -nodefaults -serial "file:$1" \
+            -monitor "unix:$out/$run.monitor,server,nowait" \
+            -kernel "${kernel_dir[$label]}/boot/vmlinuz-${kernel_version[$label]}" -initrd "$cache/initrd-$label.gz" \
+            -append "console=ttyS0 $append $2 quiet panic=-1 vmlab.scenario=$name vmlab.kernel=$label" \
+            $devices > "$out/$run.qemu" 2>&1 || true
+    }
+    boot "$out/$run.console" ""
+    # A second boot with the kernel parameter vfioctl printed in the first (Linux >= 6.11 has it).
+    local parameter
+    parameter=$(sed -n 's/^VMLAB-CONFIG-ACS \(pci=config_acs=[^ ]*\).*/\1/p' "$out/$run.console" | tr -d '\r' | head -1)
+    if [ -n "$parameter" ] && [ "$label" != 6.1 ]; then
+        boot "$out/$run.after.console" "$parameter vmlab.phase=after"
+    fi
     echo "$((SECONDS - start))" > "$out/$run.seconds"
     kill "$bridge" 2>/dev/null || true
 }
-export -f run_one topology machine iommu_options
+export -f run_one topology machine iommu_options kernel_arguments
 export out cache here qemu10 qemu10_skip qemu10_broken seed_host
 # Associative arrays do not cross `export`: pass them as declarations.
 kernel_state=$(declare -p kernel_dir kernel_version kernel_skip)

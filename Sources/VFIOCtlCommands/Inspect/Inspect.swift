@@ -3,6 +3,7 @@ import ArgumentParser
 import HostAccess
 import PCIModel
 import QuirkDB
+import WhatIf
 
 #if canImport(Glibc)
     import Glibc
@@ -22,10 +23,17 @@ extension VFIOCtl {
                   vfioctl inspect 0000:03:00.0 --tree
                   vfioctl inspect --snapshot seed-host.tar.gz --json | jq '.devices[].verdict'
                   vfioctl inspect --lspci-dump forum-post.txt
+
+                What if: --assume-acs PORT[=FLAGS], --assume-quirk ID and --assume-no-quirk ID predict
+                the groups as if that were so, show them before and after, and say what makes each
+                assumption real (the exact pci=config_acs= parameter for ports that advertise ACS).
+                  vfioctl inspect --assume-acs 00:03.0 --assume-acs 00:07.0 0000:06:00.0
+                  vfioctl inspect --snapshot old.tar.gz --assume-no-quirk kernel-acs-intel-pch --json
                 """)
 
         @OptionGroup var source: SourceOptions
         @OptionGroup var output: OutputOptions
+        @OptionGroup(title: "What if") var whatIf: WhatIfOptions
 
         @Flag(name: .long, help: "Show the PCI hierarchy with ACS state and groups.")
         var tree = false
@@ -41,6 +49,19 @@ extension VFIOCtl {
                 )
             }
             let database = try loadQuirkDatabase(base: source.quirkBase(snapshot: snapshot))
+            if !whatIf.assumptions.isEmpty {
+                guard !tree else { throw CLIError("--tree does not combine with --assume-…; use text or --json") }
+                let prediction: WhatIfPrediction
+                do {
+                    prediction = try WhatIfPrediction(model: model, database: database, assumptions: whatIf.assumptions)
+                } catch {
+                    throw CLIError(error.description)
+                }
+                let out = WhatIfOutput(prediction: prediction, selected: addresses.isEmpty ? nil : addresses)
+                print(output.json ? out.json().rendered() : out.text(style: .standardOutput), terminator: "")
+                withExtendedLifetime(snapshot) {}
+                return
+            }
             let quirks = QuirkEvaluation(database: database, model: model)
             let report = InspectReport(model: model, policy: quirks.policy, additionalReasons: quirks.reasons)
             let selected = addresses.isEmpty ? nil : addresses

@@ -1,0 +1,217 @@
+import Analysis
+import PCIModel
+import QuirkDB
+import WhatIf
+
+/// `inspect --assume-…` as text and JSON: the assumptions, the groups before and after for the
+/// functions asked about (or every function whose group changes), and what makes each real.
+struct WhatIfOutput {
+    let prediction: WhatIfPrediction
+    let selected: [PCIAddress]?
+
+    static let schemaVersion = 1
+
+    /// The functions shown: those asked about, else every non-bridge function whose group changes.
+    var shown: [PCIAddress] {
+        if let selected { return selected }
+        return prediction.changedFunctions.filter { prediction.before.model[$0]?.isBridge == false }
+    }
+
+    private var groupsName: String { prediction.beforeIsKernel ? "kernel" : "predicted" }
+
+    func text(style: TextStyle) -> String {
+        var lines: [String] = []
+        let model = prediction.before.model
+        lines.append("What if — predicted by the kernel's grouping rules; nothing on the host changes.")
+        for assumption in prediction.acs {
+            let ids = model[assumption.port]?.ids ?? "?"
+            lines.append(
+                "  ACS on \(assumption.port) [\(ids)]: control 0x\(hex(assumption.controlBefore.rawValue, width: 4))"
+                    + " → 0x\(hex(assumption.controlAfter.rawValue, width: 4))"
+                    + (assumption.enabling.isEmpty
+                        ? " (already set)" : " (sets \(assumption.enabling.shortNames.joined(separator: " ")))"))
+        }
+        for quirk in prediction.quirkAssumptions {
+            lines.append("  quirk \(quirk.quirk.id) \(quirk.applied ? "applies" : "absent"): \(quirk.quirk.title)")
+        }
+        lines.append("")
+        let functions = shown
+        if functions.isEmpty {
+            lines.append("No group changes: every function keeps its group.")
+        } else {
+            lines.append("Groups before (\(groupsName)) → after (predicted):")
+            for address in functions {
+                let ids = model[address]?.ids ?? "?"
+                let verdictBefore = prediction.before.verdict(of: address) ?? .unknown
+                let verdictAfter = prediction.after.verdict(of: address) ?? .unknown
+                lines.append(
+                    "  \(address) [\(ids)]  \(style.verdict(verdictBefore)) → \(style.verdict(verdictAfter))")
+                lines.append(style.wrap("before: " + list(prediction.groupBefore(address)), indent: 4, hanging: 12))
+                lines.append(style.wrap("after:  " + list(prediction.groupAfter(address)), indent: 4, hanging: 12))
+            }
+        }
+        lines.append(
+            "Groups: \(groupCount(before: true)) → \(groupCount(before: false))"
+                + " (\(prediction.changedFunctions.count) functions change group)")
+        lines.append("")
+        lines.append("What makes it real:")
+        for paragraph in makesReal() {
+            lines.append(style.wrap(paragraph, indent: 2, hanging: 4))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private func list(_ members: [PCIAddress]?) -> String {
+        guard let members else { return "(none)" }
+        return members.map(\.description).joined(separator: " ") + " (\(members.count))"
+    }
+
+    /// Every group before: the kernel's when the source has them, else the predicted ones.
+    private var groupsBefore: [[PCIAddress]] {
+        if prediction.beforeIsKernel, let groups = prediction.before.model.kernelGroups {
+            return groups.sorted { $0.key < $1.key }.map { $0.value.sorted() }
+        }
+        return prediction.before.prediction.groups
+    }
+
+    private func groupCount(before: Bool) -> Int {
+        if before, prediction.beforeIsKernel { return prediction.before.model.kernelGroups?.count ?? 0 }
+        return (before ? prediction.before : prediction.after).prediction.groups.count
+    }
+
+    /// One paragraph per assumption kind.
+    func makesReal() -> [String] {
+        var paragraphs: [String] = []
+        if let parameter = prediction.parameter {
+            let first = prediction.acs.first.map(\.port.description) ?? "PORT"
+            paragraphs.append(
+                "\(parameter.text) — the upstream kernel parameter that sets these ACS Control bits at boot"
+                    + (parameter.kernelNote(running: prediction.before.model.facts.kernelVersion).map { "; \($0)" }
+                        ?? "")
+                    + ". Add it to GRUB_CMDLINE_LINUX in /etc/default/grub (inside the quotes), run update-grub and "
+                    + "reboot; then `lspci -vvv -s \(first) | grep ACSCtl` shows the bits and `vfioctl inspect` "
+                    + "the kernel's groups. The kernel also enables these bits by itself when an IOMMU driver is "
+                    + "active (pci_std_enable_acs), so on such a host they were left off by something else: check "
+                    + "for pci=disable_acs_redir= on the command line.")
+            if !parameter.kept.isEmpty {
+                paragraphs.append(
+                    "It keeps the config_acs entries already on the command line (\(parameter.kept.joined(separator: ";"))): "
+                        + "the kernel honours only the last config_acs=, so replace the old one.")
+            }
+        }
+        for quirk in prediction.quirkAssumptions {
+            if quirk.applied {
+                let conditions = quirk.quirk.host?.summary ?? "none"
+                paragraphs.append(
+                    "quirk \(quirk.quirk.id) (\(quirk.quirk.source)): real on a host and kernel where it applies "
+                        + "(host conditions: \(conditions))"
+                        + (quirk.matchedBefore ? "; it already applies here." : "; it does not apply here now."))
+            } else {
+                paragraphs.append(
+                    "no quirk \(quirk.quirk.id): models a kernel without it (one from before the quirk, or a "
+                        + "database where a local quirks.d entry overrides it)"
+                        + (quirk.matchedBefore ? "." : "; it does not apply here anyway, so nothing changes."))
+            }
+        }
+        return paragraphs
+    }
+
+    func json() -> JSON {
+        let model = prediction.before.model
+        func group(_ members: [PCIAddress]?) -> JSON {
+            members.map { .array($0.map { .string($0.description) }) } ?? .null
+        }
+        var makes: [JSON] = []
+        if let parameter = prediction.parameter {
+            makes.append(
+                .object([
+                    ("kind", .string("config-acs")),
+                    ("parameter", .string(parameter.text)),
+                    ("minimumKernel", .string(ConfigACSParameter.introduced.description)),
+                    ("kernelNote", .optional(parameter.kernelNote(running: model.facts.kernelVersion))),
+                    ("kept", .array(parameter.kept.map(JSON.string))),
+                ]))
+        }
+        for quirk in prediction.quirkAssumptions {
+            makes.append(
+                .object([
+                    ("kind", .string(quirk.applied ? "quirk" : "no-quirk")),
+                    ("id", .string(quirk.quirk.id)),
+                    ("hostConditions", .optional(quirk.quirk.host?.summary)),
+                ]))
+        }
+        return .object([
+            ("schemaVersion", .int(Self.schemaVersion)),
+            ("kind", .string("what-if")),
+            ("tool", .string("vfioctl \(VFIOCtl.version)")),
+            ("source", .string(model.source)),
+            ("kernelRelease", .optional(model.facts.kernelRelease)),
+            ("beforeFrom", .string(groupsName)),
+            (
+                "assumptions",
+                .object([
+                    (
+                        "acs",
+                        .array(
+                            prediction.acs.map { a in
+                                .object([
+                                    ("port", .string(a.port.description)),
+                                    ("ids", .optional(model[a.port]?.ids)),
+                                    ("capability", .string(hex(a.capability.rawValue, width: 4))),
+                                    ("controlBefore", .string(hex(a.controlBefore.rawValue, width: 4))),
+                                    ("controlAfter", .string(hex(a.controlAfter.rawValue, width: 4))),
+                                    ("enabling", .array(a.enabling.shortNames.map(JSON.string))),
+                                ])
+                            })
+                    ),
+                    (
+                        "quirks",
+                        .array(
+                            prediction.quirkAssumptions.map { q in
+                                .object([
+                                    ("id", .string(q.quirk.id)), ("applied", .bool(q.applied)),
+                                    ("appliesBefore", .bool(q.matchedBefore)), ("appliesAfter", .bool(q.matchedAfter)),
+                                ])
+                            })
+                    ),
+                ])
+            ),
+            (
+                "groupCount",
+                .object([("before", .int(groupCount(before: true))), ("after", .int(groupCount(before: false)))])
+            ),
+            (
+                "groups",
+                .object([
+                    ("before", .array(groupsBefore.map { group($0) })),
+                    ("after", .array(prediction.after.prediction.groups.map { group($0) })),
+                ])
+            ),
+            (
+                "functions",
+                .array(
+                    shown.map { address in
+                        .object([
+                            ("address", .string(address.description)),
+                            ("changed", .bool(prediction.groupBefore(address) != prediction.groupAfter(address))),
+                            (
+                                "before",
+                                .object([
+                                    ("group", group(prediction.groupBefore(address))),
+                                    ("verdict", .optional(prediction.before.verdict(of: address)?.rawValue)),
+                                ])
+                            ),
+                            (
+                                "after",
+                                .object([
+                                    ("group", group(prediction.groupAfter(address))),
+                                    ("verdict", .optional(prediction.after.verdict(of: address)?.rawValue)),
+                                ])
+                            ),
+                        ])
+                    })
+            ),
+            ("makesReal", .array(makes)),
+        ])
+    }
+}
