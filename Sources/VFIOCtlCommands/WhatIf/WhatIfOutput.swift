@@ -48,6 +48,9 @@ struct WhatIfOutput {
                     "  \(address) [\(ids)]  \(style.verdict(verdictBefore)) → \(style.verdict(verdictAfter))")
                 lines.append(style.wrap("before: " + list(prediction.groupBefore(address)), indent: 4, hanging: 12))
                 lines.append(style.wrap("after:  " + list(prediction.groupAfter(address)), indent: 4, hanging: 12))
+                if selected != nil, let slots = slotsText(for: address) {
+                    lines.append(style.wrap("or move the card: " + slots, indent: 4, hanging: 6))
+                }
             }
         }
         lines.append(
@@ -77,6 +80,29 @@ struct WhatIfOutput {
     private func groupCount(before: Bool) -> Int {
         if before, prediction.beforeIsKernel { return prediction.before.model.kernelGroups?.count ?? 0 }
         return (before ? prediction.before : prediction.after).prediction.groups.count
+    }
+
+    /// Slots that would give the card its own group on this host as it is (SlotSearch), for
+    /// a function still sharing its group after the assumptions; nil when none or not sharing.
+    func slots(for address: PCIAddress) -> [SlotOption]? {
+        let model = prediction.before.model
+        guard model[address]?.isBridge == false, let after = prediction.groupAfter(address),
+            !after.allSatisfy({ $0.slot == address.slot || model[$0]?.isBridge == true })
+        else { return nil }
+        let found = SlotSearch.isolatingSlots(
+            for: address, in: model, policy: prediction.beforeQuirks.policy, prediction: prediction.before.prediction)
+        return found.isEmpty ? nil : found
+    }
+
+    private func slotsText(for address: PCIAddress) -> String? {
+        slots(for: address).map { found in
+            found.map { slot in
+                "\(slot.port) [\(slot.portIDs)]"
+                    + (slot.isFree
+                        ? " (free)" : " (taken by \(slot.occupiedBy.map(\.description).joined(separator: ", ")))")
+            }
+            .joined(separator: ", ") + " would give it a group of its own (`vfioctl advise \(address)`)"
+        }
     }
 
     /// One paragraph per assumption kind.
@@ -194,6 +220,10 @@ struct WhatIfOutput {
                         .object([
                             ("address", .string(address.description)),
                             ("changed", .bool(prediction.groupBefore(address) != prediction.groupAfter(address))),
+                            (
+                                "isolatingSlots",
+                                .array((slots(for: address) ?? []).map { .string($0.port.description) })
+                            ),
                             (
                                 "before",
                                 .object([
