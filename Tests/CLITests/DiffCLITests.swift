@@ -131,6 +131,7 @@ struct DiffCLITests {
         let result = try Tool.vfioctl(["diff", a, b, "--json"])
         #expect(result.status == 0)
         let json = try Self.json(result.standardOutput)
+        #expect(json["schemaVersion"] as? Int == 1)
         #expect(json["kernelChanged"] as? Bool == true)
         #expect(json["groupBasis"] as? String == "kernel")
         #expect(json["groupsDiffer"] as? Bool == false)

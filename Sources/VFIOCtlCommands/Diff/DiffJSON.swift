@@ -3,6 +3,8 @@ import PCIModel
 
 /// `vfioctl diff --json` (Docs/json-schema.md, "vfioctl diff --json").
 enum DiffJSON {
+    static let schemaVersion = 1
+
     static func render(_ diff: HostDiff, a: (String, HostModel), b: (String, HostModel)) -> JSON {
         func side(_ side: (String, HostModel)) -> JSON {
             .object([
@@ -19,6 +21,7 @@ enum DiffJSON {
         }
         func group(_ members: [PCIAddress]) -> JSON { .array(members.map { .string($0.description) }) }
         return .object([
+            ("schemaVersion", .int(schemaVersion)),
             ("a", side(a)), ("b", side(b)),
             ("kernelChanged", .bool(diff.kernelReleases.a != diff.kernelReleases.b)),
             ("groupBasis", .string(diff.basis.rawValue)),
