@@ -75,4 +75,54 @@ struct HostDiffTests {
         #expect(diff.basis == .predicted)
         #expect(!diff.groupsDiffer)
     }
+
+    static func predictedSide(_ devices: [PCIDevice]) -> HostDiffSide {
+        HostDiffSide(report: InspectReport(model: Hosts.model(devices)), policy: ACSPolicy())
+    }
+
+    @Test("function 0 that became multifunction (no ACS) now shares its siblings' group: the reason says so")
+    func multifunction() {
+        let a = Self.predictedSide([
+            Hosts.device("00:02.0", Hosts.endpoint(multifunction: false)),
+            Hosts.device("00:02.1", Hosts.endpoint(multifunction: true)),
+        ])
+        let b = Self.predictedSide([
+            Hosts.device("00:02.0", Hosts.endpoint(multifunction: true)),
+            Hosts.device("00:02.1", Hosts.endpoint(multifunction: true)),
+        ])
+        let diff = HostDiff(a: a, b: b)
+        #expect(diff.basis == .predicted)
+        #expect(diff.groupChanges.map(\.kind) == [.merged])
+        let address = PCIAddress("00:02.0")!
+        // Multifunction is the whole story: the ACS answer's change (exempt → no capability)
+        // follows from it and is not listed again.
+        #expect(diff.groupChanges.first?.reasons == [.multifunction(address: address, before: false, after: true)])
+        #expect(
+            diff.functionChanges.contains {
+                $0.address == address && $0.field == .multifunction && $0.before == "false" && $0.after == "true"
+            })
+    }
+
+    @Test("the NIC moved behind another port: the bridges on one path only are named, with their side")
+    func bridges() {
+        let enabled: ACSFlags = [.sourceValidation, .requestRedirect, .completionRedirect, .upstreamForwarding]
+        let a = Self.predictedSide([
+            Hosts.device("00:1c.0", Hosts.rootPort(secondary: 1, acs: enabled)),
+            Hosts.device("01:00.0", Hosts.endpoint()),
+        ])
+        let b = Self.predictedSide([
+            Hosts.device("00:1d.0", Hosts.rootPort(secondary: 1, acs: nil)),
+            Hosts.device("01:00.0", Hosts.endpoint()),
+        ])
+        let diff = HostDiff(a: a, b: b)
+        let changed = diff.groupChanges.first { $0.kind == .changed }
+        #expect(changed.map { Self.strings($0.after) } == [["0000:00:1d.0", "0000:01:00.0"]])
+        #expect(
+            changed?.reasons == [
+                .functions(removed: [], added: [PCIAddress("00:1d.0")!], replaced: []),
+                .bridgeOnlyOn(address: PCIAddress("00:1c.0")!, side: .a),
+                .bridgeOnlyOn(address: PCIAddress("00:1d.0")!, side: .b),
+            ])
+        #expect(diff.groupChanges.map(\.kind).sorted { $0.rawValue < $1.rawValue } == [.changed, .vanished])
+    }
 }

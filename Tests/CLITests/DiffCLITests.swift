@@ -281,6 +281,13 @@ struct DiffCLITests {
         #expect(FileManager.default.createFile(atPath: directory + "/empty", contents: Data()))
         try FileManager.default.createDirectory(atPath: directory + "/plain", withIntermediateDirectories: true)
         try "hello\n".write(toFile: directory + "/note.txt", atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: directory + "/fifo-link", withDestinationPath: fifo)
+        // gzip's magic and then garbage: taken for a snapshot, refused by the archive reader.
+        try Data([0x1f, 0x8b, 0x41, 0x42]).write(to: URL(fileURLWithPath: directory + "/broken.tar.gz"))
+        try Data([0x78, 0xff, 0xfe, 0x0a]).write(to: URL(fileURLWithPath: directory + "/latin1.txt"))
+        // Sparse: over the dump limit without using the disk.
+        #expect(FileManager.default.createFile(atPath: directory + "/huge.txt", contents: nil))
+        #expect(truncate(directory + "/huge.txt", 100 << 20) == 0)
         let cases: [([String], String)] = [
             ([directory + "/missing", seed], "A: \(directory)/missing: No such file or directory"),
             ([seed, fifo], "B: \(fifo) is a FIFO"),
@@ -290,6 +297,10 @@ struct DiffCLITests {
             (["root:" + directory + "/plain", seed], "has no sys/"),
             (["snapshot:" + directory + "/plain", seed], "is not a vfioctl snapshot"),
             (["lspci:", seed], "no path after `lspci:`"),
+            ([seed, directory + "/fifo-link"], "fifo-link is a FIFO"),
+            ([directory + "/broken.tar.gz", seed], "A (\(directory)/broken.tar.gz): snapshot"),
+            ([seed, directory + "/latin1.txt"], "holds no device"),
+            ([directory + "/huge.txt", seed], "is larger than"),
         ]
         for (arguments, message) in cases {
             let result = try Tool.vfioctl(["diff"] + arguments)
