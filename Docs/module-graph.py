@@ -16,7 +16,7 @@ import sys
 JOBS = {
     "PCIModel": "PCI facts as values: addresses, config space decoded, the host model; no I/O",
     "HostAccess": "the only code that touches the file system: the root resolver, sysfs/procfs/snapshot/lspci readers, writes, kernel modules, VFIO ioctls",
-    "Analysis": "pure rules over a host model: ACS, group prediction, reset, verdicts and host checks",
+    "Analysis": "pure rules over a host model: ACS, group prediction, reset, verdicts, host checks, and what differs between two hosts (diff)",
     "ConfigFile": "the one TOML reader and its typed, line-aware accessors; one ConfigFileError (file:line)",
     "QuirkDB": "the quirk database: decoding Quirks/*.toml and matching entries to functions",
     "WhatIf": "what-if predictions and advice: assumed ACS bits and quirks, slot moves, the parameters that make them real",

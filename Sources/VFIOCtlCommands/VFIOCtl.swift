@@ -23,6 +23,7 @@ public struct VFIOCtl: AsyncParsableCommand {
               lspci -nnvvvxxxx > dump.txt; vfioctl inspect --lspci-dump dump.txt
               vfioctl snapshot create -o host.tar.gz # attach this to a bug report
               vfioctl quirks match 0000:03:00.0      # known problems of one device
+              vfioctl diff before.tar.gz live        # what changed after a kernel/BIOS update
             """,
         version: version,
         subcommands: [
@@ -33,6 +34,7 @@ public struct VFIOCtl: AsyncParsableCommand {
             AERCommand.self,
             EarlyBind.self,
             Advise.self,
+            Diff.self,
         ]
     )
 
