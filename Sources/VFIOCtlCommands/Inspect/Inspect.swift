@@ -22,6 +22,10 @@ extension VFIOCtl {
                   vfioctl inspect 0000:03:00.0 --tree
                   vfioctl inspect --snapshot seed-host.tar.gz --json | jq '.devices[].verdict'
                   vfioctl inspect --lspci-dump forum-post.txt
+                  vfioctl inspect --snapshot old-host.tar.gz --kernel 6.12   # after an upgrade?
+
+                The prediction applies the quirks of the source's kernel (its osrelease); quirks
+                scoped with `kernel = …` (Docs/quirks.md) follow --kernel instead when given.
                 """)
 
         @OptionGroup var source: SourceOptions
@@ -29,6 +33,19 @@ extension VFIOCtl {
 
         @Flag(name: .long, help: "Show the PCI hierarchy with ACS state and groups.")
         var tree = false
+
+        @Option(
+            name: .long,
+            help: ArgumentHelp(
+                "Predict with the quirks of this kernel release (M.N[.P]) instead of the source's own.",
+                valueName: "version"),
+            transform: { text in
+                guard let version = KernelConstraint.strictVersion(Substring(text)) else {
+                    throw ValidationError("--kernel takes a version M.N or M.N.P, such as 6.1 or 5.10.200, not \(text)")
+                }
+                return version
+            })
+        var kernel: KernelVersion?
 
         @Argument(help: ArgumentHelp("Only these functions (DDDD:BB:DD.F or BB:DD.F).", valueName: "address"))
         var addresses: [PCIAddress] = []
@@ -41,7 +58,7 @@ extension VFIOCtl {
                 )
             }
             let database = try loadQuirkDatabase(base: source.quirkBase(snapshot: snapshot))
-            let quirks = QuirkEvaluation(database: database, model: model)
+            let quirks = QuirkEvaluation(database: database, model: model, kernel: kernel)
             let report = InspectReport(model: model, policy: quirks.policy, additionalReasons: quirks.reasons)
             let selected = addresses.isEmpty ? nil : addresses
             if output.json {
