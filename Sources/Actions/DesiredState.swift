@@ -55,8 +55,42 @@ public struct DesiredState: Sendable {
     public var earlyBinds: [EarlyBind] = []
     /// `[[reset-method]]`: the methods a function's `reset_method` gets at boot (udev rule).
     public var resetMethods: [(address: PCIAddress, methods: [ResetMethod])] = []
+    /// `[[expect-group]]`: what the kernel groups must be before anything is changed.
+    public var expectedGroups: [GroupExpectation] = []
 
     public init() {}
+
+    /// Every expectation that does not hold on `model`, with the expectation it breaks.
+    public func groupMismatches(in model: HostModel) -> [(expectation: GroupExpectation, mismatch: GroupMismatch)] {
+        expectedGroups.flatMap { expectation in expectation.mismatches(in: model).map { (expectation, $0) } }
+    }
+
+    /// The functions the file's other entries act on (bindings, early-bind targets, VF PFs,
+    /// reset methods), and the groups they name; for `apply --pin`.
+    public func targets(in model: HostModel) -> (groups: Set<Int>, unresolved: [String]) {
+        var groups: Set<Int> = []
+        var unresolved: [String] = []
+        func add(_ target: String) {
+            switch DeviceTarget(target) {
+            case .group(let number) where model.kernelGroups?[number] != nil: groups.insert(number)
+            case .function(let address):
+                if let group = model[address]?.iommuGroup { groups.insert(group) } else { unresolved.append(target) }
+            default: unresolved.append(target)
+            }
+        }
+        for item in sriov { add(item.pf.description) }
+        for binding in bindings { add(binding.target) }
+        for item in earlyBinds { add(item.target) }
+        for item in resetMethods { add(item.address.description) }
+        return (groups, unresolved)
+    }
+}
+
+extension GroupMismatch {
+    /// The line `apply` and the hook print: the mismatch and the expectation it breaks.
+    public func line(for expectation: GroupExpectation) -> String {
+        "\(description) (expected by [[expect-group]] at \(expectation.source))"
+    }
 }
 
 /// Brings the host to a desired state, changing only what differs: hugepages first (before
@@ -71,8 +105,21 @@ public struct DesiredStateApplier {
     private var roots: HostRoots { session.roots }
     private var dryRun: Bool { session.dryRun }
 
-    /// One line per item: what changed, or that it already was so.
+    /// One line per item: what changed, or that it already was so. Refuses before the first
+    /// write when an `[[expect-group]]` does not hold.
     public func apply(_ desired: DesiredState) throws -> [String] {
+        if !desired.expectedGroups.isEmpty {
+            let model = try SysfsHostReader(roots: roots).read(source: "host")
+            let found = desired.groupMismatches(in: model)
+            if !found.isEmpty {
+                throw ActionError(
+                    .invalidRequest,
+                    "the IOMMU groups are not what the desired state expects; nothing was changed:\n"
+                        + found.map { "  " + $0.mismatch.line(for: $0.expectation) }.joined(separator: "\n")
+                        + "\n  check the new groups (`vfioctl iommu`), then update [[expect-group]] (`vfioctl apply --pin`)"
+                )
+            }
+        }
         var report: [String] = []
         let hugepages = Hugepages(roots: roots)
         for pool in desired.hugepages {

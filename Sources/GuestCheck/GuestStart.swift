@@ -31,6 +31,9 @@ public struct GuestStart {
         public var hugepages = HugepagesMode.check
         /// A bus reset reaching the host's or another guest's functions: refuse or warn.
         public var busReset = BusResetPolicy.refuse
+        /// `[[expect-group]]` entries of hook.toml's `desired-state`: a group holding one of
+        /// the guest's hostdevs that no longer matches refuses the start.
+        public var expectedGroups: [GroupExpectation] = []
         public init(
             createVFs: Bool = false, bindUnmanaged: Bool = false, hugepages: HugepagesMode = .check,
             busReset: BusResetPolicy = .refuse
@@ -113,6 +116,7 @@ public struct GuestStart {
 
     private func prepareHost(_ definition: LibvirtDomain, session: HostSession) throws -> [HookFinding] {
         var model = try SysfsHostReader(roots: roots).read(source: "hook")
+        try checkExpectedGroups(definition, model: model)
         let others = try otherGuestDevices()
         var preparation = GuestPreparation(session: session)
         preparation.timeoutSeconds = 30
@@ -163,6 +167,19 @@ public struct GuestStart {
         try session.journal(.stateFile("domains/\(domain)"))
         try registrations.write(domain, lines: records)
         return findings
+    }
+
+    /// Refuses, before anything changes, when a group holding one of the guest's hostdevs no
+    /// longer is what an `[[expect-group]]` says. Entries about other groups do not matter.
+    private func checkExpectedGroups(_ definition: LibvirtDomain, model: HostModel) throws {
+        let hostdevs = Set(definition.hostdevs.map(\.address))
+        let broken = options.expectedGroups.filter { $0.concerns(hostdevs, in: model) }.flatMap { expectation in
+            expectation.mismatches(in: model).map { $0.line(for: expectation) }
+        }
+        guard !broken.isEmpty else { return }
+        throw Refusal(
+            lines: broken.map { "refuse: IOMMU group changed: " + $0 }
+                + ["refuse: check the new groups (`vfioctl iommu`) before giving this guest its devices"])
     }
 
     /// Grows each host-wide pool the guest needs (page size in KiB → pages) by what is missing,

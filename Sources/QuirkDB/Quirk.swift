@@ -170,6 +170,9 @@ public struct HostCriteria: Sendable {
     public var acpiTable: String?
     /// Only while the IOMMU is on (or unknown, as prediction assumes).
     public var iommu: IOMMURequirement?
+    /// `kernel = ">= 5.10"`: only on these kernel releases. An unknown kernel (lspci dumps,
+    /// snapshots without `osrelease`) counts as satisfying it: the database models today's kernel.
+    public var kernel: KernelConstraint?
 
     /// `iommu = "on"`, the one state a quirk can ask for.
     public enum IOMMURequirement: String, Sendable, CaseIterable { case on }
@@ -184,6 +187,7 @@ extension HostCriteria {
         if let words = cmdlineLacks { parts.append("command line lacks \(words.joined(separator: " "))") }
         if let acpiTable { parts.append("ACPI table \(acpiTable)") }
         if iommu != nil { parts.append("IOMMU on") }
+        if let kernel { parts.append("kernel \(kernel)") }
         return parts.isEmpty ? "none" : parts.joined(separator: ", ")
     }
 }

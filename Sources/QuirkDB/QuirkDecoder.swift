@@ -249,7 +249,7 @@ struct QuirkDecoder {
     }
 
     private func decodeHost(_ table: ConfigTable) throws(QuirkFileError) -> HostCriteria {
-        try table.allowOnly(["cpu-vendor", "cmdline-has", "cmdline-lacks", "acpi-table", "iommu"])
+        try table.allowOnly(["cpu-vendor", "cmdline-has", "cmdline-lacks", "acpi-table", "iommu", "kernel"])
         let iommu = try table.nonEmptyString("iommu").map { (value) throws(QuirkFileError) in
             guard let requirement = HostCriteria.IOMMURequirement(rawValue: value) else {
                 throw table.error("iommu can only be \"on\"", at: "iommu")
@@ -259,6 +259,13 @@ struct QuirkDecoder {
         return HostCriteria(
             cpuVendor: try table.stringArray("cpu-vendor"), cmdlineHas: try table.stringArray("cmdline-has"),
             cmdlineLacks: try table.stringArray("cmdline-lacks"), acpiTable: try table.nonEmptyString("acpi-table"),
-            iommu: iommu)
+            iommu: iommu,
+            kernel: try table.string("kernel").map { (text) throws(QuirkFileError) in
+                do {
+                    return try KernelConstraint(parsing: text)
+                } catch {
+                    throw table.error("\(error)", at: "kernel")
+                }
+            })
     }
 }

@@ -6,8 +6,15 @@ import PCIModel
 public struct QuirkEvaluation: Sendable {
     public let policy: ACSPolicy
     public let matches: [PCIAddress: [QuirkMatch]]
+    /// Whose kernel's rules decided which kernel-scoped quirks apply.
+    public let kernel: PredictionKernel
 
-    public init(database: QuirkDatabase, model: HostModel) {
+    /// `kernel` (`inspect --kernel`) replaces the model's own kernel for kernel-scoped quirks;
+    /// nil uses the model's `osrelease`.
+    public init(database: QuirkDatabase, model: HostModel, kernel override: KernelVersion? = nil) {
+        let kernel = override.map { PredictionKernel(version: $0, source: .option) } ?? PredictionKernel(model: model)
+        self.kernel = kernel
+        let database = override.map { database.scoped(toKernel: $0) } ?? database
         policy = ACSPolicy(quirk: database.acsQuirk(for: model)).memoized(for: model)
         let policy = self.policy
         let found = model.devices.parallelMap { device in

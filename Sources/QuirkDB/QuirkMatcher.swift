@@ -162,6 +162,10 @@ extension QuirkDatabase {
             if present != true { return false }
         }
         if h.iommu == .on, model.kernelGroups?.isEmpty == true { return false }
+        // An unknown kernel applies the quirk: the database models today's kernel.
+        if let constraint = h.kernel, let version = facts.kernelVersion, !constraint.isSatisfied(by: version) {
+            return false
+        }
         return true
     }
 

@@ -3,6 +3,7 @@ import ArgumentParser
 import ConfigFile
 import HostAccess
 import PCIModel
+import SystemPackage
 
 extension VFIOCtl {
     /// `vfioctl apply FILE.toml`: the host's desired state, e.g. at boot before libvirtd.
@@ -35,16 +36,37 @@ extension VFIOCtl {
                   address = "0000:03:00.0"
                   methods = ["device_specific"]
 
+                  [[expect-group]]            # the kernel group of members[0] holds exactly these
+                  members = ["0000:04:00.0", "0000:04:00.1"]
+                  ids = ["8086:10c9", "8086:10c9"]    # optional: vendor:device of each
+
+                A run refuses before its first write when an [[expect-group]] no longer holds
+                (a BIOS or kernel update, a card in another slot). --check only compares, --pin
+                appends the groups the other entries use as the host has them now.
+
                 Examples:
                   vfioctl apply /etc/vfioctl/desired.toml --dry-run
                   vfioctl apply /etc/vfioctl/desired.toml
+                  vfioctl apply --pin /etc/vfioctl/desired.toml --dry-run
+                  vfioctl apply --check /etc/vfioctl/desired.toml --json
                 """)
 
         @Argument(help: "The desired-state file.") var file: String
+        @Flag(help: "Change nothing: check every [[expect-group]] against the host; exit 1 on a mismatch.")
+        var check = false
+        @Flag(help: "Append [[expect-group]] for every group the file's entries use, as the host has it now.")
+        var pin = false
         @OptionGroup var action: ActionOptions
         @OptionGroup var output: OutputOptions
 
+        func validate() throws {
+            if check && pin { throw ValidationError("give --check or --pin, not both") }
+            if check && action.dryRun { throw ValidationError("--check changes nothing already; drop --dry-run") }
+        }
+
         func run() async throws {
+            if check { return try checkGroups() }
+            if pin { return try pinGroups() }
             let desired = try DesiredStateFile.parse(path: file)
             let session = try action.session("apply \(file)")
             let applier = DesiredStateApplier(session: session)
@@ -61,15 +83,37 @@ extension VFIOCtl {
 /// Reads a desired-state file; errors are `file:line: what is wrong`.
 enum DesiredStateFile {
     static func parse(path: String) throws -> DesiredState {
-        guard let text = try readTextFile(path) else {
+        try parse(decode(try readBytes(path), name: path), name: path)
+    }
+
+    /// The file's bytes; nil-free: a missing file, a FIFO or a device is an error naming it.
+    static func readBytes(_ path: String) throws -> [UInt8] {
+        guard
+            let bytes = try RootedFileSystem(root: "/").readBytes(
+                absolutePath(path), limit: InputLimits.configurationFileBytes)
+        else {
             throw CLIError("no desired-state file at \(path)")
         }
-        return try parse(text, name: path)
+        return bytes
+    }
+
+    /// The bytes as text; invalid UTF-8 is an error naming the line.
+    static func decode(_ bytes: [UInt8], name: String) throws(ConfigFileError) -> String {
+        if let text = String(validating: bytes, as: UTF8.self) { return text }
+        var decoder = UTF8()
+        var iterator = bytes.makeIterator()
+        var offset = 0
+        var line = 1
+        while case .scalarValue(let scalar) = decoder.decode(&iterator) {
+            offset += UTF8.width(scalar)
+            if scalar == "\n" { line += 1 }
+        }
+        throw ConfigFileError(file: name, line: line, message: "not UTF-8 text (byte \(offset + 1) of the file)")
     }
 
     static func parse(_ text: String, name: String) throws(ConfigFileError) -> DesiredState {
         let root = try ConfigTable.parse(text, file: name)
-        try root.allowOnly(["hugepages", "sriov", "bind", "early-bind", "reset-method"])
+        try root.allowOnly(["hugepages", "sriov", "bind", "early-bind", "reset-method", "expect-group"])
         var desired = DesiredState()
         for table in try root.tables("hugepages") {
             try table.allowOnly(["size", "count", "node"])
@@ -133,6 +177,51 @@ enum DesiredStateFile {
             }
             desired.resetMethods.append((address, methods))
         }
+        for table in try root.tables("expect-group") {
+            desired.expectedGroups.append(try expectation(table))
+        }
         return desired
+    }
+}
+
+extension DesiredStateFile {
+    /// One `[[expect-group]]`: members (addresses, none twice), ids (same count, `vvvv:dddd`).
+    static func expectation(_ table: ConfigTable) throws(ConfigFileError) -> GroupExpectation {
+        try table.allowOnly(["members", "ids"])
+        guard let names = try table.stringArray("members"), !names.isEmpty else {
+            throw table.error("expect-group needs members = [\"DDDD:BB:DD.F\", …]", at: "members")
+        }
+        guard names.count <= GroupExpectation.maximumMembers else {
+            throw table.error(
+                "expect-group lists \(names.count) members; a group has at most \(GroupExpectation.maximumMembers)",
+                at: "members")
+        }
+        var members: [PCIAddress] = []
+        var seen: Set<PCIAddress> = []
+        for name in names {
+            guard let address = PCIAddress(name) else {
+                throw table.error("member \(name) is not DDDD:BB:DD.F", at: "members")
+            }
+            guard seen.insert(address).inserted else {
+                throw table.error("member \(address) is listed twice", at: "members")
+            }
+            members.append(address)
+        }
+        var ids: [GroupExpectation.IDs]?
+        if let texts = try table.stringArray("ids") {
+            guard texts.count == members.count else {
+                throw table.error(
+                    "ids has \(texts.count) entries for \(members.count) members: give one vendor:device per member, in order",
+                    at: "ids")
+            }
+            ids = []
+            for text in texts {
+                guard let pair = GroupExpectation.IDs(text) else {
+                    throw table.error("id \(text) is not vendor:device in hex (8086:10c9)", at: "ids")
+                }
+                ids?.append(pair)
+            }
+        }
+        return GroupExpectation(members: members, ids: ids, source: "\(table.file):\(table.line)")
     }
 }

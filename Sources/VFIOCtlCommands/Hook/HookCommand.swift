@@ -72,9 +72,20 @@ extension VFIOCtl {
             }
             // A guest with nothing to check or prepare does not even open the host's snapshot.
             guard !definition.hostdevs.isEmpty || definition.hugepages != nil else { return }
+            var expectedGroups: [GroupExpectation] = []
+            if let path = settings.desiredState, !definition.hostdevs.isEmpty {
+                do {
+                    expectedGroups = try DesiredStateFile.parse(path: path).expectedGroups
+                } catch {
+                    throw refusal([
+                        "refuse: desired-state \(path) (hook.toml) cannot be read: \(error); nothing was changed"
+                    ])
+                }
+            }
             let (roots, snapshot) = try hostRoots(settings)
             defer { withExtendedLifetime(snapshot) {} }
-            let start = guestStart(settings, roots: roots)
+            var start = guestStart(settings, roots: roots)
+            start.options.expectedGroups = expectedGroups
             do {
                 for finding in try start.prepare(definition) where finding.level != .refuse {
                     StandardError.write("vfioctl: \(domain): \(finding)\n")

@@ -13,6 +13,7 @@ import HostAccess
 /// bind-unmanaged = false        # bind unmanaged hostdevs' groups to vfio-pci
 /// bus-reset = "refuse"          # refuse | warn: a bus-reset-only function whose reset also
 ///                               # reaches host-used or other guests' functions
+/// desired-state = "/etc/vfioctl/desired.toml"   # its [[expect-group]] entries guard starts
 /// ```
 struct HookConfig {
     var root: String?
@@ -26,6 +27,8 @@ struct HookConfig {
     var bindUnmanaged = false
     /// A function reset only by a bus reset that reaches the host's or another guest's functions.
     var busReset = BusResetPolicy.refuse
+    /// A desired-state file whose `[[expect-group]]` entries `prepare` checks.
+    var desiredState: String?
 
     static let defaultPath = "/etc/vfioctl/hook.toml"
 
@@ -36,6 +39,7 @@ struct HookConfig {
         let table = try ConfigTable.parse(text, file: path)
         try table.allowOnly([
             "root", "snapshot", "state-dir", "log", "hugepages", "create-vfs", "bind-unmanaged", "bus-reset",
+            "desired-state",
         ])
         config.root = try table.string("root")
         config.snapshot = try table.string("snapshot")
@@ -49,6 +53,7 @@ struct HookConfig {
         if let policy = try table.string("bus-reset", oneOf: BusResetPolicy.allCases.map(\.rawValue)) {
             config.busReset = BusResetPolicy(rawValue: policy) ?? config.busReset
         }
+        config.desiredState = try table.nonEmptyString("desired-state")
         return config
     }
 }

@@ -23,12 +23,16 @@ extension VFIOCtl {
                   vfioctl inspect 0000:03:00.0 --tree
                   vfioctl inspect --snapshot seed-host.tar.gz --json | jq '.devices[].verdict'
                   vfioctl inspect --lspci-dump forum-post.txt
+                  vfioctl inspect --snapshot old-host.tar.gz --kernel 6.12   # after an upgrade?
+
+                The prediction applies the quirks of the source's kernel (its osrelease); quirks
+                scoped with `kernel = …` (Docs/quirks.md) follow --kernel instead when given.
 
                 What if: --assume-acs PORT[=FLAGS], --assume-quirk ID and --assume-no-quirk ID predict
                 the groups as if that were so, show them before and after, and say what makes each
                 assumption real (the exact pci=config_acs= parameter for ports that advertise ACS).
                   vfioctl inspect --assume-acs 00:03.0 --assume-acs 00:07.0 0000:06:00.0
-                  vfioctl inspect --snapshot old.tar.gz --assume-no-quirk kernel-acs-intel-pch --json
+                  vfioctl inspect --snapshot old.tar.gz --assume-no-quirk kernel-acs-intel-pch-root-ports --json
                 """)
 
         @OptionGroup var source: SourceOptions
@@ -37,6 +41,19 @@ extension VFIOCtl {
 
         @Flag(name: .long, help: "Show the PCI hierarchy with ACS state and groups.")
         var tree = false
+
+        @Option(
+            name: .long,
+            help: ArgumentHelp(
+                "Predict with the quirks of this kernel release (M.N[.P]) instead of the source's own.",
+                valueName: "version"),
+            transform: { text in
+                guard let version = KernelConstraint.strictVersion(Substring(text)) else {
+                    throw ValidationError("--kernel takes a version M.N or M.N.P, such as 6.1 or 5.10.200, not \(text)")
+                }
+                return version
+            })
+        var kernel: KernelVersion?
 
         @Argument(help: ArgumentHelp("Only these functions (DDDD:BB:DD.F or BB:DD.F).", valueName: "address"))
         var addresses: [PCIAddress] = []
@@ -53,7 +70,8 @@ extension VFIOCtl {
                 guard !tree else { throw CLIError("--tree does not combine with --assume-…; use text or --json") }
                 let prediction: WhatIfPrediction
                 do {
-                    prediction = try WhatIfPrediction(model: model, database: database, assumptions: whatIf.assumptions)
+                    prediction = try WhatIfPrediction(
+                        model: model, database: database.scoped(toKernel: kernel), assumptions: whatIf.assumptions)
                 } catch {
                     throw CLIError(error.description)
                 }
@@ -62,7 +80,7 @@ extension VFIOCtl {
                 withExtendedLifetime(snapshot) {}
                 return
             }
-            let quirks = QuirkEvaluation(database: database, model: model)
+            let quirks = QuirkEvaluation(database: database, model: model, kernel: kernel)
             let report = InspectReport(model: model, policy: quirks.policy, additionalReasons: quirks.reasons)
             let selected = addresses.isEmpty ? nil : addresses
             if output.json {

@@ -27,6 +27,12 @@ enum InspectJSON {
             .string(model.kernelGroups == nil ? "unknown" : (model.kernelGroups?.isEmpty == true ? "off" : "on")))
         let facts = model.facts
         member(
+            "predictionKernel",
+            .object([
+                ("version", quirks.kernel.version.map { JSON.string($0.description) } ?? .null),
+                ("source", .string(quirks.kernel.source.rawValue)),
+            ]))
+        member(
             "host",
             .object([
                 ("kernelRelease", facts.kernelRelease.map(JSON.string) ?? .null),

@@ -11,6 +11,7 @@ struct InspectText {
     func render(selected: [PCIAddress]?) -> String {
         let model = report.model
         var out: [String] = ["vfioctl \(VFIOCtl.version): \(model.source), \(model.devices.count) PCI functions"]
+        out.append(quirks.kernel.summary)
         out.append("")
         out.append("Host")
         for check in report.hostChecks {

@@ -93,6 +93,7 @@ enum QuirkJSON {
             if let lacks = h.cmdlineLacks { words.append("command line lacks \(lacks.joined(separator: " "))") }
             if let table = h.acpiTable { words.append("ACPI \(table) table") }
             if h.iommu != nil { words.append("IOMMU on") }
+            if let kernel = h.kernel { words.append("kernel \(kernel)") }
             lines.append("host: " + words.joined(separator: ", "))
         }
         return lines
