@@ -35,8 +35,11 @@ extension ACSFlags {
     /// `SV,RR,CR,UF`, `SV+RR`, or a hexadecimal register value `0x1d` (bits above DT refused).
     public init?(names text: some StringProtocol) {
         let text = String(text)
+        guard text.unicodeScalars.allSatisfy(\.isASCII) else { return nil }
         if text.hasPrefix("0x") || text.hasPrefix("0X") {
-            guard let value = UInt16(text.dropFirst(2), radix: 16), value != 0, value & ~0x7f == 0 else { return nil }
+            guard text.dropFirst(2).allSatisfy(\.isHexDigit), let value = UInt16(text.dropFirst(2), radix: 16),
+                value != 0, value & ~0x7f == 0
+            else { return nil }
             self.init(rawValue: value)
             return
         }
@@ -86,6 +89,8 @@ public enum ACSAssumptionError: Error, Equatable, CustomStringConvertible {
     /// No ACS capability: nothing upstream can make it isolate.
     case noCapability(PCIAddress, ids: String)
     case notAdvertised(PCIAddress, missing: ACSFlags, capability: ACSFlags)
+    /// A device-specific quirk answers the kernel's ACS test for it, whatever Control says.
+    case decidedByQuirk(PCIAddress, id: String, isolated: Bool)
 
     public var description: String {
         switch self {
@@ -102,6 +107,10 @@ public enum ACSAssumptionError: Error, Equatable, CustomStringConvertible {
                 + "tells the kernel to believe it (peer-to-peer between the devices below stays open, as "
                 + "libvirt's relaxed_acs_check does); a vendor-confirmed isolation quirk, or a slot on a port "
                 + "that isolates (`vfioctl advise ADDRESS`), are the real ways"
+        case .decidedByQuirk(let address, let id, let isolated):
+            "--assume-acs \(address): quirk \(id) decides its ACS test (\(isolated ? "isolated" : "not isolated")) "
+                + "whatever its Control register says, so config_acs= would not change its group"
+                + (isolated ? "; it already counts as isolated" : "; --assume-quirk/--assume-no-quirk model quirks")
         case .notAdvertised(let address, let missing, let capability):
             "--assume-acs \(address): its ACS Capability register (0x\(hex(capability.rawValue, width: 4)): "
                 + "\(capability.shortNames.joined(separator: " "))) does not advertise "

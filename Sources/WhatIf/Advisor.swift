@@ -60,7 +60,10 @@ public struct Advice: Sendable {
     }
 
     public var address: PCIAddress
+    /// The group predicted by the kernel's rules (what the options are compared with).
     public var groupNow: [PCIAddress]
+    /// The kernel's own group, when it differs from the predicted one (an override kernel).
+    public var kernelGroupNow: [PCIAddress]?
     public var verdictNow: Verdict
     public var aloneNow: Bool
     /// Options, the ones that make the function alone first, then by safety, then by size.
@@ -89,7 +92,9 @@ extension Advice {
         guard !device.isBridge else { throw .bridge(address) }
         let now = WhatIfPrediction(unchanged: model, database: database)
         self.address = address
-        groupNow = now.groupBefore(address) ?? [address]
+        groupNow = now.predictedBefore(address) ?? [address]
+        let kernelGroup = now.beforeIsKernel ? now.groupBefore(address) : nil
+        kernelGroupNow = kernelGroup == groupNow ? nil : kernelGroup
         verdictNow = now.before.verdict(of: address) ?? .unknown
         aloneNow = Self.isAlone(address, in: groupNow, model: model)
         let policy = now.beforeQuirks.policy
@@ -103,6 +108,10 @@ extension Advice {
         var fixable: [ACSAssumption] = []
         var unfixable: [(address: PCIAddress, why: String)] = []
         for candidate in failing {
+            if case .quirk(let id, _) = policy.evaluate(candidate).rule {
+                unfixable.append((candidate.address, "quirk \(id) decides its ACS test; Control bits do not matter"))
+                continue
+            }
             switch ACSAssumption(port: candidate.address).resolveForAdvice(in: model) {
             case .success(let resolved) where !resolved.enabling.isEmpty:
                 fixable.append(ACSAssumption(port: candidate.address))
@@ -125,12 +134,18 @@ extension Advice {
                 let alone = Self.isAlone(address, in: group, model: model)
                 let note = parameter.kernelNote(running: model.facts.kernelVersion)
                 let ports = prediction.acs.map { "\($0.port) (\($0.enabling.shortNames.joined(separator: " ")))" }
+                let tooOld = model.facts.kernelVersion.map { $0 < ConfigACSParameter.introduced } ?? false
+                let iommuOff = model.kernelGroups?.isEmpty == true
                 options.append(
                     Option(
                         change: .configACS(parameter, kernelNote: note), safety: .hardware, groupAfter: group,
                         alone: alone,
-                        explanation: "Set the ACS bits firmware left off on \(ports.joined(separator: ", ")) at boot: "
-                            + "add \(parameter.text) to the kernel command line"
+                        explanation: (iommuOff
+                            ? "The IOMMU is off: with it on (intel_iommu=on; AMD-Vi is on by default) the kernel "
+                                + "enables SV RR CR UF on these ports itself, so try that first. Otherwise: " : "")
+                            + (tooOld ? "On Linux \(ConfigACSParameter.introduced) or later, set" : "Set")
+                            + " the ACS bits left off on \(ports.joined(separator: ", ")) at boot: add "
+                            + "\(parameter.grubWord) to the kernel command line (GRUB_CMDLINE_LINUX)"
                             + (note.map { " (\($0))" } ?? "")
                             + (alone
                                 ? (unfixable.isEmpty
@@ -196,9 +211,14 @@ extension Advice {
         }
     }
 
-    /// Alone: every endpoint of the group is in the function's own slot (its other functions).
+    /// Alone: every other endpoint of the group is a function of the same card (same slot
+    /// below a bridge: a GPU and its audio function). Functions of a root-bus slot are the
+    /// chipset's (LPC, SMBus, audio of a PCH), not one card: there only the function counts.
     static func isAlone(_ address: PCIAddress, in group: [PCIAddress], model: HostModel) -> Bool {
-        group.allSatisfy { member in member.slot == address.slot || model[member]?.isBridge == true }
+        let others = group.filter { $0 != address && model[$0]?.isBridge != true }
+        guard !others.isEmpty else { return true }
+        guard model[address]?.parent != nil else { return false }
+        return others.allSatisfy { $0.slot == address.slot }
     }
 
     static func shortReason(_ error: ACSAssumptionError, _ rule: ACSEvaluation.Rule) -> String {

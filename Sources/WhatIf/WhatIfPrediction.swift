@@ -23,12 +23,14 @@ public enum WhatIfError: Error, Equatable, CustomStringConvertible {
     case acs(ACSAssumptionError)
     case quirk(QuirkAssumptionError)
     case repeated(PCIAddress)
+    case repeatedQuirk(String)
 
     public var description: String {
         switch self {
         case .acs(let error): error.description
         case .quirk(let error): error.description
         case .repeated(let port): "--assume-acs \(port) is given twice"
+        case .repeatedQuirk(let id): "quirk \(id) is named twice"
         }
     }
 }
@@ -59,8 +61,18 @@ public struct WhatIfPrediction: Sendable {
 
     public init(model: HostModel, database: QuirkDatabase, assumptions: WhatIfAssumptions) throws(WhatIfError) {
         var resolved: [ResolvedACSAssumption] = []
+        var seenQuirks = Set<String>()
+        for id in assumptions.quirks + assumptions.noQuirks where !seenQuirks.insert(id).inserted {
+            if !assumptions.quirks.contains(id) || !assumptions.noQuirks.contains(id) { throw .repeatedQuirk(id) }
+        }
+        let beforeQuirks = QuirkEvaluation(database: database, model: model)
         for assumption in assumptions.acs {
             guard !resolved.contains(where: { $0.port == assumption.port }) else { throw .repeated(assumption.port) }
+            if let device = model[assumption.port],
+                case .quirk(let id, let isolated) = beforeQuirks.policy.evaluate(device).rule
+            {
+                throw .acs(.decidedByQuirk(assumption.port, id: id, isolated: isolated))
+            }
             do {
                 resolved.append(try assumption.resolve(in: model))
             } catch {
@@ -73,7 +85,6 @@ public struct WhatIfPrediction: Sendable {
         } catch {
             throw .quirk(error)
         }
-        let beforeQuirks = QuirkEvaluation(database: database, model: model)
         before = InspectReport(model: model, policy: beforeQuirks.policy, additionalReasons: beforeQuirks.reasons)
         self.beforeQuirks = beforeQuirks
 
@@ -156,6 +167,16 @@ public struct WhatIfPrediction: Sendable {
         return changed
     }
 
+    /// The predicted group holding `address` before: what "after" is compared with, so that a
+    /// kernel whose groups are not its rules' (pcie_acs_override=) cannot fake a change.
+    public func predictedBefore(_ address: PCIAddress) -> [PCIAddress]? {
+        before.prediction.group(of: address).map { before.prediction.groups[$0] }
+    }
+
+    /// Whether the kernel's groups differ from what its rules predict for this source
+    /// (the comparison is then between predictions, and says so).
+    public var kernelDisagrees: Bool { !before.disagreements.isEmpty }
+
     /// The group holding `address` before: the kernel's when known, else the predicted one.
     public func groupBefore(_ address: PCIAddress) -> [PCIAddress]? {
         if beforeIsKernel, let id = before.model[address]?.iommuGroup ?? kernelGroupID(address, before.model) {
@@ -173,8 +194,8 @@ public struct WhatIfPrediction: Sendable {
         model.kernelGroups?.first { $0.value.contains(address) }?.key
     }
 
-    /// Functions whose group members differ between before and after, in address order.
+    /// Functions whose predicted group differs between before and after, in address order.
     public var changedFunctions: [PCIAddress] {
-        before.model.devices.map(\.address).filter { groupBefore($0) != groupAfter($0) }
+        before.model.devices.map(\.address).filter { predictedBefore($0) != groupAfter($0) }
     }
 }

@@ -92,6 +92,9 @@ struct WhatIfTests {
         #expect(throws: WhatIfError.self) { try predict(["00:03.0", "0000:00:03.0"]) }
         #expect(throws: WhatIfError.self) { try predict([], quirks: ["no-such-quirk"]) }
         #expect(throws: WhatIfError.self) {
+            try predict([], quirks: ["kernel-acs-intel-rciep", "kernel-acs-intel-rciep"])
+        }
+        #expect(throws: WhatIfError.self) {
             try predict([], quirks: ["kernel-acs-intel-rciep"], noQuirks: ["kernel-acs-intel-rciep"])
         }
     }
@@ -106,6 +109,33 @@ struct WhatIfTests {
         #expect(prediction.quirkAssumptions.map(\.matchedBefore) == [true])
         #expect(prediction.quirkAssumptions.map(\.matchedAfter) == [false])
         #expect(prediction.parameter == nil)
+    }
+
+    @Test(
+        "a kernel whose groups are not its rules' (pcie_acs_override=): changes compare predictions, advise is not fooled"
+    )
+    func overrideKernel() throws {
+        let seed = try SeedHost.model()
+        var split = seed.replacing("0000:04:00.0") { $0.iommuGroup = 99 }.replacing("0000:04:00.1") {
+            $0.iommuGroup = 99
+        }
+        // The seed snapshot holds no iommu_groups: the kernel's groups are its predicted ones,
+        // then 04:00.x split off as pcie_acs_override= would.
+        let predicted = GroupPrediction(model: seed, policy: QuirkEvaluation(database: database, model: seed).policy)
+        var groups = Dictionary(uniqueKeysWithValues: predicted.groups.enumerated().map { ($0.offset, $0.element) })
+        let moved = [PCIAddress("04:00.0")!, PCIAddress("04:00.1")!]
+        for (id, members) in groups { groups[id] = members.filter { !moved.contains($0) } }
+        groups[99] = moved
+        split.kernelGroups = groups
+        let advice = try Advice(for: moved[0], model: split, database: database)
+        #expect(!advice.aloneNow)
+        #expect(advice.kernelGroupNow == moved)
+        // TB does not take part in isolation: nothing changes, whatever the kernel's groups say.
+        let noChange = try WhatIfPrediction(
+            model: split, database: database,
+            assumptions: WhatIfAssumptions(acs: [ACSAssumption(argument: "00:03.0=TB")!]))
+        #expect(noChange.kernelDisagrees)
+        #expect(noChange.changedFunctions.isEmpty)
     }
 
     @Test("flag arguments: names, hex, and what is refused")
@@ -133,7 +163,15 @@ struct WhatIfTests {
         let existing = ["quiet", "pci=noaer,config_acs=1111111@0000:00:1c.0;xx111x1@0000:00:03.0"]
         let merged = ConfigACSParameter(assumptions: [assumption], commandLineWords: existing)
         #expect(merged.kept == ["1111111@0000:00:1c.0"])
-        #expect(merged.text == "pci=config_acs=1111111@0000:00:1c.0;xx11111@0000:00:03.0")
+        // vfioctl's entry first: the kernel configures a function by the first entry matching it.
+        #expect(merged.text == "pci=config_acs=xx11111@0000:00:03.0;1111111@0000:00:1c.0")
+        #expect(merged.grubWord == "'pci=config_acs=xx11111@0000:00:03.0;1111111@0000:00:1c.0'")
+        // The same port's explicit 0 (DT off) survives; quoted words count, words after -- do not.
+        let samePort = ConfigACSParameter(
+            assumptions: [assumption],
+            commandLineWords: ["\"pci=config_acs=0x111x1@0000:00:03.0\"", "--", "pci=config_acs=1@0000:00:1d.0"])
+        #expect(samePort.text == "pci=config_acs=0x11111@0000:00:03.0")
+        #expect(samePort.kept.isEmpty && samePort.grubWord == samePort.text)
         #expect(merged.kernelNote(running: KernelVersion(6, 1))?.contains("needs Linux 6.11") == true)
         #expect(merged.kernelNote(running: KernelVersion(6, 11, 5))?.contains("only the first") == true)
         #expect(merged.kernelNote(running: KernelVersion(6, 12, 117))?.contains("dmesg") == true)
@@ -184,6 +222,9 @@ struct WhatIfTests {
         #expect(!nic.options.contains { $0.change.kind == "config-acs" })
         let gpu = try Advice(for: PCIAddress("06:00.0")!, model: asus, database: database)
         #expect(gpu.aloneNow && gpu.options.isEmpty)
+        // Root-bus functions of one slot are the chipset's (USB controllers here), not one card.
+        let usb = try Advice(for: PCIAddress("00:1a.0")!, model: asus, database: database)
+        #expect(!usb.aloneNow)
         #expect(throws: AdviceError.self) { try Advice(for: PCIAddress("00:03.0")!, model: asus, database: database) }
         #expect(throws: AdviceError.self) { try Advice(for: PCIAddress("0a:00.0")!, model: asus, database: database) }
     }

@@ -87,6 +87,7 @@ extension VFIOCtl {
                 ("verdict", .string(advice.verdictNow.rawValue)),
                 ("group", group(advice.groupNow)),
                 ("alone", .bool(advice.aloneNow)),
+                ("kernelGroup", group(advice.kernelGroupNow)),
                 (
                     "unfixable",
                     .array(

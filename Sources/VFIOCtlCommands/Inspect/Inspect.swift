@@ -67,7 +67,9 @@ extension VFIOCtl {
             }
             let database = try loadQuirkDatabase(base: source.quirkBase(snapshot: snapshot))
             if !whatIf.assumptions.isEmpty {
-                guard !tree else { throw CLIError("--tree does not combine with --assume-…; use text or --json") }
+                guard !tree else {
+                    throw ValidationError("--tree does not combine with --assume-…; use text or --json")
+                }
                 let prediction: WhatIfPrediction
                 do {
                     prediction = try WhatIfPrediction(
@@ -75,7 +77,9 @@ extension VFIOCtl {
                 } catch {
                     throw CLIError(error.description)
                 }
-                let out = WhatIfOutput(prediction: prediction, selected: addresses.isEmpty ? nil : addresses)
+                var seen = Set<PCIAddress>()
+                let unique = addresses.filter { seen.insert($0).inserted }
+                let out = WhatIfOutput(prediction: prediction, selected: unique.isEmpty ? nil : unique)
                 print(output.json ? out.json().rendered() : out.text(style: .standardOutput), terminator: "")
                 withExtendedLifetime(snapshot) {}
                 return

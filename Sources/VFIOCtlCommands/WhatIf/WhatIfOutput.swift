@@ -32,30 +32,46 @@ struct WhatIfOutput {
                         ? " (already set)" : " (sets \(assumption.enabling.shortNames.joined(separator: " ")))"))
         }
         for quirk in prediction.quirkAssumptions {
-            lines.append("  quirk \(quirk.quirk.id) \(quirk.applied ? "applies" : "absent"): \(quirk.quirk.title)")
+            let matches = quirk.applied && !quirk.matchedAfter ? " (it matches nothing on this host)" : ""
+            lines.append(
+                "  quirk \(quirk.quirk.id) assumed \(quirk.applied ? "to apply" : "absent")\(matches): \(quirk.quirk.title)"
+            )
+        }
+        if prediction.kernelDisagrees {
+            lines.append(
+                style.wrap(
+                    "Note: the kernel's groups here are not what its rules predict from config space "
+                        + "(pcie_acs_override=, or a quirk vfioctl does not know): \"changed\" compares predictions, "
+                        + "and the kernel's own group is shown too.", indent: 2, hanging: 2))
         }
         lines.append("")
         let functions = shown
         if functions.isEmpty {
             lines.append("No group changes: every function keeps its group.")
         } else {
-            lines.append("Groups before (\(groupsName)) → after (predicted):")
+            lines.append("Groups before → after (both predicted by the kernel's rules):")
             for address in functions {
                 let ids = model[address]?.ids ?? "?"
                 let verdictBefore = prediction.before.verdict(of: address) ?? .unknown
                 let verdictAfter = prediction.after.verdict(of: address) ?? .unknown
                 lines.append(
                     "  \(address) [\(ids)]  \(style.verdict(verdictBefore)) → \(style.verdict(verdictAfter))")
-                lines.append(style.wrap("before: " + list(prediction.groupBefore(address)), indent: 4, hanging: 12))
+                lines.append(style.wrap("before: " + list(prediction.predictedBefore(address)), indent: 4, hanging: 12))
+                if prediction.beforeIsKernel, prediction.groupBefore(address) != prediction.predictedBefore(address) {
+                    lines.append(
+                        style.wrap("kernel: " + list(prediction.groupBefore(address)), indent: 4, hanging: 12))
+                }
                 lines.append(style.wrap("after:  " + list(prediction.groupAfter(address)), indent: 4, hanging: 12))
                 if selected != nil, let slots = slotsText(for: address) {
                     lines.append(style.wrap("or move the card: " + slots, indent: 4, hanging: 6))
                 }
             }
         }
+        let changed = prediction.changedFunctions
+        let bridges = changed.filter { model[$0]?.isBridge == true }.count
         lines.append(
             "Groups: \(groupCount(before: true)) → \(groupCount(before: false))"
-                + " (\(prediction.changedFunctions.count) functions change group)")
+                + " (\(changed.count - bridges) devices and \(bridges) bridges change group)")
         lines.append("")
         lines.append("What makes it real:")
         for paragraph in makesReal() {
@@ -109,21 +125,32 @@ struct WhatIfOutput {
     func makesReal() -> [String] {
         var paragraphs: [String] = []
         if let parameter = prediction.parameter {
-            let first = prediction.acs.first.map(\.port.description) ?? "PORT"
+            let first = parameter.entries.first.map(\.port.description) ?? "PORT"
+            let running = prediction.before.model.facts.kernelVersion
+            let tooOld = running.map { $0 < ConfigACSParameter.introduced } ?? false
             paragraphs.append(
-                "\(parameter.text) — the upstream kernel parameter that sets these ACS Control bits at boot"
-                    + (parameter.kernelNote(running: prediction.before.model.facts.kernelVersion).map { "; \($0)" }
-                        ?? "")
-                    + ". Add it to GRUB_CMDLINE_LINUX in /etc/default/grub (inside the quotes), run update-grub and "
-                    + "reboot; then `lspci -vvv -s \(first) | grep ACSCtl` shows the bits and `vfioctl inspect` "
-                    + "the kernel's groups. The kernel also enables these bits by itself when an IOMMU driver is "
-                    + "active (pci_std_enable_acs), so on such a host they were left off by something else: check "
-                    + "for pci=disable_acs_redir= on the command line.")
+                "\(parameter.text.terminalSafe) — the upstream kernel parameter that sets these ACS Control bits "
+                    + "at boot" + (parameter.kernelNote(running: running).map { "; \($0)" } ?? "") + ". "
+                    + (tooOld ? "Once on Linux \(ConfigACSParameter.introduced) or later, add" : "Add")
+                    + " \(parameter.grubWord.terminalSafe) inside GRUB_CMDLINE_LINUX's double quotes in /etc/default/grub"
+                    + (parameter.text.contains(";")
+                        ? " (the single quotes keep GRUB from splitting the word at ';': grub.cfg's linux line is not quoted)"
+                        : "")
+                    + ", run update-grub and reboot; then `lspci -vvv -s \(first) | grep ACSCtl` shows the bits and "
+                    + "`vfioctl inspect` the kernel's groups. The kernel also enables SV RR CR UF by itself when an "
+                    + "IOMMU driver is active (pci_std_enable_acs), so on such a host bits that are off were cleared by "
+                    + "something else: check for pci=disable_acs_redir= on the command line.")
             if !parameter.kept.isEmpty {
                 paragraphs.append(
-                    "It keeps the config_acs entries already on the command line (\(parameter.kept.joined(separator: ";"))): "
-                        + "the kernel honours only the last config_acs=, so replace the old one.")
+                    "It keeps, after its own, the config_acs entries already on the command line for other devices "
+                        + "(\(parameter.kept.joined(separator: ";").terminalSafe)): the kernel honours only the last "
+                        + "config_acs=, so replace the old one.")
             }
+        } else if !prediction.acs.isEmpty {
+            paragraphs.append(
+                "Nothing to set: those ACS bits are already on ("
+                    + prediction.acs.map { "\($0.port) 0x\(hex($0.controlBefore.rawValue, width: 4))" }
+                    .joined(separator: ", ") + ").")
         }
         for quirk in prediction.quirkAssumptions {
             if quirk.applied {
@@ -153,6 +180,7 @@ struct WhatIfOutput {
                 .object([
                     ("kind", .string("config-acs")),
                     ("parameter", .string(parameter.text)),
+                    ("grubWord", .string(parameter.grubWord)),
                     ("minimumKernel", .string(ConfigACSParameter.introduced.description)),
                     ("kernelNote", .optional(parameter.kernelNote(running: model.facts.kernelVersion))),
                     ("kept", .array(parameter.kept.map(JSON.string))),
@@ -173,6 +201,7 @@ struct WhatIfOutput {
             ("source", .string(model.source)),
             ("kernelRelease", .optional(model.facts.kernelRelease)),
             ("beforeFrom", .string(groupsName)),
+            ("kernelDisagrees", .bool(prediction.kernelDisagrees)),
             (
                 "assumptions",
                 .object([
@@ -219,7 +248,7 @@ struct WhatIfOutput {
                     shown.map { address in
                         .object([
                             ("address", .string(address.description)),
-                            ("changed", .bool(prediction.groupBefore(address) != prediction.groupAfter(address))),
+                            ("changed", .bool(prediction.predictedBefore(address) != prediction.groupAfter(address))),
                             (
                                 "isolatingSlots",
                                 .array((slots(for: address) ?? []).map { .string($0.port.description) })
@@ -228,6 +257,7 @@ struct WhatIfOutput {
                                 "before",
                                 .object([
                                     ("group", group(prediction.groupBefore(address))),
+                                    ("predictedGroup", group(prediction.predictedBefore(address))),
                                     ("verdict", .optional(prediction.before.verdict(of: address)?.rawValue)),
                                 ])
                             ),
