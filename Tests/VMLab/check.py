@@ -46,9 +46,10 @@ def describe(sets):
     return "; ".join("{" + ",".join(sorted(s)) + "}" for s in sorted(sets, key=lambda s: sorted(s)))
 
 
-def check(name, label, text, after=None):
+def check(name, label, text, after=None, diff=None):
     found, status = sections(text)
     found["_after_console"] = after
+    found["_diff"] = diff
     if "VMLAB-DONE" not in text:
         return "guest did not finish (no VMLAB-DONE)"
     if not found.get("_kernel", "").startswith(label + "."):
@@ -616,6 +617,29 @@ def expect_config_acs(devices, by_id, group_of, found):
                 problems.append(f"second boot: {device['address']} ACS control {control:#06x} lacks SV RR CR UF")
     if report["groupDisagreements"]:
         problems.append("second boot: vfioctl's prediction disagrees with the kernel")
+    problems += check_config_acs_diff(found.get("_diff"), kernel_before, kernel_after)
+    return problems
+
+
+def check_config_acs_diff(diff, kernel_before, kernel_after):
+    """`vfioctl diff` of the two boots' snapshots (run by vmlab.sh): exit 1, and exactly the
+    groups that split, each for the ACS control word of its root port."""
+    if not diff:
+        return ["no `vfioctl diff` of the two boots (snapshots missing?)"]
+    status, text, error = diff
+    if status != "1":
+        return [f"vfioctl diff of the two boots exited {status}: {error.strip()[:300]}"]
+    result = json.loads(text)
+    problems = []
+    split = {frozenset(g) for g in kernel_before - kernel_after}
+    named = {frozenset(change["before"][0]) for change in result["groupChanges"] if change["kind"] == "split"}
+    if named != split or len(result["groupChanges"]) != len(split):
+        problems.append(f"diff names {[(c['kind'], c['before']) for c in result['groupChanges']]}, "
+                        f"the kernel split {describe(split)}")
+    for change in result["groupChanges"]:
+        ports = {r.get("address") for r in change["reasons"] if r["code"] == "acs-control"}
+        if not ports & {"0000:00:01.0", "0000:00:02.0"}:
+            problems.append(f"diff gives no ACS control reason for {change['before']}: {change['reasons']}")
     return problems
 
 
@@ -638,6 +662,16 @@ EXPECTATIONS = {
     "amd-vi": expect_amd_vi,
     "aer-watch": expect_aer_watch,
 }
+
+
+def read_diff(out, run):
+    """(status, stdout, stderr) of the host-side `vfioctl diff` vmlab.sh ran for a run, or None."""
+    try:
+        with open(f"{out}/{run}.diff.status") as status, open(f"{out}/{run}.diff.json") as text, \
+                open(f"{out}/{run}.diff.err") as error:
+            return status.read().strip(), text.read(), error.read()
+    except OSError:
+        return None
 
 
 def main():
@@ -664,7 +698,7 @@ def main():
             except OSError:
                 after = None
             try:
-                result = check(name, run.split("@", 1)[1] if "@" in run else "", text, after)
+                result = check(name, run.split("@", 1)[1] if "@" in run else "", text, after, read_diff(out, run))
             except (KeyError, ValueError, TypeError, AttributeError) as error:
                 result = f"malformed guest output: {error!r}"
         seconds = ""

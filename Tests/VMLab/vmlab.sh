@@ -227,6 +227,19 @@ printf '%s\n' "${runs[@]}" | xargs -P "$jobs" -I{} bash -c 'eval "$kernel_state"
 # Everything: downloads (cached or not), initramfs builds and the VMs.
 elapsed=$(($(date +%s) - start))
 
+# config-acs: `vfioctl diff` of the snapshots of its two boots, run here on the host.
+for run in "${runs[@]}"; do
+    [ "${run%@*}" = config-acs ] && [ -f "$out/$run.after.console" ] || continue
+    (cd "$here" && python3 -c 'import base64, sys
+from check import sections
+for console, target in zip(sys.argv[1::2], sys.argv[2::2]):
+    found, _ = sections(open(console, errors="replace").read())
+    open(target, "wb").write(base64.b64decode(found.get("acs-snapshot", "")))' \
+        "$out/$run.console" "$out/$run.before.tar.gz" "$out/$run.after.console" "$out/$run.after.tar.gz") &&
+        { "$bin/vfioctl" diff "$out/$run.before.tar.gz" "$out/$run.after.tar.gz" --json > "$out/$run.diff.json" 2> "$out/$run.diff.err"
+            echo $? > "$out/$run.diff.status"; } || true
+done
+
 status=0
 python3 "$here/check.py" "$out" "${runs[@]}" || status=$?
 echo "BENCH vmlab_wall_seconds $elapsed s"

@@ -4,7 +4,8 @@
 # off, as firmware may leave them, and each port shares a group with everything below it.
 # vfioctl's what-if with --assume-acs on both ports must print the exact pci=config_acs=
 # parameter; the harness boots again (Linux >= 6.11) with that parameter added, and the
-# kernel's groups then must equal what vfioctl predicted in the first boot.
+# kernel's groups then must equal what vfioctl predicted in the first boot, and `vfioctl diff`
+# of the two boots' snapshots must name exactly the two split groups and the control words.
 # QEMU: -device pcie-root-port,id=rp1,addr=01.0 -device e1000e,bus=rp1
 #       -device pcie-root-port,id=rp2,addr=02.0 -device x3130-upstream,bus=rp2
 #       -device xio3130-downstream ×2 -device e1000e -device nvme
@@ -12,6 +13,12 @@ run_scenario() {
     modprobe e1000e
     modprobe nvme
     report
+    # Snapshots of both boots: the harness runs `vfioctl diff` on them.
+    if PATH=/usr/bin:$PATH vfioctl snapshot create -o /tmp/acs.tar.gz > /tmp/snapshot.out 2>&1; then
+        base64 /tmp/acs.tar.gz | section acs-snapshot
+    else
+        section acs-snapshot-error < /tmp/snapshot.out
+    fi
     grep -q 'vmlab.phase=after' /proc/cmdline && return 0
     vfioctl inspect --json --assume-acs 0000:00:01.0 --assume-acs 0000:00:02.0 > /tmp/whatif.json 2> /tmp/whatif.err
     echo "VMLAB-STATUS whatif $?"
