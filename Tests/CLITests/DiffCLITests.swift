@@ -25,18 +25,9 @@ struct PCHTree {
     var omit: Set<String> = []
     var extraRootEndpoints: [String] = []
 
-    static let isolationQuirk = """
-        [[quirk]]
-        id = "site-x99-pch-acs"
-        title = "Site note: these root ports isolate (vendor-confirmed)"
-        effect = "isolation"
-        isolation = { provides = ["SV", "RR", "CR", "UF"] }
-        references = ["site runbook"]
-
-        [quirk.match]
-        vendor = 0x1022
-        device = 0x1483
-        """
+    static let isolationQuirk = TestQuirks.isolation(
+        id: "site-x99-pch-acs", title: "Site note: these root ports isolate (vendor-confirmed)", vendor: 0x1022,
+        device: 0x1483, reference: "site runbook")
 
     func write(at path: String) throws {
         var builders: [(String, ConfigSpaceBuilder)] = []

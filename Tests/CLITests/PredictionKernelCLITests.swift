@@ -34,22 +34,10 @@ struct PredictionKernelCLITests {
                 toFile: directory + "/proc/sys/kernel/osrelease", atomically: true, encoding: .utf8)
         }
         try fm.createDirectory(atPath: directory + "/etc/vfioctl/quirks.d", withIntermediateDirectories: true)
-        try """
-        [[quirk]]
-        id = "test-root-ports-isolated"
-        title = "test root ports isolate from 5.10"
-        effect = "isolation"
-        isolation = { provides = ["SV", "RR", "CR", "UF"] }
-        references = ["test"]
-
-        [quirk.match]
-        vendor = 0x1234
-        device = 0x5678
-
-        [quirk.match.host]
-        kernel = ">= 5.10"
-
-        """.write(toFile: directory + "/etc/vfioctl/quirks.d/test.toml", atomically: true, encoding: .utf8)
+        try TestQuirks.isolation(
+            id: "test-root-ports-isolated", title: "test root ports isolate from 5.10", vendor: 0x1234,
+            device: 0x5678, kernel: ">= 5.10"
+        ).write(toFile: directory + "/etc/vfioctl/quirks.d/test.toml", atomically: true, encoding: .utf8)
         return directory
     }
 

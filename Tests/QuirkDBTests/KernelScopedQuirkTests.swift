@@ -12,22 +12,9 @@ import Testing
 @Suite("Kernel-scoped quirks")
 struct KernelScopedQuirkTests {
     /// An isolation quirk for the test root ports (1234:5678), only on 5.10 and later.
-    static let scopedIsolation = """
-        [[quirk]]
-        id = "test-root-ports-isolated"
-        title = "test root ports isolate from 5.10"
-        effect = "isolation"
-        isolation = { provides = ["SV", "RR", "CR", "UF"] }
-        references = ["test"]
-
-        [quirk.match]
-        vendor = 0x1234
-        device = 0x5678
-
-        [quirk.match.host]
-        kernel = ">= 5.10"
-
-        """
+    static let scopedIsolation = TestQuirks.isolation(
+        id: "test-root-ports-isolated", title: "test root ports isolate from 5.10", vendor: 0x1234, device: 0x5678,
+        kernel: ">= 5.10")
 
     /// Two root ports without ACS in one multifunction slot (00:1c.0, 00:1c.1), a NIC below each:
     /// without isolation all four share a group; isolated, each NIC has a group of its own.

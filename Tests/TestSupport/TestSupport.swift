@@ -117,3 +117,28 @@ extension QuirkDatabase {
         return matches(for: device, in: model, policy: policy, guest: guest).map(\.quirk.id)
     }
 }
+
+/// Quirk files for tests that need a site's own entry in `etc/vfioctl/quirks.d`.
+public enum TestQuirks {
+    /// An isolation quirk (the function provides SV RR CR UF) for vendor:device, optionally
+    /// only on some kernels (`kernel = ">= 5.10"`).
+    public static func isolation(
+        id: String, title: String, vendor: UInt16, device: UInt16, kernel: String? = nil, reference: String = "test"
+    ) -> String {
+        var text = """
+            [[quirk]]
+            id = "\(id)"
+            title = "\(title)"
+            effect = "isolation"
+            isolation = { provides = ["SV", "RR", "CR", "UF"] }
+            references = ["\(reference)"]
+
+            [quirk.match]
+            vendor = 0x\(hex(vendor, width: 4))
+            device = 0x\(hex(device, width: 4))
+
+            """
+        if let kernel { text += "\n[quirk.match.host]\nkernel = \"\(kernel)\"\n" }
+        return text
+    }
+}
