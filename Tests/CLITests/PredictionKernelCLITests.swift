@@ -12,13 +12,7 @@ struct PredictionKernelCLITests {
     /// local quirk isolates the ports from 5.10; osrelease `release` (none when nil).
     static func makeTree(release: String?) throws -> String {
         let directory = try Tool.temporaryDirectory()
-        func port(_ secondary: UInt8) -> ConfigSpaceBuilder {
-            var port = ConfigSpaceBuilder(
-                vendorID: 0x1234, deviceID: 0x5678, classCode: 0x060400, headerType: 1, multifunction: true)
-            port.setBuses(primary: 0, secondary: secondary, subordinate: secondary)
-            port.addExpress(type: .rootPort, slot: true)
-            return port
-        }
+        let port = Hosts.unknownMultifunctionRootPort(secondary:)
         let builders = [
             ("00:1c.0", port(1), "pcieport"), ("00:1c.1", port(2), "pcieport"),
             ("01:00.0", Hosts.endpoint(), "e1000e"), ("02:00.0", Hosts.endpoint(), "e1000e"),

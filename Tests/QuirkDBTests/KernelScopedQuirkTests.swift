@@ -19,13 +19,7 @@ struct KernelScopedQuirkTests {
     /// Two root ports without ACS in one multifunction slot (00:1c.0, 00:1c.1), a NIC below each:
     /// without isolation all four share a group; isolated, each NIC has a group of its own.
     static func model(release: String?) -> HostModel {
-        func port(_ secondary: UInt8) -> ConfigSpaceBuilder {
-            var port = ConfigSpaceBuilder(
-                vendorID: 0x1234, deviceID: 0x5678, classCode: 0x060400, headerType: 1, multifunction: true)
-            port.setBuses(primary: 0, secondary: secondary, subordinate: secondary)
-            port.addExpress(type: .rootPort, slot: true)
-            return port
-        }
+        let port = Hosts.unknownMultifunctionRootPort(secondary:)
         let devices = [
             Hosts.device("00:1c.0", port(1), driver: "pcieport", group: 1),
             Hosts.device("00:1c.1", port(2), driver: "pcieport", group: 1),

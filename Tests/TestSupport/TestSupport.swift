@@ -34,6 +34,16 @@ public enum Hosts {
             iommuGroup: group)
     }
 
+    /// A root port of a multifunction slot without ACS, ids 1234:5678 (no kernel quirk knows it):
+    /// what a site's own isolation quirk is tested on.
+    public static func unknownMultifunctionRootPort(secondary: UInt8) -> ConfigSpaceBuilder {
+        var port = ConfigSpaceBuilder(
+            vendorID: 0x1234, deviceID: 0x5678, classCode: 0x060400, headerType: 1, multifunction: true)
+        port.setBuses(primary: 0, secondary: secondary, subordinate: secondary)
+        port.addExpress(type: .rootPort, slot: true)
+        return port
+    }
+
     public static func rootPort(secondary: UInt8, acs: ACSFlags?) -> ConfigSpaceBuilder {
         var port = ConfigSpaceBuilder(vendorID: 0x8086, deviceID: 0x340a, classCode: 0x060400, headerType: 1)
         port.setBuses(primary: 0, secondary: secondary, subordinate: secondary)
