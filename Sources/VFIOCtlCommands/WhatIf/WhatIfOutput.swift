@@ -49,19 +49,21 @@ struct WhatIfOutput {
         if functions.isEmpty {
             lines.append("No group changes: every function keeps its group.")
         } else {
-            lines.append("Groups before → after (both predicted by the kernel's rules):")
+            lines.append("Groups before → after (both predicted by the kernel's rules; * marks the function):")
             for address in functions {
                 let ids = model[address]?.ids ?? "?"
                 let verdictBefore = prediction.before.verdict(of: address) ?? .unknown
                 let verdictAfter = prediction.after.verdict(of: address) ?? .unknown
                 lines.append(
                     "  \(address) [\(ids)]  \(style.verdict(verdictBefore)) → \(style.verdict(verdictAfter))")
-                lines.append(style.wrap("before: " + list(prediction.predictedBefore(address)), indent: 4, hanging: 12))
-                if prediction.beforeIsKernel, prediction.groupBefore(address) != prediction.predictedBefore(address) {
-                    lines.append(
-                        style.wrap("kernel: " + list(prediction.groupBefore(address)), indent: 4, hanging: 12))
+                var columns = [("before", prediction.predictedBefore(address) ?? [])]
+                if prediction.beforeIsKernel, let kernel = prediction.groupBefore(address),
+                    kernel != prediction.predictedBefore(address)
+                {
+                    columns.append(("kernel now", kernel))
                 }
-                lines.append(style.wrap("after:  " + list(prediction.groupAfter(address)), indent: 4, hanging: 12))
+                columns.append(("after", prediction.groupAfter(address) ?? []))
+                lines += sideBySide(columns, marking: address)
                 if selected != nil, let slots = slotsText(for: address) {
                     lines.append(style.wrap("or move the card: " + slots, indent: 4, hanging: 6))
                 }
@@ -80,9 +82,26 @@ struct WhatIfOutput {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    private func list(_ members: [PCIAddress]?) -> String {
-        guard let members else { return "(none)" }
-        return members.map(\.description).joined(separator: " ") + " (\(members.count))"
+    /// Groups in columns, one member a row, the function itself marked with `*`:
+    ///     before (5)        after (2)
+    ///     0000:00:03.0      0000:03:00.0
+    private func sideBySide(_ columns: [(title: String, members: [PCIAddress])], marking address: PCIAddress)
+        -> [String]
+    {
+        let width = 20
+        func cell(_ text: String) -> String { text + String(repeating: " ", count: max(1, width - text.count)) }
+        var rows = [
+            ("    " + columns.map { cell("\($0.title) (\($0.members.count))") }.joined()).trimmingTrailingSpaces()
+        ]
+        for index in 0..<(columns.map(\.members.count).max() ?? 0) {
+            let row = columns.map { column -> String in
+                guard index < column.members.count else { return cell("") }
+                let member = column.members[index]
+                return cell(member.description + (member == address ? "*" : ""))
+            }
+            rows.append(("    " + row.joined()).trimmingTrailingSpaces())
+        }
+        return rows
     }
 
     /// Every group before: the kernel's when the source has them, else the predicted ones.
@@ -273,5 +292,13 @@ struct WhatIfOutput {
             ),
             ("makesReal", .array(makes)),
         ])
+    }
+}
+
+extension String {
+    fileprivate func trimmingTrailingSpaces() -> String {
+        var text = self
+        while text.last == " " { text.removeLast() }
+        return text
     }
 }
