@@ -67,12 +67,16 @@ public struct DesiredState: Sendable {
 
     /// The functions the file's other entries act on (bindings, early-bind targets, VF PFs,
     /// reset methods), and the groups they name; for `apply --pin`.
-    public func targets(in model: HostModel) -> (groups: Set<Int>, unresolved: [String]) {
+    /// `numbered` holds the groups named by number (`group:N`).
+    public func targets(in model: HostModel) -> (groups: Set<Int>, numbered: Set<Int>, unresolved: [String]) {
         var groups: Set<Int> = []
+        var numbered: Set<Int> = []
         var unresolved: [String] = []
         func add(_ target: String) {
             switch DeviceTarget(target) {
-            case .group(let number) where model.kernelGroups?[number] != nil: groups.insert(number)
+            case .group(let number) where model.kernelGroups?[number] != nil:
+                groups.insert(number)
+                numbered.insert(number)
             case .function(let address):
                 if let group = model[address]?.iommuGroup { groups.insert(group) } else { unresolved.append(target) }
             default: unresolved.append(target)
@@ -82,7 +86,7 @@ public struct DesiredState: Sendable {
         for binding in bindings { add(binding.target) }
         for item in earlyBinds { add(item.target) }
         for item in resetMethods { add(item.address.description) }
-        return (groups, unresolved)
+        return (groups, numbered, unresolved)
     }
 }
 

@@ -33,34 +33,44 @@ public struct GroupExpectation: Sendable, Equatable {
     public var members: [PCIAddress]
     /// Same order as `members`; nil when the file gives none.
     public var ids: [IDs]?
+    /// `group = N`: the kernel group number the file's `group:N` targets name. Numbers change
+    /// between boots, so it is only written (and checked) when a `[[bind]]` or `[[early-bind]]`
+    /// acts on the group by number: then group N must still be the one holding `members`.
+    public var number: Int?
     /// Where it was written (`desired.toml:12`), for messages.
     public var source: String
 
-    public init(members: [PCIAddress], ids: [IDs]?, source: String) {
+    public init(members: [PCIAddress], ids: [IDs]?, number: Int? = nil, source: String) {
         self.members = members
         self.ids = ids
+        self.number = number
         self.source = source
     }
 
-    /// The group the host has now for `group`, as an expectation (members sorted).
-    public init(group: Int, in model: HostModel, source: String) {
-        let members = (model.kernelGroups?[group] ?? []).sorted()
+    /// The group the host has now for `group`, as an expectation (members sorted). SR-IOV VFs
+    /// are left out: they come and go with `sriov_numvfs` (a `[[sriov]]` entry, the hook's
+    /// `create-vfs`), and a VF in its own PF's group is never a change (see `mismatches`).
+    public init(group: Int, in model: HostModel, byNumber: Bool = false, source: String) {
+        let members = (model.kernelGroups?[group] ?? []).sorted().filter { model[$0]?.physicalFunction == nil }
         self.init(
             members: members,
             ids: members.map { address in
                 model[address].map { IDs(vendor: $0.vendorID, device: $0.deviceID) }
                     ?? IDs(vendor: 0xffff, device: 0xffff)
             },
-            source: source)
+            number: byNumber ? group : nil, source: source)
     }
 
-    /// Whether both name the same functions (in any order) with the same ids.
+    /// Whether both name the same functions (in any order), with the same ids where both give
+    /// ids (they are optional), and the same number where both give one.
     public func agrees(with other: GroupExpectation) -> Bool {
         func pairs(_ e: GroupExpectation) -> [PCIAddress: IDs?] {
             Dictionary(
                 e.members.enumerated().map { ($1, e.ids?[$0]) }, uniquingKeysWith: { first, _ in first })
         }
-        return Set(members) == Set(other.members) && pairs(self) == pairs(other)
+        guard Set(members) == Set(other.members) else { return false }
+        if let number, let otherNumber = other.number, number != otherNumber { return false }
+        return ids == nil || other.ids == nil || pairs(self) == pairs(other)
     }
 
     /// What differs on the host, one mismatch each; empty when it holds.
@@ -90,19 +100,26 @@ public struct GroupExpectation: Sendable, Equatable {
         }
         if let group {
             let expected = Set(members)
-            for extra in (groups[group] ?? []).sorted() where !expected.contains(extra) {
+            let now = groups[group] ?? []
+            for extra in now.sorted() where !expected.contains(extra) {
+                // A VF of a function in the same group comes and goes with sriov_numvfs.
+                if let pf = model[extra]?.physicalFunction, now.contains(pf) { continue }
                 found.append(.added(extra, anchor: anchor))
             }
+        }
+        if let number, let group, group != number {
+            found.append(.renumbered(number: number, now: group, anchor: anchor))
         }
         return found
     }
 
-    /// Every expectation that concerns `addresses`: one listing any of them, or whose
-    /// group (that of `members[0]` now) holds any of them.
+    /// Every expectation that concerns `addresses`: one listing any of them, or one of whose
+    /// members is now in a group with any of them (a guest given a function that moved into a
+    /// pinned function's group takes it too).
     public func concerns(_ addresses: Set<PCIAddress>, in model: HostModel) -> Bool {
         if members.contains(where: addresses.contains) { return true }
-        guard let anchor = members.first, let group = model[anchor]?.iommuGroup else { return false }
-        return addresses.contains { model[$0]?.iommuGroup == group }
+        let pinnedGroups = Set(members.compactMap { model[$0]?.iommuGroup })
+        return addresses.contains { model[$0]?.iommuGroup.map(pinnedGroups.contains) ?? false }
     }
 }
 
@@ -120,6 +137,8 @@ public enum GroupMismatch: Sendable, Equatable, CustomStringConvertible {
     case noGroup(PCIAddress)
     /// The source has no kernel groups (an lspci dump).
     case cannotCheck(source: String)
+    /// The file acts on group `number`, but the pinned functions are now in group `now`.
+    case renumbered(number: Int, now: Int, anchor: PCIAddress)
 
     public var description: String {
         switch self {
@@ -131,13 +150,17 @@ public enum GroupMismatch: Sendable, Equatable, CustomStringConvertible {
         case .noGroup(let address): "\(address) is in no IOMMU group (is the IOMMU on?)"
         case .cannotCheck(let source):
             "\(source) has no kernel IOMMU groups: expected groups cannot be checked"
+        case .renumbered(let number, let now, let anchor):
+            "group \(number), which the file acts on by number, no longer holds \(anchor): it is now in group \(now)"
         }
     }
 
     /// The function the mismatch is about.
     public var address: PCIAddress? {
         switch self {
-        case .added(let a, _), .leftGroup(let a, _), .idsChanged(let a, _, _), .missing(let a), .noGroup(let a): a
+        case .added(let a, _), .leftGroup(let a, _), .idsChanged(let a, _, _), .missing(let a), .noGroup(let a),
+            .renumbered(_, _, let a):
+            a
         case .cannotCheck: nil
         }
     }

@@ -284,7 +284,8 @@ struct PinnedGroupsCLITests {
                 "desired.toml:3: ids has 2 entries for 1 members"
             ),
             ("[[expect-group]]\nmembers = [\"04:00.0\"]\nids = [\"8086-10c9\"]\n", "id 8086-10c9 is not vendor:device"),
-            ("[[expect-group]]\nmembers = [\"04:00.0\"]\ngroup = 3\n", "desired.toml:3: unknown key \"group\""),
+            ("[[expect-group]]\nmembers = [\"04:00.0\"]\nnumber = 3\n", "desired.toml:3: unknown key \"number\""),
+            ("[[expect-group]]\nmembers = [\"04:00.0\"]\ngroup = -1\n", "desired.toml:3:"),
         ])
     func malformed(text: String, message: String) throws {
         let directory = try Self.makeHost(desired: text)

@@ -187,7 +187,7 @@ enum DesiredStateFile {
 extension DesiredStateFile {
     /// One `[[expect-group]]`: members (addresses, none twice), ids (same count, `vvvv:dddd`).
     static func expectation(_ table: ConfigTable) throws(ConfigFileError) -> GroupExpectation {
-        try table.allowOnly(["members", "ids"])
+        try table.allowOnly(["members", "ids", "group"])
         guard let names = try table.stringArray("members"), !names.isEmpty else {
             throw table.error("expect-group needs members = [\"DDDD:BB:DD.F\", …]", at: "members")
         }
@@ -222,6 +222,7 @@ extension DesiredStateFile {
                 ids?.append(pair)
             }
         }
-        return GroupExpectation(members: members, ids: ids, source: "\(table.file):\(table.line)")
+        let number = try table.integer("group", in: 0...Int(Int32.max))
+        return GroupExpectation(members: members, ids: ids, number: number, source: "\(table.file):\(table.line)")
     }
 }

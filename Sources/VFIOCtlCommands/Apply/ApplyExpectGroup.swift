@@ -39,7 +39,7 @@ extension VFIOCtl.Apply {
         } else if found.isEmpty {
             print("\(desired.expectedGroups.count) expected group(s) hold on \(model.source)")
         } else {
-            for item in found { print(item.mismatch.line(for: item.expectation)) }
+            for item in found { print(item.mismatch.line(for: item.expectation).terminalSafe) }
         }
         if !found.isEmpty { throw ExitCode(1) }
     }
@@ -55,6 +55,7 @@ extension GroupMismatch {
         case .missing: "missing"
         case .noGroup: "no-group"
         case .cannotCheck: "cannot-check"
+        case .renumbered: "renumbered"
         }
     }
 }
@@ -74,7 +75,7 @@ extension VFIOCtl.Apply {
         guard model.kernelGroups != nil else {
             throw CLIError("\(model.source) has no kernel IOMMU groups: nothing to pin")
         }
-        let (groups, unresolved) = desired.targets(in: model)
+        let (groups, numbered, unresolved) = desired.targets(in: model)
         for target in unresolved {
             StandardError.write("vfioctl: \(target): in no IOMMU group on \(model.source), not pinned\n")
         }
@@ -83,7 +84,8 @@ extension VFIOCtl.Apply {
         var already: [Int] = []
         var conflicts: [String] = []
         for group in groups.sorted() {
-            let current = GroupExpectation(group: group, in: model, source: "host")
+            let current = GroupExpectation(
+                group: group, in: model, byNumber: numbered.contains(group), source: "host")
             let members = Set(current.members)
             let existing = desired.expectedGroups.filter { $0.concerns(members, in: model) }
             if existing.contains(where: { $0.agrees(with: current) }) {
@@ -138,9 +140,9 @@ extension VFIOCtl.Apply {
         }
         for group in already { print("group \(group): already pinned") }
         if appended.isEmpty {
-            print("nothing to append to \(file)")
+            print("nothing to append to \(file.terminalSafe)")
         } else {
-            print(action.dryRun ? "would append to \(file):" : "appended to \(file):")
+            print(action.dryRun ? "would append to \(file.terminalSafe):" : "appended to \(file.terminalSafe):")
             print(text, terminator: "")
         }
     }
@@ -154,7 +156,7 @@ extension VFIOCtl.Apply {
             # written by vfioctl apply --pin on \(stamp): kernel IOMMU group \(group) as it was then
             [[expect-group]]
             members = [\(members)]
-            ids = [\(ids)]
+            ids = [\(ids)]\(expectation.number.map { "\ngroup = \($0)" } ?? "")
 
             """
     }
@@ -224,6 +226,8 @@ enum PinnedFile {
             }
             done += n
         }
+        // The user's file keeps its owner and mode (a root-run --pin must not take it over).
+        _ = fchown(fd, status.st_uid, status.st_gid)
         _ = fchmod(fd, status.st_mode & 0o7777)
         guard fsync(fd) == 0 else {
             let error = errno
