@@ -348,12 +348,14 @@ struct ReasonFinder {
     let b: HostDiffSide
     let basis: HostDiff.GroupBasis
 
-    /// Kernel parameters that change how groups form.
+    /// Kernel parameters that change how groups form: the IOMMU switched on or off, the ACS
+    /// override, and `pci=` options about ACS (`config_acs=`, `disable_acs_redir=`);
+    /// `iommu=pt` and `pci=noaer` do not change groups.
     static func groupParameters(_ facts: HostFacts) -> Set<String> {
         Set(
             facts.commandLineWords.filter { word in
-                word.hasPrefix("iommu") || word.hasPrefix("intel_iommu") || word.hasPrefix("amd_iommu")
-                    || word.hasPrefix("pcie_acs_override") || word.hasPrefix("pci=")
+                word.hasPrefix("intel_iommu") || word.hasPrefix("amd_iommu") || word.hasPrefix("pcie_acs_override")
+                    || (word.hasPrefix("pci=") && word.contains("acs")) || word == "iommu=off"
             })
     }
 
@@ -398,6 +400,11 @@ struct ReasonFinder {
             reasons += Self.deviceReasons(deviceA, deviceB, a.policy, b.policy)
         }
         reasons += bridgeReasons
+        // Config space explains a change of the kernel's groups only when the predictions from
+        // it change too: a difference that leaves the predicted groups as they were is not why.
+        if basis == .kernel, predictionsAgree(on: members) {
+            reasons.removeAll { if case .functions = $0 { return false } else { return true } }
+        }
         let (releaseA, releaseB) = (a.model.facts.kernelRelease, b.model.facts.kernelRelease)
         let explained = !reasons.isEmpty
         if !explained { reasons.append(.notExplainedByConfigSpace(a: releaseA, b: releaseB)) }
@@ -409,6 +416,16 @@ struct ReasonFinder {
         }
         if explained, releaseA != releaseB { reasons.append(.kernelRelease(a: releaseA, b: releaseB)) }
         return reasons
+    }
+
+    /// Whether both sides predict the same partition of `members` (the functions both have).
+    func predictionsAgree(on members: [PCIAddress]) -> Bool {
+        func partition(_ side: HostDiffSide) -> Set<Set<PCIAddress>> {
+            let common = members.filter { a.model[$0] != nil && b.model[$0] != nil }
+            let grouped = Dictionary(grouping: common, by: { side.report.prediction.group(of: $0) ?? -1 })
+            return Set(grouped.values.map(Set.init))
+        }
+        return partition(a) == partition(b)
     }
 
     /// What differs on one function whose ACS answer (isolated or not) differs between the sides.

@@ -22,9 +22,17 @@ public struct KernelConstraint: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// A bound written `M.N` names a whole series: `<= 6.1` and `== 6.1` hold for 6.1.57, and
+    /// `> 6.1` starts at 6.2. Written `M.N.P`, it is that release exactly.
     public struct Term: Sendable, Equatable {
         public var comparison: Comparison
         public var version: KernelVersion
+        public var seriesOnly: Bool
+
+        func holds(_ running: KernelVersion) -> Bool {
+            let compared = seriesOnly ? KernelVersion(running.major, running.minor) : running
+            return comparison.holds(compared, version)
+        }
     }
 
     public let terms: [Term]
@@ -50,18 +58,26 @@ public struct KernelConstraint: Sendable, Equatable, CustomStringConvertible {
                     "kernel comparison \"\(term)\": \"\(versionText)\" is not a version M.N or M.N.P (each at most 1000000)"
                 )
             }
-            terms.append(Term(comparison: comparison, version: version))
+            let seriesOnly = versionText.split(separator: ".", omittingEmptySubsequences: false).count == 2
+            terms.append(Term(comparison: comparison, version: version, seriesOnly: seriesOnly))
         }
         self.terms = terms
     }
 
     /// Whether `version` satisfies every comparison.
     public func isSatisfied(by version: KernelVersion) -> Bool {
-        terms.allSatisfy { $0.comparison.holds(version, $0.version) }
+        terms.allSatisfy { $0.holds(version) }
     }
 
     public var description: String {
-        terms.map { "\($0.comparison.rawValue) \($0.version)" }.joined(separator: ", ")
+        terms.map { term in
+            let version = term.version
+            let text =
+                term.seriesOnly
+                ? "\(version.major).\(version.minor)" : "\(version.major).\(version.minor).\(version.patch)"
+            return "\(term.comparison.rawValue) \(text)"
+        }
+        .joined(separator: ", ")
     }
 
     /// Exactly `M.N` or `M.N.P`, decimal digits only, no number over 1000000.

@@ -103,6 +103,28 @@ struct HostDiffTests {
             })
     }
 
+    @Test("kernel groups split while the predicted ones did not: a config-space difference is not blamed")
+    func notBlamed() {
+        // Both sides predict 00:02.0 and 00:03.0 (single-function, one with multifunction set
+        // on B but no sibling) as separate groups; the kernel's groups differ anyway.
+        func kernelSide(multifunction: Bool, groups: [Int: [String]]) -> HostDiffSide {
+            let devices = [
+                Hosts.device("00:02.0", Hosts.endpoint(multifunction: multifunction)),
+                Hosts.device("00:03.0", Hosts.endpoint()),
+            ]
+            let model = Hosts.model(devices, kernelGroups: groups.mapValues { $0.map { PCIAddress($0)! } })
+            return HostDiffSide(report: InspectReport(model: model), policy: ACSPolicy())
+        }
+        let a = kernelSide(multifunction: false, groups: [1: ["00:02.0", "00:03.0"]])
+        let b = kernelSide(multifunction: true, groups: [1: ["00:02.0"], 2: ["00:03.0"]])
+        let diff = HostDiff(a: a, b: b)
+        #expect(diff.basis == .kernel)
+        #expect(diff.groupChanges.map(\.kind) == [.split])
+        let reasons = diff.groupChanges.first?.reasons ?? []
+        #expect(!reasons.contains { if case .multifunction = $0 { return true } else { return false } })
+        #expect(reasons.contains { if case .notExplainedByConfigSpace = $0 { return true } else { return false } })
+    }
+
     @Test("the NIC moved behind another port: the bridges on one path only are named, with their side")
     func bridges() {
         let enabled: ACSFlags = [.sourceValidation, .requestRedirect, .completionRedirect, .upstreamForwarding]

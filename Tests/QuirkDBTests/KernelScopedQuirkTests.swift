@@ -89,8 +89,15 @@ struct KernelScopedQuirkTests {
         #expect(!range.isSatisfied(by: KernelVersion(5, 10)))
         #expect(!range.isSatisfied(by: KernelVersion(5, 3, 99)))
         #expect(try KernelConstraint(parsing: "== 6.1").isSatisfied(by: KernelVersion(6, 1)))
-        #expect(try !KernelConstraint(parsing: "== 6.1").isSatisfied(by: KernelVersion(6, 1, 1)))
-        #expect(try KernelConstraint(parsing: "> 6.1").isSatisfied(by: KernelVersion(6, 1, 1)))
+        // M.N names the series: Debian's 6.1.0-57 reads as 6.1.0, a stable 6.1.57 as 6.1.57.
+        #expect(try KernelConstraint(parsing: "<= 6.1").isSatisfied(by: KernelVersion(6, 1, 57)))
+        #expect(try KernelConstraint(parsing: "== 6.1").isSatisfied(by: KernelVersion(6, 1, 57)))
+        #expect(try !KernelConstraint(parsing: "> 6.1").isSatisfied(by: KernelVersion(6, 1, 57)))
+        #expect(try KernelConstraint(parsing: "> 6.1").isSatisfied(by: KernelVersion(6, 2)))
+        #expect(try !KernelConstraint(parsing: "== 6.1.0").isSatisfied(by: KernelVersion(6, 1, 57)))
+        #expect(try KernelConstraint(parsing: "< 6.1.58, >= 5.10").description == "< 6.1.58, >= 5.10")
+        #expect(try !KernelConstraint(parsing: "== 6.1.0").isSatisfied(by: KernelVersion(6, 1, 1)))
+        #expect(try KernelConstraint(parsing: "> 6.1.0").isSatisfied(by: KernelVersion(6, 1, 1)))
         #expect(try KernelConstraint(parsing: "<= 6.1.5").isSatisfied(by: KernelVersion(6, 1, 5)))
         #expect(try !KernelConstraint(parsing: "<6.1").isSatisfied(by: KernelVersion(6, 1)))
     }
