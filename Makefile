@@ -108,6 +108,13 @@ install: release man
 	install -D -m 644 systemd/vfioctl-apply.service $(DESTDIR)/etc/systemd/system/vfioctl-apply.service
 	install -D -m 644 systemd/vfio-aerd.service $(DESTDIR)/etc/systemd/system/vfio-aerd.service
 	install -D -m 644 Docs/manual.md $(DESTDIR)$(PREFIX)/share/doc/vfioctl/manual.md
+	mkdir -p .build/completions
+	$(RELEASE_BIN)/vfioctl --generate-completion-script bash > .build/completions/vfioctl
+	$(RELEASE_BIN)/vfioctl --generate-completion-script zsh > .build/completions/_vfioctl
+	$(RELEASE_BIN)/vfioctl --generate-completion-script fish > .build/completions/vfioctl.fish
+	install -D -m 644 .build/completions/vfioctl $(DESTDIR)$(PREFIX)/share/bash-completion/completions/vfioctl
+	install -D -m 644 .build/completions/_vfioctl $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_vfioctl
+	install -D -m 644 .build/completions/vfioctl.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/vfioctl.fish
 	install -D -m 644 $(MAN_DIR)/vfioctl/vfioctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/vfioctl.8
 	install -D -m 644 $(MAN_DIR)/vfio-aerd/vfio-aerd.8 $(DESTDIR)$(PREFIX)/share/man/man8/vfio-aerd.8
 

@@ -11,7 +11,8 @@ public struct VFIOCtl: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "vfioctl",
         abstract: "Tell which PCI devices can be given to a VM safely, and why.",
-        discussion: """
+        discussion: reflow(
+            """
             vfioctl reads a host (live, a --root tree, a snapshot, or an lspci dump), models its
             PCI topology, IOMMU groups and ACS capabilities, and explains for every device whether
             it can be assigned to a guest.
@@ -23,8 +24,8 @@ public struct VFIOCtl: AsyncParsableCommand {
               lspci -nnvvvxxxx > dump.txt; vfioctl inspect --lspci-dump dump.txt
               vfioctl snapshot create -o host.tar.gz # attach this to a bug report
               vfioctl quirks match 0000:03:00.0      # known problems of one device
-              vfioctl diff before.tar.gz live        # what changed after a kernel/BIOS update
-            """,
+              vfioctl diff before.tar.gz live        # what changed after an update
+            """),
         version: version,
         subcommands: [
             Inspect.self, SnapshotCommand.self, QuirksCommand.self, IOMMUCommand.self, HugepagesCommand.self,

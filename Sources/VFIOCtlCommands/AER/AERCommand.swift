@@ -19,11 +19,12 @@ extension VFIOCtl {
     struct AERLog: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "log", abstract: "Events and the decisions taken for them, oldest first.",
-            discussion: """
+            discussion: reflow(
+                """
                 Examples:
                   vfioctl aer log --since 3600
                   vfioctl aer log --device 0000:03:00.0 --json
-                """)
+                """))
         @OptionGroup var options: JournalOptions
         @Option(help: "Only this function.") var device: PCIAddress?
         @OptionGroup var output: OutputOptions

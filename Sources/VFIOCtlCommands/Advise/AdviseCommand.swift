@@ -9,7 +9,8 @@ extension VFIOCtl {
     struct Advise: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Say what would give one PCI function an IOMMU group of its own, safest first.",
-            discussion: """
+            discussion: reflow(
+                """
                 Looks at every bridge above the function that fails the kernel's ACS test and at the
                 host's other slots, and lists the changes that would isolate it, each with the group it
                 would then be in: ACS bits set with pci=config_acs= (only on ports whose hardware
@@ -19,12 +20,14 @@ extension VFIOCtl {
                 Examples:
                   vfioctl advise 0000:06:00.0
                   vfioctl advise --snapshot forum-host.tar.gz 06:00.0 --json
-                """)
+                """))
 
         @OptionGroup var source: SourceOptions
         @OptionGroup var output: OutputOptions
 
-        @Argument(help: ArgumentHelp("The function to isolate (DDDD:BB:DD.F or BB:DD.F).", valueName: "address"))
+        @Argument(
+            help: ArgumentHelp("The function to isolate (DDDD:BB:DD.F or BB:DD.F).", valueName: "address"),
+            completion: .pciAddress)
         var address: PCIAddress
 
         func run() throws {

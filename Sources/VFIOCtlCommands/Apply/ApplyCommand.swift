@@ -10,7 +10,8 @@ extension VFIOCtl {
     struct Apply: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Bring the host to a desired state: hugepage pools, VF counts, vfio-pci bindings.",
-            discussion: """
+            discussion: reflow(
+                """
                 Idempotent: only what differs changes, and every item prints what it did. Order:
                 hugepages, then VF counts, then bindings. systemd/vfioctl-apply.service runs it
                 before libvirtd. File format (Docs/manual.md):
@@ -36,7 +37,7 @@ extension VFIOCtl {
                   address = "0000:03:00.0"
                   methods = ["device_specific"]
 
-                  [[expect-group]]            # the kernel group of members[0] holds exactly these
+                  [[expect-group]]            # members[0]'s kernel group holds just these
                   members = ["0000:04:00.0", "0000:04:00.1"]
                   ids = ["8086:10c9", "8086:10c9"]    # optional: vendor:device of each
 
@@ -49,7 +50,7 @@ extension VFIOCtl {
                   vfioctl apply /etc/vfioctl/desired.toml
                   vfioctl apply --pin /etc/vfioctl/desired.toml --dry-run
                   vfioctl apply --check /etc/vfioctl/desired.toml --json
-                """)
+                """))
 
         @Argument(help: "The desired-state file.") var file: String
         @Flag(help: "Change nothing: check every [[expect-group]] against the host; exit 1 on a mismatch.")

@@ -13,7 +13,8 @@ extension VFIOCtl {
     struct Bind: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Bind every endpoint of an IOMMU group to vfio-pci, transactionally.",
-            discussion: """
+            discussion: reflow(
+                """
                 Each endpoint gets driver_override, is unbound from its driver and re-probed;
                 bridges stay on pcieport. The prior drivers are journaled before the first write
                 and recorded for `vfioctl restore`; a failure puts every function back. Refuses a
@@ -25,9 +26,10 @@ extension VFIOCtl {
                   vfioctl bind group:12
                   vfioctl bind group:14 --driver mlx5_vfio_pci
                   vfioctl restore group:12
-                """)
+                """))
 
-        @Argument(help: "A device address (its whole group is bound) or group:N.") var target: String
+        @Argument(help: "A device address (its whole group is bound) or group:N.", completion: .pciTarget)
+        var target: String
         @Option(
             help:
                 "The VFIO driver: vfio-pci or a vfio-pci variant (mlx5_vfio_pci, …); a function counts as bound once the kernel made its vfio-dev/vfioN."
@@ -93,13 +95,14 @@ extension VFIOCtl {
     struct Restore: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Return every function of an IOMMU group to the driver it had before `vfioctl bind`.",
-            discussion: """
+            discussion: reflow(
+                """
                 Examples:
                   vfioctl restore 0000:04:00.0
                   vfioctl restore group:12 --dry-run
-                """)
+                """))
 
-        @Argument(help: "A device address or group:N.") var target: String
+        @Argument(help: "A device address or group:N.", completion: .pciTarget) var target: String
         @OptionGroup var action: ActionOptions
 
         func run() async throws {
@@ -123,7 +126,8 @@ extension VFIOCtl {
     struct Recover: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "After a crash mid-action, put the host back to the state before the action.",
-            discussion: """
+            discussion: reflow(
+                """
                 Replays every unfinished journal in /run/vfioctl/journals (or --state-dir), newest
                 first: each function gets its prior driver and driver_override back, each PF its VF
                 count, each hugepage pool its size; files the action created go. A journal is
@@ -133,7 +137,7 @@ extension VFIOCtl {
                 Examples:
                   vfioctl recover --dry-run
                   vfioctl recover
-                """)
+                """))
 
         @OptionGroup var action: ActionOptions
         @OptionGroup var output: OutputOptions

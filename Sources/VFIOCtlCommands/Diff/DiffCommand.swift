@@ -13,7 +13,8 @@ extension VFIOCtl {
     struct Diff: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Say what changed between two hosts or two kernels: functions, IOMMU groups, and why.",
-            discussion: """
+            discussion: reflow(
+                """
                 Each operand is `live` (this host, read only), a snapshot (.tar.gz or
                 directory from `vfioctl snapshot create`), an lspci dump (`lspci -xxx`
                 text) or a root directory holding sys/ and proc/. The kind is detected;
@@ -35,7 +36,7 @@ extension VFIOCtl {
                   vfioctl diff before.tar.gz live            # after it
                   vfioctl diff host-6.1.tar.gz host-6.12.tar.gz --json | jq '.groupChanges'
                   vfioctl diff lspci:old-dump.txt root:/srv/trees/new
-                """)
+                """))
 
         @Argument(help: ArgumentHelp("The host before (live, a snapshot, an lspci dump or a root).", valueName: "A"))
         var a: String

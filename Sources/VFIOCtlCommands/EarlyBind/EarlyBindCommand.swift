@@ -9,7 +9,8 @@ extension VFIOCtl {
         static let configuration = CommandConfiguration(
             commandName: "early-bind",
             abstract: "Bind functions to vfio-pci at boot, before their host driver probes them.",
-            discussion: """
+            discussion: reflow(
+                """
                 Writes a udev rule that sets driver_override to vfio-pci when the function
                 appears (/etc/udev/rules.d/40-vfioctl-early-bind.rules, as driverctl does) and
                 `softdep HOST pre: vfio-pci` for a host driver that is a module
@@ -24,9 +25,11 @@ extension VFIOCtl {
                   vfioctl early-bind group:12 --ids
                   vfioctl early-bind --list --json
                   vfioctl early-bind --remove 0000:03:00.0
-                """)
+                """))
 
-        @Argument(help: "A device address (its whole group) or group:N; none lists what is configured.")
+        @Argument(
+            help: "A device address (its whole group) or group:N; none lists what is configured.",
+            completion: .pciTarget)
         var target: String?
         @Flag(help: "Remove the target's entries instead of adding them.") var remove = false
         @Flag(help: "List what is configured (the default without a target).") var list = false

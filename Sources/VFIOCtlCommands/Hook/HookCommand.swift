@@ -24,7 +24,8 @@ extension VFIOCtl {
         static let configuration = CommandConfiguration(
             commandName: "libvirt",
             abstract: "The libvirt qemu hook: refuse unsafe starts, prepare the host, restore it on release.",
-            discussion: """
+            discussion: reflow(
+                """
                 On `prepare begin` it checks every PCI <hostdev> and <interface type='hostdev'>
                 (device exists, IOMMU group viable with this guest's other hostdevs, ACS, reset,
                 host dependencies, quirks in this guest's context, slot limits, hugepages),
@@ -35,7 +36,7 @@ extension VFIOCtl {
 
                 Example (what libvirt runs):
                   vfioctl hook libvirt win2k8 prepare begin - < /etc/libvirt/qemu/win2k8.xml
-                """)
+                """))
 
         @Option(help: "Configuration file.") var config: String = HookConfig.defaultPath
         @Argument(help: "Domain name.") var domain: String

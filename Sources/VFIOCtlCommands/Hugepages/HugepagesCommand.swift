@@ -69,11 +69,12 @@ extension VFIOCtl {
         static let configuration = CommandConfiguration(
             commandName: "reserve",
             abstract: "Grow a pool to COUNT pages (compacting memory first); report what the kernel gave.",
-            discussion: """
+            discussion: reflow(
+                """
                 Examples:
-                  vfioctl hugepages reserve --size 1G --count 16 --node auto --device 0000:03:00.0
+                  vfioctl hugepages reserve --size 1G --count 16 --device 0000:03:00.0
                   vfioctl hugepages reserve --size 2M --count 4096 --dry-run
-                """)
+                """))
         @OptionGroup var target: ActionOptions
         @OptionGroup var choice: PoolChoice
         @OptionGroup var output: OutputOptions

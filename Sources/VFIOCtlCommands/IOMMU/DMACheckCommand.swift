@@ -9,7 +9,8 @@ extension VFIOCtl {
         static let configuration = CommandConfiguration(
             commandName: "dma-check",
             abstract: "Map a buffer through a VFIO group's IOMMU domain and time map and unmap.",
-            discussion: """
+            discussion: reflow(
+                """
                 Opens /dev/vfio/vfio and the group (type1v2), reads iova_pgsizes, maps SIZE bytes
                 of memory backed by 4k, 2M or 1G pages at IOVA 0, times VFIO_IOMMU_MAP_DMA and
                 UNMAP_DMA, and unmaps. The group must be bound to vfio-pci; 2M/1G backing needs
@@ -18,9 +19,9 @@ extension VFIOCtl {
                 Examples:
                   vfioctl dma-check 0000:03:00.0 --backing 2M --size 256M
                   vfioctl dma-check group:12 --backing 4k --size 1G --json
-                """)
+                """))
 
-        @Argument(help: "A device address or group:N.") var target: String
+        @Argument(help: "A device address or group:N.", completion: .pciTarget) var target: String
         @Option(help: "Page size backing the buffer.") var backing: DMABackingChoice = .fourKiB
         @Option(help: "Buffer size, e.g. 256M or 1G.") var size: String = "256M"
         @Option(

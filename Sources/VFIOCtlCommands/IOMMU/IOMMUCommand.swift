@@ -8,7 +8,8 @@ extension VFIOCtl {
         static let configuration = CommandConfiguration(
             commandName: "iommu",
             abstract: "Show each IOMMU unit's capabilities and whether it can use 2M/1G pages.",
-            discussion: """
+            discussion: reflow(
+                """
                 Decodes Intel VT-d cap/ecap (class/iommu/dmarN/intel-iommu): superpage sizes,
                 address widths, caching mode, snoop control, pass-through, interrupt remapping.
                 Decodes AMD-Vi cap and features (class/iommu/ivhdN/amd-iommu: capability header,
@@ -19,7 +20,7 @@ extension VFIOCtl {
                 Examples:
                   vfioctl iommu
                   vfioctl iommu --json --snapshot host.tar.gz
-                """)
+                """))
 
         @OptionGroup var source: SourceOptions
         @OptionGroup var output: OutputOptions

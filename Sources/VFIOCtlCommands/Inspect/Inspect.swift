@@ -14,7 +14,8 @@ extension VFIOCtl {
     struct Inspect: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Say for every PCI device whether it can be assigned to a VM, and why.",
-            discussion: """
+            discussion: reflow(
+                """
                 Verdicts: assignable, caveats (possible, read the reasons), unknown (not enough
                 information, e.g. config space read without root), blocked.
 
@@ -23,7 +24,7 @@ extension VFIOCtl {
                   vfioctl inspect 0000:03:00.0 --tree
                   vfioctl inspect --snapshot seed-host.tar.gz --json | jq '.devices[].verdict'
                   vfioctl inspect --lspci-dump forum-post.txt
-                  vfioctl inspect --snapshot old-host.tar.gz --kernel 6.12   # after an upgrade?
+                  vfioctl inspect --snapshot old.tar.gz --kernel 6.12   # after an upgrade?
 
                 The prediction applies the quirks of the source's kernel (its osrelease); quirks
                 scoped with `kernel = …` (Docs/quirks.md) follow --kernel instead when given.
@@ -32,8 +33,8 @@ extension VFIOCtl {
                 the groups as if that were so, show them before and after, and say what makes each
                 assumption real (the exact pci=config_acs= parameter for ports that advertise ACS).
                   vfioctl inspect --assume-acs 00:03.0 --assume-acs 00:07.0 0000:06:00.0
-                  vfioctl inspect --snapshot old.tar.gz --assume-no-quirk kernel-acs-intel-pch-root-ports --json
-                """)
+                  vfioctl inspect --assume-no-quirk kernel-acs-intel-pch-root-ports --json
+                """))
 
         @OptionGroup var source: SourceOptions
         @OptionGroup var output: OutputOptions
@@ -55,7 +56,9 @@ extension VFIOCtl {
             })
         var kernel: KernelVersion?
 
-        @Argument(help: ArgumentHelp("Only these functions (DDDD:BB:DD.F or BB:DD.F).", valueName: "address"))
+        @Argument(
+            help: ArgumentHelp("Only these functions (DDDD:BB:DD.F or BB:DD.F).", valueName: "address"),
+            completion: .pciAddress)
         var addresses: [PCIAddress] = []
 
         func run() async throws {

@@ -42,3 +42,27 @@ struct TextStyle {
         return lines.joined(separator: "\n")
     }
 }
+
+/// `--help` prose written over several source lines, joined into one line per paragraph so
+/// that ArgumentParser wraps it to the terminal instead of breaking it mid-sentence where the
+/// source did. Lines indented by two spaces (examples, lists), blank lines and lines ending in
+/// `:` keep their breaks.
+func reflow(_ text: String) -> String {
+    var out: [String] = []
+    var paragraph: [Substring] = []
+    func flush() {
+        if !paragraph.isEmpty { out.append(paragraph.joined(separator: " ")) }
+        paragraph = []
+    }
+    for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        if line.isEmpty || line.hasPrefix(" ") || line.hasPrefix("-") {
+            flush()
+            out.append(String(line))
+        } else {
+            paragraph.append(line)
+            if line.hasSuffix(":") { flush() }
+        }
+    }
+    flush()
+    return out.joined(separator: "\n")
+}

@@ -10,7 +10,8 @@ extension VFIOCtl {
         static let configuration = CommandConfiguration(
             commandName: "quirks",
             abstract: "List, show, match and validate device quirks (Docs/quirks.md).",
-            discussion: """
+            discussion: reflow(
+                """
                 The database ships inside vfioctl (Quirks/*.toml) and is extended or overridden by
                 /etc/vfioctl/quirks.d/*.toml: an entry with a shipped id replaces it.
 
@@ -19,7 +20,7 @@ extension VFIOCtl {
                   vfioctl quirks show intel-82576-dual-pf-windows-2008
                   vfioctl quirks match 0000:04:00.0 --snapshot seed-host.tar.gz
                   vfioctl quirks check /etc/vfioctl/quirks.d
-                """,
+                """),
             subcommands: [QuirksList.self, QuirksShow.self, QuirksMatch.self, QuirksCheck.self])
     }
 
@@ -67,7 +68,7 @@ extension VFIOCtl {
             abstract: "The quirks that match one device on this host (or a --root/--snapshot/dump).")
         @OptionGroup var source: SourceOptions
         @OptionGroup var output: OutputOptions
-        @Argument(help: "Device address (DDDD:BB:DD.F or BB:DD.F).") var address: PCIAddress
+        @Argument(help: "Device address (DDDD:BB:DD.F or BB:DD.F).", completion: .pciAddress) var address: PCIAddress
 
         func run() async throws {
             let (model, snapshot) = try source.load()

@@ -10,7 +10,8 @@ extension VFIOCtl {
             commandName: "reset-method",
             abstract:
                 "Choose which resets the kernel may use on a function, in order (sysfs reset_method, Linux 5.15+).",
-            discussion: """
+            discussion: reflow(
+                """
                 Writes the methods, in the order to try them, to the function's reset_method;
                 `default` lets the kernel probe every method again. Methods: device_specific acpi
                 flr af_flr pm bus cxl_bus. The kernel probes each named method when the list is
@@ -21,12 +22,12 @@ extension VFIOCtl {
                 host reboots. `vfioctl inspect ADDRESS` shows the list and what a bus reset hits.
 
                 Examples:
-                  vfioctl reset-method 0000:0b:00.0 device_specific    # AMD GPU with vendor-reset
+                  vfioctl reset-method 0000:0b:00.0 device_specific    # vendor-reset
                   vfioctl reset-method 0000:03:00.0 flr pm --dry-run
                   vfioctl reset-method 0000:03:00.0 default --json
-                """)
+                """))
 
-        @Argument(help: "The PCI function.") var address: PCIAddress
+        @Argument(help: "The PCI function.", completion: .pciAddress) var address: PCIAddress
         @Argument(help: ArgumentHelp("Reset methods in order of preference, or `default`.", valueName: "method"))
         var methods: [String] = []
         @OptionGroup var action: ActionOptions

@@ -11,7 +11,8 @@ extension VFIOCtl {
         static let configuration = CommandConfiguration(
             commandName: "igb-reload",
             abstract: "Reload igb (82576) with max_vfs, in the plain or the IDT-workaround sequence.",
-            discussion: """
+            discussion: reflow(
+                """
                 idt-workaround is seed 000's sequence for 82576s behind an IDT PES12N3A on X58 root
                 port 3, where a direct reload with max_vfs=8 and an AER error hangs the host:
                 rmmod igb; modprobe igb max_vfs=1; rmmod igbvf; rmmod igb; modprobe igb max_vfs=N.
@@ -23,7 +24,7 @@ extension VFIOCtl {
                 Examples:
                   vfioctl sriov igb-reload --max-vfs 7 --dry-run
                   vfioctl sriov igb-reload --max-vfs 8 --sequence auto
-                """)
+                """))
 
         @Option(name: .customLong("max-vfs"), help: "VFs per PF.") var maxVFs: Int
         @Option(help: "The reload sequence; auto picks the one a matching quirk names.")

@@ -13,7 +13,7 @@ extension VFIOCtl {
 
     struct SRIOVStatus: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "status", abstract: "A PF's VF counts and VFs.")
-        @Argument(help: "The physical function.") var pf: PCIAddress
+        @Argument(help: "The physical function.", completion: .pciAddress) var pf: PCIAddress
         @OptionGroup var action: ActionOptions
         @OptionGroup var output: OutputOptions
 
@@ -28,7 +28,8 @@ extension VFIOCtl {
         static let configuration = CommandConfiguration(
             commandName: "set",
             abstract: "Set a PF's number of VFs (through 0 when it changes), wait for them, report them.",
-            discussion: """
+            discussion: reflow(
+                """
                 Refuses to remove VFs bound to vfio-pci or registered to a running guest unless
                 --force. With --autoprobe off, new VFs get no driver; --bind vfio-pci binds each
                 VF's IOMMU group afterwards.
@@ -36,9 +37,9 @@ extension VFIOCtl {
                 Examples:
                   vfioctl sriov set 0000:03:00.0 4 --autoprobe off --bind vfio-pci
                   vfioctl sriov set 0000:03:00.0 0 --dry-run
-                """)
+                """))
 
-        @Argument(help: "The physical function.") var pf: PCIAddress
+        @Argument(help: "The physical function.", completion: .pciAddress) var pf: PCIAddress
         @Argument(help: "How many VFs.") var count: Int
         @Option(help: "sriov_drivers_autoprobe: whether new VFs get a driver.") var autoprobe: AutoprobeSetting?
         @Option(help: ArgumentHelp("Bind each new VF's group to this driver.", valueName: "driver")) var bind: String?

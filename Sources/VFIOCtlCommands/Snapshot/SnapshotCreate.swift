@@ -13,7 +13,8 @@ extension VFIOCtl {
         static let configuration = CommandConfiguration(
             commandName: "create",
             abstract: "Write a snapshot (.tar.gz) of this host, a --root tree, or an lspci dump.",
-            discussion: """
+            discussion: reflow(
+                """
                 The snapshot holds the sysfs and procfs files that `vfioctl inspect` reads (config
                 space, driver and IOMMU group links, the kernel command line, …) and nothing else.
                 Run as root to capture full config space; without root only 64 bytes are readable.
@@ -22,7 +23,7 @@ extension VFIOCtl {
                   sudo vfioctl snapshot create -o myhost.tar.gz
                   vfioctl snapshot create --from-lspci-dump dump.txt -o dump.tar.gz
                   vfioctl inspect --snapshot myhost.tar.gz
-                """)
+                """))
 
         @Option(name: [.short, .long], help: ArgumentHelp("Where to write the snapshot.", valueName: "file"))
         var output: String = "vfioctl-snapshot.tar.gz"
