@@ -122,6 +122,11 @@ private func resizeAndReport(
     let session = try target.session(
         "hugepages \(pool.sizeKiB) KiB \(pool.node.map { "node \($0)" } ?? "host") to \(wanted)")
     let writer = session.writer
+    let progress = ProgressLine(json: output.json || dryRun)
+    if wanted > pool.total {
+        progress.update("compacting memory and reserving \(wanted - pool.total) more \(pool.sizeKiB) KiB pages…")
+    }
+    defer { progress.finish() }
     let after = try session.run { session in try session.resizeHugepages(pool, to: wanted) }
     let place = pool.node.map { "node \($0)" } ?? "the host"
     if output.json {

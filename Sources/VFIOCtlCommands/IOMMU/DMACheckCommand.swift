@@ -45,8 +45,12 @@ extension VFIOCtl {
             let bytes = Self.bytes(size) ?? 0
             let container = try VFIOContainer(groupNumber: group, dev: roots.dev)
             let buffer = try DMABuffer(size: bytes, pageShift: shift)
+            let progress = ProgressLine(json: output.json)
+            progress.update("mapping \(size) through group \(group)'s IOMMU domain…")
             let mapSeconds = try container.map(buffer.pointer, iova: 0, size: UInt64(bytes))
+            progress.update("unmapping \(size)…")
             let unmapSeconds = try container.unmap(iova: 0, size: UInt64(bytes))
+            progress.finish()
             let pageSizes = (0..<64).filter { container.iovaPageSizes & (1 << UInt64($0)) != 0 }.map {
                 UInt64(1) << UInt64($0)
             }

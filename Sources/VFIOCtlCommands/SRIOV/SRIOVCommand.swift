@@ -57,9 +57,9 @@ extension VFIOCtl {
             var manager = SRIOVManager(session: session)
             manager.timeoutSeconds = timeout
             let json = output.json
-            manager.progress = { present, expected in
-                if !json { StandardError.write("vfioctl: \(pf): \(present)/\(expected) VFs\n") }
-            }
+            let progress = ProgressLine(json: json)
+            manager.progress = { present, expected in progress.update("\(pf): \(present)/\(expected) VFs") }
+            defer { progress.finish() }
             let inUse = try guestDevices()
             var bound: [String] = []
             let status = try session.run { session in

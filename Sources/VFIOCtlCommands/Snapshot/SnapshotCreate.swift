@@ -62,6 +62,9 @@ extension VFIOCtl {
                 count = model.devices.count
             } else {
                 let roots = root.map { HostRoots(base: FilePath($0)) } ?? .live
+                let progress = ProgressLine(json: false)
+                progress.update("capturing \(root.map { "root \($0)" } ?? "this host")'s PCI functions…")
+                defer { progress.finish() }
                 let captured = try Snapshot.capture(from: roots, into: staging, tool: tool)
                 count = captured.model.devices.count
                 skipped = captured.skipped
@@ -72,6 +75,9 @@ extension VFIOCtl {
                         "cannot move the snapshot to \(output): \(Errno(rawValue: errno)) (it must not exist yet)")
                 }
             } else {
+                let progress = ProgressLine(json: false)
+                progress.update("writing \(output)…")
+                defer { progress.finish() }
                 try Snapshot.archive(staging, to: output)
             }
             for problem in skipped { StandardError.write("vfioctl: not captured: \(problem)\n") }
