@@ -7,7 +7,8 @@
 #     with DPKG_ROOT set, so they enable, start and reload nothing here);
 #  4. the installed vfioctl inspects the bundled seed snapshot, and the hook execs it;
 #  5. systemd-analyze verify accepts both units inside that root (ExecStart binaries present);
-#  6. `dpkg --remove` keeps the conffiles, `dpkg --purge` then leaves nothing of the package:
+#  6. an edited conffile survives reinstalling; `dpkg --remove` keeps the conffiles,
+#     `dpkg --purge` then leaves nothing of the package:
 #     the root's file list equals the one before installing.
 # Prints `PACKAGE <check> PASS|FAIL …` and `N passed, M failed`; exits 1 on any failure.
 # Usage: Tests/Package/package-test.sh PATH/TO/vfioctl_VERSION_ARCH.deb
@@ -111,8 +112,13 @@ for unit in vfioctl-apply.service vfio-aerd.service; do
     result "verify-$unit" "$status"
 done
 
-# 6. remove keeps the conffiles, purge removes everything.
+# 6. an edited conffile survives reinstalling, remove keeps it, purge removes everything.
 echo 'hugepages = "ignore"' >> "$root/etc/vfioctl/hook.toml"
+in_root_dpkg --install "$deb" > "$work/reinstall.txt" 2>&1
+status=$?
+[ "$status" = 0 ] && grep -q 'hugepages = "ignore"' "$root/etc/vfioctl/hook.toml" \
+    && [ ! -e "$root/etc/vfioctl/hook.toml.dpkg-new" ] || { cat "$work/reinstall.txt"; status=1; }
+result reinstall-keeps-edit "$status"
 in_root_dpkg --remove vfioctl > "$work/remove.txt" 2>&1
 status=$?
 [ "$status" = 0 ] && [ ! -e "$root/usr/bin/vfioctl" ] && grep -q 'hugepages = "ignore"' "$root/etc/vfioctl/hook.toml" \
