@@ -2,9 +2,16 @@
 # `make demo` and `make test` install what they need (apt) on a fresh machine.
 
 SWIFT       ?= swift
-APT_PACKAGES = initramfs-tools-core libpci-dev libudev-dev libvirt-dev libkmod-dev libsqlite3-dev pciutils pci.ids pkg-config time \
-               qemu-system-x86 busybox-static cpio kmod python3 \
-               libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
+# What building and the demo need (the C libraries' headers, pci.ids for device names) ...
+DEMO_PACKAGES = libpci-dev libudev-dev libvirt-dev libkmod-dev libsqlite3-dev pci.ids pkg-config
+# ... what `make deb` adds (dpkg-shlibdeps, dpkg-gencontrol, strip) ...
+DEB_PACKAGES  = $(DEMO_PACKAGES) dpkg-dev
+# ... and what the tests add: lspci for the differential, the lab's QEMU and initramfs, a real
+# libvirtd, lintian and systemd-analyze for the package test.
+TEST_PACKAGES = $(DEB_PACKAGES) initramfs-tools-core pciutils time \
+                qemu-system-x86 busybox-static cpio kmod python3 \
+                libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients \
+                lintian systemd
 DEBUG_BIN    = .build/debug
 MAN_DIR      = .build/plugins/GenerateManual/outputs
 RELEASE_BIN  = .build/release
@@ -17,23 +24,44 @@ LAB_BIN      = .build-lab/release
 PREFIX      ?= /usr/local
 HOOK_DIR    ?= /etc/libvirt/hooks/qemu.d
 
-.PHONY: deps build release demo test unit-test libvirt-test vmlab bench fixtures install man lint clean
+.PHONY: deps deps-demo deps-deb build release static-release demo test unit-test libvirt-test \
+        package-test vmlab bench fixtures install deb man lint clean
 
-## deps: install the Debian packages vfioctl builds and tests against (needs root).
-deps: .deps-stamp
-.deps-stamp: Makefile
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# apt-get install the missing ones of $(1) (needs root when any is missing).
+apt_install = missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+
+## deps-demo: the Debian packages vfioctl builds against (needs root); no QEMU, libvirtd or lintian.
+deps-demo: .deps-demo-stamp
+.deps-demo-stamp: Makefile
+	@$(call apt_install,$(DEMO_PACKAGES))
 	@touch $@
 
-build: deps
+## deps-deb: those and dpkg-dev, for `make deb`.
+deps-deb: .deps-deb-stamp
+.deps-deb-stamp: Makefile
+	@$(call apt_install,$(DEB_PACKAGES))
+	@touch $@
+
+## deps: everything the tests need too (the lab's QEMU, libvirtd, lintian ...).
+deps: .deps-stamp
+.deps-stamp: Makefile
+	@$(call apt_install,$(TEST_PACKAGES))
+	@touch $@
+
+build: deps-demo
 	$(SWIFT) build
 
-release: deps
+release: deps-demo
 	$(SWIFT) build -c release
+
+## static-release: vfioctl and vfio-aerd with the Swift runtime linked in (the lab and the package).
+static-release: deps-demo
+	$(SWIFT) build -c release --static-swift-stdlib --product vfioctl --scratch-path .build-lab
+	$(SWIFT) build -c release --static-swift-stdlib --product vfio-aerd --scratch-path .build-lab
 
 ## demo: inspect the bundled seed host (two 82576 behind an IDT switch on X58 root port 3).
 demo: release
@@ -42,8 +70,8 @@ demo: release
 
 ## test: every test: the format lint, unit, lspci differential, CLI, fault injection, a short
 ## fuzz of every parser, libvirt and udev, the
-## hook and vfio-aerd under a real libvirtd, then the real-kernel lab.
-test: lint unit-test fuzz-smoke libvirt-test vmlab
+## hook and vfio-aerd under a real libvirtd, the Debian package, then the real-kernel lab.
+test: lint unit-test fuzz-smoke libvirt-test package-test vmlab
 
 unit-test: deps
 	$(SWIFT) build --build-tests
@@ -54,10 +82,24 @@ libvirt-test: unit-test
 	Tests/Libvirt/libvirt-test.sh $(DEBUG_BIN)
 
 ## vmlab: boot Debian's kernel under QEMU per PCIe topology and check vfioctl against it.
-vmlab: deps
-	$(SWIFT) build -c release --static-swift-stdlib --product vfioctl --scratch-path .build-lab
-	$(SWIFT) build -c release --static-swift-stdlib --product vfio-aerd --scratch-path .build-lab
+vmlab: deps static-release
 	Tests/VMLab/vmlab.sh $(LAB_BIN)
+
+## deb: vfioctl_<version>-<revision>_<arch>.deb in .build/deb (Docs/manual.md, "Debian package"):
+## the static binaries, units, libvirt hook, conffiles, man pages, completions.
+VERSION       := $(shell sed -n 's/.*static let version = "\(.*\)"/\1/p' Sources/VFIOCtlCommands/VFIOCtl.swift)
+DEB_REVISION  ?= 1
+DEB_MAINTAINER ?= vfioctl developers <maintainers@users.noreply.h-seed-66ecf91a.example>
+DEB_DIR        = .build/deb
+DEB            = $(DEB_DIR)/vfioctl_$(VERSION)-$(DEB_REVISION)_$(shell dpkg --print-architecture).deb
+
+deb: deps-deb static-release man
+	Packaging/deb/build-deb.sh $(VERSION) $(DEB_REVISION) $(LAB_BIN) $(MAN_DIR) $(DEB_DIR) "$(DEB_MAINTAINER)"
+
+## package-test: lintian on the .deb, then install, run, verify the units and purge it in a
+## throw-away dpkg root (nothing on this machine is installed or started).
+package-test: deps deb
+	Tests/Package/package-test.sh $(DEB)
 
 ## fuzz: libFuzzer (with AddressSanitizer) on every parser of untrusted input: config space,
 ## lspci dumps, TOML and quirk files, domain XML, uevent properties; FUZZ_SECONDS per target.
@@ -89,7 +131,7 @@ fixtures: build
 
 ## bench: inspect vs lspci on a generated 4,096-function host, and the hook's prepare time;
 ## prints BENCH lines. (The lab prints the VT-d DMA figures.)
-bench: release
+bench: deps release
 	Tests/Bench/inspect-vs-lspci.sh $(RELEASE_BIN)
 	Tests/Bench/hook-prepare.sh $(RELEASE_BIN)
 	Tests/Bench/aerd.sh $(RELEASE_BIN)
@@ -119,7 +161,7 @@ install: release man
 	install -D -m 644 $(MAN_DIR)/vfio-aerd/vfio-aerd.8 $(DESTDIR)$(PREFIX)/share/man/man8/vfio-aerd.8
 
 ## man: manual pages (section 8) from the commands' own --help, with their examples.
-man: deps
+man: deps-demo
 	$(SWIFT) package generate-manual --section 8 --authors "the vfioctl developers"
 
 ## lint: swift format with the checked-in .swift-format (4 spaces, 120 columns), strict.
@@ -128,4 +170,4 @@ lint:
 	Docs/module-graph.py --check
 
 clean:
-	rm -rf .build .build-lab .deps-stamp
+	rm -rf .build .build-lab .deps-stamp .deps-demo-stamp .deps-deb-stamp
