@@ -4,7 +4,8 @@
 SWIFT       ?= swift
 APT_PACKAGES = initramfs-tools-core libpci-dev libudev-dev libvirt-dev libkmod-dev libsqlite3-dev pciutils pci.ids pkg-config time \
                qemu-system-x86 busybox-static cpio kmod python3 \
-               libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
+               libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients \
+               graphviz chromium
 DEBUG_BIN    = .build/debug
 MAN_DIR      = .build/plugins/GenerateManual/outputs
 RELEASE_BIN  = .build/release
