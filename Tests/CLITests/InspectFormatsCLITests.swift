@@ -1,4 +1,7 @@
 import Foundation
+import HostAccess
+import PCIModel
+import SystemPackage
 import TestSupport
 import Testing
 
@@ -124,6 +127,63 @@ struct InspectFormatsCLITests {
         #expect(html.standardOutput.contains("ev&quot;il\\&lt;script&gt;x?"))
         #expect(!html.standardOutput.contains("<script"))
         #expect(!html.standardOutput.unicodeScalars.contains("\u{7}"))
+    }
+
+    @Test("kernel groups that differ from the prediction: kernel clusters, and a note with both memberships")
+    func disagreement() throws {
+        let parent = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        // A multifunction endpoint without ACS: predicted as one group, split by the kernel here.
+        let port = Hosts.rootPort(secondary: 1, acs: .requiredForIsolation)
+        let endpoint = Hosts.endpoint(multifunction: true)
+        var devices = [
+            Hosts.device("0000:00:01.0", port, driver: "pcieport", group: 1),
+            Hosts.device("0000:01:00.0", endpoint, driver: "igb", group: 2),
+            Hosts.device("0000:01:00.1", endpoint, driver: "igb", group: 3),
+        ]
+        HostModel.assignParentsFromBusRanges(&devices)
+        let model = HostModel(
+            source: "split tree", devices: devices,
+            kernelGroups: [1: [devices[0].address], 2: [devices[1].address], 3: [devices[2].address]],
+            facts: HostFacts(vfioPCIAvailability: .loaded),
+            configBytes: [
+                devices[0].address: port.bytes, devices[1].address: endpoint.bytes, devices[2].address: endpoint.bytes,
+            ])
+        try SysfsTreeWriter(base: FilePath(parent + "/host")).write(model)
+        let dot = try Tool.vfioctl(["inspect", "--root", parent + "/host", "--format", "dot"])
+        #expect(dot.status == 0, "\(dot.standardError)")
+        for cluster in ["cluster_g1 {", "cluster_g2 {", "cluster_g3 {"] {
+            #expect(dot.standardOutput.contains(cluster), "\(cluster)")
+        }
+        #expect(dot.standardOutput.contains("kernel and predicted groups disagree"))
+        #expect(dot.standardOutput.contains("predicted {0000:01:00.0, 0000:01:00.1}"))
+        #expect(dot.standardOutput.contains("multifunction: no ACS capability"))
+        let html = try Tool.vfioctl(["inspect", "--root", parent + "/host", "--format", "html"])
+        #expect(html.standardOutput.contains("<h2>Kernel and predicted groups disagree</h2>"))
+    }
+
+    @Test(
+        "512 functions: plainly assignable and bridge-only groups are collapsed, the rest open, every function listed")
+    func largeHostHTML() throws {
+        let directory = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(try Tool.hostgen(["synthetic", "--functions", "512", "-o", directory + "/host"]).status == 0)
+        let html = try Tool.vfioctl(["inspect", "--root", directory + "/host", "--format", "html"])
+        #expect(html.status == 0, "\(html.standardError)")
+        let out = html.standardOutput
+        #expect(out.contains("<details class=\"group v-assignable\"><summary>"))
+        #expect(!out.contains("<details class=\"group v-assignable\" open>"))
+        #expect(!out.contains("<details class=\"group v-host\" open>"))
+        #expect(out.contains("<details class=\"group v-caveats\" open>") || out.contains("v-blocked\" open>"))
+        let json = try Tool.vfioctl(["inspect", "--root", directory + "/host", "--json"])
+        let report = try #require(
+            try JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [String: Any])
+        let devices = try #require(report["devices"] as? [[String: Any]])
+        #expect(devices.count == 512)
+        for device in devices {
+            let address = try #require(device["address"] as? String)
+            #expect(out.contains("<tr id=\"f-\(address)\""), "\(address)")
+        }
     }
 
     @Test("--json/--tree/--format that disagree, and addresses with a picture, are usage errors (64)")

@@ -108,10 +108,12 @@ struct InspectHTML {
                 let pf = devices.first?.physicalFunction.map(\.description) ?? "?"
                 title = "VFs of \(pf): \(cluster.kind)s \(cluster.ids.map(String.init).joined(separator: ", "))"
             }
-            let open = plain || cluster.ids.count > 1 ? "" : " open"
+            // Open only what needs reading: not plainly assignable, not bridges alone, not per-VF groups.
+            let open = plain || verdict == nil || cluster.ids.count > 1 ? "" : " open"
             let verdictName = verdict?.rawValue ?? "host"
+            let shown = verdict?.rawValue ?? "bridges only, they stay with the host"
             out.append(
-                "<details class=\"group v-\(verdictName)\"\(open)><summary>\(title): <b>\(verdictName)</b> (\(devices.count) function\(devices.count == 1 ? "" : "s"))</summary>"
+                "<details class=\"group v-\(verdictName)\"\(open)><summary>\(title): <b>\(shown)</b> (\(devices.count) function\(devices.count == 1 ? "" : "s"))</summary>"
             )
             out.append(contentsOf: table(devices))
             out.append("</details>")
