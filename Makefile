@@ -7,11 +7,12 @@ DEMO_PACKAGES = libpci-dev libudev-dev libvirt-dev libkmod-dev libsqlite3-dev pc
 # ... what `make deb` adds (dpkg-shlibdeps, dpkg-gencontrol, strip) ...
 DEB_PACKAGES  = $(DEMO_PACKAGES) dpkg-dev
 # ... and what the tests add: lspci for the differential, the lab's QEMU and initramfs, a real
-# libvirtd, lintian and systemd-analyze for the package test.
+# libvirtd, lintian and systemd-analyze for the package test, Graphviz and Chromium for the
+# pictures and the HTML report.
 TEST_PACKAGES = $(DEB_PACKAGES) initramfs-tools-core pciutils time \
                 qemu-system-x86 busybox-static cpio kmod python3 \
                 libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients \
-                lintian systemd
+                lintian systemd graphviz chromium
 DEBUG_BIN    = .build/debug
 MAN_DIR      = .build/plugins/GenerateManual/outputs
 RELEASE_BIN  = .build/release

@@ -6,7 +6,7 @@ import SystemPackage
 
 /// Runs helper programs (`tar` to write a snapshot, `gzip -dc` to read one) with posix_spawn.
 /// Kept free of Foundation so the CLI stays small in memory.
-enum ChildProcess {
+package enum ChildProcess {
     struct Result {
         var status: Int32
         var standardError: String
@@ -44,6 +44,41 @@ enum ChildProcess {
     /// goes to /dev/null): `gzip -dc` for the snapshot reader.
     static func spawnReading(_ arguments: [String], standardInput: Int32) throws(HostAccessError) -> Running {
         try spawn(arguments, standardInput: standardInput, pipeTo: 1)
+    }
+
+    /// Runs `arguments` as a filter: `input` on its stdin (from an unlinked temporary file, so
+    /// a large input and a large output cannot block each other), its stdout collected (stderr
+    /// to /dev/null): `dot -Tsvg` for `vfioctl inspect --format svg`. Throws `.notFound` when
+    /// the program is not on PATH.
+    package static func filter(_ arguments: [String], input: [UInt8]) throws(HostAccessError) -> (
+        status: Int32, output: [UInt8]
+    ) {
+        guard let file = tmpfile() else {
+            throw .system(Errno(rawValue: errno), "tmpfile", path: "a temporary file for \(arguments[0])")
+        }
+        defer { fclose(file) }
+        let descriptor = fileno(file)
+        var written = 0
+        while written < input.count {
+            let n = input.withUnsafeBytes { bytes in
+                bytes.baseAddress.map { write(descriptor, $0 + written, input.count - written) } ?? -1
+            }
+            if n > 0 {
+                written += n
+            } else if errno != EINTR {
+                throw .system(Errno(rawValue: errno), "write", path: "a temporary file for \(arguments[0])")
+            }
+        }
+        lseek(descriptor, 0, SEEK_SET)
+        let child = try spawn(arguments, standardInput: descriptor, pipeTo: 1)
+        var output: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(child.output, $0.baseAddress, 65536) }
+            if n > 0 { output.append(contentsOf: buffer[0..<n]) } else if n == 0 || errno != EINTR { break }
+        }
+        close(child.output)
+        return (child.wait(), output)
     }
 
     /// The one posix_spawnp: stdin from `standardInput` (or /dev/null), descriptor `pipeTo`

@@ -25,6 +25,13 @@ extension VFIOCtl {
                   vfioctl inspect --snapshot seed-host.tar.gz --json | jq '.devices[].verdict'
                   vfioctl inspect --lspci-dump forum-post.txt
                   vfioctl inspect --snapshot old.tar.gz --kernel 6.12   # after an upgrade?
+                  vfioctl inspect --format svg > host.svg        # the PCIe tree and its groups
+                  vfioctl inspect --format html > report.html    # one self-contained page
+
+                Formats: text (default), tree (= --tree), json (= --json), dot (Graphviz source),
+                svg (needs Graphviz's `dot`: apt-get install graphviz), html (the picture, groups,
+                reasons, host checks and quirks in one file; a note replaces the picture without
+                Graphviz).
 
                 The prediction applies the quirks of the source's kernel (its osrelease); quirks
                 scoped with `kernel = …` (Docs/quirks.md) follow --kernel instead when given.
@@ -40,8 +47,37 @@ extension VFIOCtl {
         @OptionGroup var output: OutputOptions
         @OptionGroup(title: "What if") var whatIf: WhatIfOptions
 
-        @Flag(name: .long, help: "Show the PCI hierarchy with ACS state and groups.")
+        @Flag(name: .long, help: "Show the PCI hierarchy with ACS state and groups (= --format tree).")
         var tree = false
+
+        @Option(
+            name: .long,
+            help: ArgumentHelp(
+                "Output format: text, tree, json, dot, svg or html (see Formats above).", valueName: "format"))
+        var format: InspectFormat?
+
+        /// The format asked for by --format, --json or --tree; two that disagree are refused.
+        var chosenFormat: InspectFormat {
+            format ?? (output.json ? .json : tree ? .tree : .text)
+        }
+
+        func validate() throws {
+            if output.json && tree { throw ValidationError("--json and --tree exclude each other; pick one --format") }
+            if let format, output.json && format != .json || tree && format != .tree {
+                throw ValidationError(
+                    "--format \(format.rawValue) conflicts with \(output.json ? "--json" : "--tree"); drop one of them")
+            }
+            if !addresses.isEmpty, [.dot, .svg, .html].contains(chosenFormat) {
+                throw ValidationError(
+                    "--format \(chosenFormat.rawValue) pictures the whole host; drop the addresses (or use text, tree, json)"
+                )
+            }
+            if !whatIf.assumptions.isEmpty, ![.text, .json].contains(chosenFormat) {
+                throw ValidationError(
+                    "\(tree ? "--tree" : "--format \(chosenFormat.rawValue)") does not combine with --assume-…; use text or --json"
+                )
+            }
+        }
 
         @Option(
             name: .long,
@@ -70,9 +106,6 @@ extension VFIOCtl {
             }
             let database = try loadQuirkDatabase(base: source.quirkBase(snapshot: snapshot))
             if !whatIf.assumptions.isEmpty {
-                guard !tree else {
-                    throw ValidationError("--tree does not combine with --assume-…; use text or --json")
-                }
                 let prediction: WhatIfPrediction
                 do {
                     prediction = try WhatIfPrediction(
@@ -83,22 +116,36 @@ extension VFIOCtl {
                 var seen = Set<PCIAddress>()
                 let unique = addresses.filter { seen.insert($0).inserted }
                 let out = WhatIfOutput(prediction: prediction, selected: unique.isEmpty ? nil : unique)
-                print(output.json ? out.json().rendered() : out.text(style: .standardOutput), terminator: "")
+                print(chosenFormat == .json ? out.json().rendered() : out.text(style: .standardOutput), terminator: "")
                 withExtendedLifetime(snapshot) {}
                 return
             }
             let quirks = QuirkEvaluation(database: database, model: model, kernel: kernel)
             let report = InspectReport(model: model, policy: quirks.policy, additionalReasons: quirks.reasons)
             let selected = addresses.isEmpty ? nil : addresses
-            if output.json {
+            switch chosenFormat {
+            case .json:
                 InspectJSON.write(report, quirks: quirks, selected: selected)
-            } else if tree {
+            case .tree:
                 print(
                     InspectText(report: report, quirks: quirks, style: .standardOutput).renderTree(selected: selected),
                     terminator: "")
-            } else {
+            case .text:
                 print(
                     InspectText(report: report, quirks: quirks, style: .standardOutput).render(selected: selected),
+                    terminator: "")
+            case .dot:
+                print(DotGraph(report: report, quirks: quirks).render(), terminator: "")
+            case .svg:
+                do {
+                    print(try GraphvizSVG.render(DotGraph(report: report, quirks: quirks).render()), terminator: "")
+                } catch {
+                    throw CLIError(error.description)
+                }
+            case .html:
+                let svg = try? GraphvizSVG.render(DotGraph(report: report, quirks: quirks).render())
+                print(
+                    InspectHTML(report: report, quirks: quirks, svg: svg.map(GraphvizSVG.inlineElement)).render(),
                     terminator: "")
             }
             // The report is written; tearing down thousands of devices object by object costs
@@ -110,6 +157,11 @@ extension VFIOCtl {
             Glibc.exit(0)
         }
     }
+}
+
+/// The output formats of `vfioctl inspect --format`.
+enum InspectFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, tree, json, dot, svg, html
 }
 
 /// A user-facing error: printed as `Error: message`, exit status 1.
