@@ -154,11 +154,13 @@ struct AERDaemon: ParsableCommand {
             }
             Notify.watchdogIfDue()
         }
+        // READY=1 before the timer's first WATCHDOG=1: the timer runs on its own queue, and
+        // systemd (and the notify test) read readiness first.
+        say("watching (journal \(journal), policy \(policy)); running guests: \(guests.summary())")
+        Notify.send("READY=1")
         timer.resume()
 
         withExtendedLifetime((sources, signals, timer)) {
-            say("watching (journal \(journal), policy \(policy)); running guests: \(guests.summary())")
-            Notify.send("READY=1")
             dispatchMain()
         }
     }
