@@ -8,7 +8,11 @@ import Testing
 struct InspectTextCLITests {
     @Test("the seed host: summary within 30 lines naming every group, 100 columns, each quirk's advice once")
     func seedSummary() throws {
-        let result = try Tool.vfioctl(["inspect", "--snapshot", Fixtures.seedSnapshot])
+        // Run as the README's demo does, from the checkout with a relative path: a source path is
+        // one word, and a word longer than the width cannot be wrapped.
+        let root = String(Fixtures.directory.dropLast("/Tests/Fixtures".count))
+        let result = try Tool.vfioctl(
+            ["inspect", "--snapshot", "Tests/Fixtures/snapshots/seed-host.tar.gz"], workingDirectory: root)
         #expect(result.status == 0)
         let lines = result.standardOutput.split(separator: "\n", omittingEmptySubsequences: false)
         let details = try #require(lines.firstIndex { $0.hasPrefix("Details") })
