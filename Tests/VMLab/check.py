@@ -12,12 +12,16 @@ import json
 import re
 import sys
 
+TERMINAL_CONTROL = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
 
 def sections(text):
     """The VMLAB-BEGIN/END blocks and VMLAB-STATUS lines of a console log."""
     found, status, current, lines = {}, {}, None, []
     for line in text.splitlines():
-        line = line.rstrip("\r")
+        # The serial console is a terminal, so vfioctl's progress lines (carriage return, erase
+        # to end of line) share a line with what follows them: strip those controls first.
+        line = TERMINAL_CONTROL.sub("", line.rstrip("\r")).split("\r")[-1]
         if line.startswith("VMLAB-BEGIN "):
             current, lines = line.split(" ", 1)[1], []
         elif line.startswith("VMLAB-END ") and current:
