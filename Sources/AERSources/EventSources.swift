@@ -65,6 +65,12 @@ public final class InjectedEvents: @unchecked Sendable {
     /// `path` (a file, a directory, a symlink, a socket someone listens on) is an error and
     /// is left as it is.
     public init(path: String) throws(EventSourceError) {
+        guard let address = UnixSocketAddress(path: path) else {
+            throw EventSourceError(
+                description:
+                    "--inject-socket \(path) is \(path.utf8.count) bytes long; a socket path holds at most \(UnixSocketAddress.maximumPathBytes) (sun_path): choose a shorter path"
+            )
+        }
         var existing = stat()
         if lstat(path, &existing) == 0 {
             guard existing.st_mode & S_IFMT == S_IFSOCK else {
@@ -73,7 +79,7 @@ public final class InjectedEvents: @unchecked Sendable {
                         "--inject-socket \(path) exists and is \(Self.kind(existing.st_mode)), not a socket; refusing to replace it (remove it or choose another path)"
                 )
             }
-            try Self.checkStale(path)
+            try Self.checkStale(path, address: address)
             guard unlink(path) == 0 || errno == ENOENT else {
                 throw EventSourceError(
                     description:
@@ -83,7 +89,7 @@ public final class InjectedEvents: @unchecked Sendable {
             throw EventSourceError(description: "--inject-socket \(path): lstat: \(String(cString: strerror(errno)))")
         }
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        let bound = fd >= 0 ? UnixSocketAddress(path: path).withSockaddr { bind(fd, $0, $1) } : -1
+        let bound = fd >= 0 ? address.withSockaddr { bind(fd, $0, $1) } : -1
         guard fd >= 0, bound == 0 else {
             let reason = String(cString: strerror(errno))
             if fd >= 0 { close(fd) }
@@ -104,13 +110,13 @@ public final class InjectedEvents: @unchecked Sendable {
 
     /// Throws unless the socket at `path` is stale: connecting to a datagram socket succeeds
     /// only while a process has it bound.
-    private static func checkStale(_ path: String) throws(EventSourceError) {
+    private static func checkStale(_ path: String, address: UnixSocketAddress) throws(EventSourceError) {
         let probe = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         guard probe >= 0 else {
             throw EventSourceError(description: "--inject-socket \(path): socket: \(String(cString: strerror(errno)))")
         }
         defer { close(probe) }
-        let connected = UnixSocketAddress(path: path).withSockaddr { connect(probe, $0, $1) }
+        let connected = address.withSockaddr { connect(probe, $0, $1) }
         if connected == 0 {
             throw EventSourceError(
                 description:

@@ -224,12 +224,14 @@ enum Notify {
     nonisolated(unsafe) private static var lastPing = 0.0
 
     static func send(_ message: String) {
-        guard let path = getenv("NOTIFY_SOCKET").map({ String(cString: $0) }), !path.isEmpty else { return }
+        guard let path = getenv("NOTIFY_SOCKET").map({ String(cString: $0) }), !path.isEmpty,
+            let address = UnixSocketAddress(path: path)
+        else { return }
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         guard fd >= 0 else { return }
         defer { close(fd) }
         let payload = Array(message.utf8)
-        _ = UnixSocketAddress(path: path).withSockaddr { address, length in
+        _ = address.withSockaddr { address, length in
             payload.withUnsafeBytes { sendto(fd, $0.baseAddress, payload.count, 0, address, length) }
         }
     }

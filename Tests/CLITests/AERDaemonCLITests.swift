@@ -420,17 +420,24 @@ extension AERDaemonCLITests {
     }
 
     @Test(
-        "--inject-socket refuses a path that is not a socket, or a socket in use, and deletes nothing",
-        arguments: ["file", "listening"])
+        "--inject-socket refuses a path that is not a socket, a socket in use, or a path sun_path cannot hold, and deletes nothing",
+        arguments: ["file", "listening", "too long"])
     func injectSocketRefusals(kind: String) throws {
         let directory = try Tool.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let path = directory + "/inject.sock"
+        var path = directory + "/inject.sock"
         var receiver: DatagramReceiver?
-        if kind == "file" {
+        switch kind {
+        case "file":
             try "precious\n".write(toFile: path, atomically: true, encoding: .utf8)
-        } else {
+        case "listening":
             receiver = try DatagramReceiver(path: path)
+        default:
+            // Cut at sun_path's 107 bytes, this path would name a socket in `directory`
+            // itself: the daemon must refuse it, not bind there.
+            let long = directory + "/" + String(repeating: "d", count: 120)
+            try FileManager.default.createDirectory(atPath: long, withIntermediateDirectories: true)
+            path = long + "/inject.sock"
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Tool.buildDirectory + "/vfio-aerd")
@@ -450,10 +457,14 @@ extension AERDaemonCLITests {
         let standardError = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(refused && process.terminationStatus != 0, "\(standardError)")
         #expect(standardError.contains(path))
-        #expect(standardError.contains(kind == "file" ? "not a socket" : "another vfio-aerd?"))
+        let reason = ["file": "not a socket", "listening": "another vfio-aerd?", "too long": "at most 107 (sun_path)"]
+        #expect(standardError.contains(reason[kind]!), "\(standardError)")
         // Refused before the journal was touched.
         #expect(!FileManager.default.fileExists(atPath: directory + "/aer.db"))
-        if let receiver {
+        if kind == "too long" {
+            let left = try FileManager.default.contentsOfDirectory(atPath: directory)
+            #expect(left == [String(repeating: "d", count: 120)], "bound a cut path? \(left)")
+        } else if let receiver {
             // The socket still belongs to its owner: what is sent to it arrives.
             try Datagram.send("hello", to: path)
             #expect(receiver.receive(seconds: 5) { !$0.isEmpty } == ["hello"])

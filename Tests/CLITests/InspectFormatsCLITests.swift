@@ -220,9 +220,11 @@ struct InspectFormatsCLITests {
         #expect(!html.standardOutput.contains("<svg"))
     }
 
+    // Serialized: two browsers at once on a loaded 2-core CI machine is what made one
+    // of them fail there.
     @Test(
         "headless Chromium renders the HTML report: a picture, every function with its verdict",
-        arguments: ["seed-host.tar.gz", "tree-asus-p6t6.tar.gz"])
+        .serialized, arguments: ["seed-host.tar.gz", "tree-asus-p6t6.tar.gz"])
     func chromium(_ name: String) throws {
         let chromium = try Self.required("chromium")
         _ = try Self.required("dot")
@@ -239,11 +241,17 @@ struct InspectFormatsCLITests {
         try html.standardOutput.write(toFile: directory + "/report.html", atomically: true, encoding: .utf8)
         try "<!DOCTYPE html><html><body></body></html>".write(
             toFile: directory + "/empty.html", atomically: true, encoding: .utf8)
+        // `--disable-dev-shm-usage`: a container's small /dev/shm crashes the renderer.
+        // TMPDIR=/tmp: Chromium puts its singleton socket there, and a long TMPDIR is more
+        // than sun_path holds (it then stops with "Socket path too long").
         func browse(_ arguments: [String]) throws -> Tool.Result {
             try Tool.run(
                 chromium,
-                ["--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(directory)/profile"] + arguments,
-                environment: ["HOME": directory])
+                [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--user-data-dir=\(directory)/profile",
+                ] + arguments,
+                environment: ["HOME": directory, "TMPDIR": "/tmp"])
         }
         for page in ["report", "empty"] {
             let shot = try browse([

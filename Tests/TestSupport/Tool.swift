@@ -96,7 +96,10 @@ public enum Datagram {
         guard fd >= 0 else { throw Tool.Failed(description: "socket: errno \(errno)") }
         defer { close(fd) }
         let bytes = Array(text.utf8)
-        let sent = UnixSocketAddress(path: path).withSockaddr { address, length in
+        guard let socketAddress = UnixSocketAddress(path: path) else {
+            throw Tool.Failed(description: "\(path) is too long for a socket path")
+        }
+        let sent = socketAddress.withSockaddr { address, length in
             bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, bytes.count, 0, address, length) }
         }
         guard sent == bytes.count else { throw Tool.Failed(description: "sendto \(path): errno \(errno)") }
@@ -139,8 +142,11 @@ public final class DatagramReceiver {
     private let fd: Int32
 
     public init(path: String) throws {
+        guard let address = UnixSocketAddress(path: path) else {
+            throw Tool.Failed(description: "\(path) is too long for a socket path")
+        }
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        let bound = UnixSocketAddress(path: path).withSockaddr { bind(fd, $0, $1) }
+        let bound = address.withSockaddr { bind(fd, $0, $1) }
         guard fd >= 0, bound == 0 else { throw Tool.Failed(description: "bind \(path): errno \(errno)") }
         self.fd = fd
         self.path = path
