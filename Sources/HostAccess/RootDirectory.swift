@@ -134,7 +134,9 @@ public final class RootDirectory: @unchecked Sendable {
 
     /// Checks with `fstat` that `fd` is a regular file; otherwise closes it and throws an
     /// error naming `path` and what it is. Every read and write of a file goes through this.
-    static func requireRegularFile(_ fd: Int32, path: FilePath) throws(HostAccessError) {
+    /// Returns the file's size (`st_size`).
+    @discardableResult
+    static func requireRegularFile(_ fd: Int32, path: FilePath) throws(HostAccessError) -> Int {
         var info = stat()
         guard fstat(fd, &info) == 0 else {
             let error = Errno(rawValue: errno)
@@ -147,6 +149,7 @@ public final class RootDirectory: @unchecked Sendable {
                 .notRegularFile, "\(path) is \(kindName(info.st_mode)), not a regular file", path: path.string,
                 syscall: "fstat")
         }
+        return Int(info.st_size)
     }
 
     /// "a FIFO", "a directory", … for messages.

@@ -66,27 +66,35 @@ public struct RootedFileSystem: Sendable {
     }
 
     /// Reads an opened file descriptor to the end and closes it. More than `limit` bytes is an
-    /// error naming the file and the limit.
-    static func readAll(fd: Int32, limit: Int, path: @autoclosure () -> FilePath) throws(HostAccessError) -> [UInt8] {
+    /// error naming the file and the limit. `size` is the file's `st_size` when known: once
+    /// that many bytes are in, the read that would return 0 is skipped (sysfs's `config` and
+    /// every file of a tree on disk report their exact size; sysfs text attributes report a
+    /// page, procfs 0, and are read to the end).
+    static func readAll(fd: Int32, limit: Int, size: Int = 0, path: @autoclosure () -> FilePath)
+        throws(HostAccessError) -> [UInt8]
+    {
         defer { close(fd) }
         var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, 4096) }
-            if n < 0 {
-                let failure = Errno(rawValue: errno)
-                if failure == .interrupted { continue }
-                throw .system(failure, "read", path: path().string)
+        if size > 0 { result.reserveCapacity(Swift.min(size, limit)) }
+        try withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 16) { chunk throws(HostAccessError) in
+            while size <= 0 || result.count != size {
+                let n = read(fd, chunk.baseAddress!, chunk.count)
+                if n < 0 {
+                    let failure = Errno(rawValue: errno)
+                    if failure == .interrupted { continue }
+                    throw .system(failure, "read", path: path().string)
+                }
+                if n == 0 { return }
+                guard result.count + n <= limit else {
+                    throw HostAccessError(
+                        .tooLarge,
+                        "\(path()) is larger than \(ByteCount(limit)), the limit for this kind of file (Docs/security.md); nothing was read",
+                        path: path().string, syscall: "read")
+                }
+                result.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
             }
-            if n == 0 { return result }
-            guard result.count + n <= limit else {
-                throw HostAccessError(
-                    .tooLarge,
-                    "\(path()) is larger than \(ByteCount(limit)), the limit for this kind of file (Docs/security.md); nothing was read",
-                    path: path().string, syscall: "read")
-            }
-            result.append(contentsOf: chunk[0..<n])
         }
+        return result
     }
 
     /// Opens a directory once for many reads inside it (sysfs device directories), which
@@ -115,10 +123,17 @@ public struct RootedFileSystem: Sendable {
     public func list(_ relative: String) throws(HostAccessError) -> [String]? {
         record(relative)
         guard let fd = try directory.open(relative, flags: O_RDONLY | O_DIRECTORY) else { return nil }
+        return try Self.names(ownedDirectory: fd, path: directory.display(relative))
+    }
+
+    /// The names in the open directory `fd` (which this closes), sorted, without `.` and `..`.
+    static func names(ownedDirectory fd: Int32, path: @autoclosure () -> FilePath) throws(HostAccessError)
+        -> [String]
+    {
         guard let stream = fdopendir(fd) else {
             let error = Errno(rawValue: errno)
             close(fd)
-            throw .system(error, "fdopendir", path: directory.display(relative).string)
+            throw .system(error, "fdopendir", path: path().string)
         }
         defer { closedir(stream) }
         var names: [String] = []
@@ -191,8 +206,9 @@ public struct ByteCount: CustomStringConvertible, Sendable {
 }
 
 /// An open directory whose entries are read with openat/readlinkat. Entry names must be
-/// single components: nothing here can leave the directory.
-public final class DirectoryHandle {
+/// single components: nothing here can leave the directory. Its state never changes after
+/// `init`, so threads may share it.
+public final class DirectoryHandle: @unchecked Sendable {
     private let fd: Int32
     public let path: FilePath
     private let recorder: AccessRecorder?
@@ -235,8 +251,36 @@ public final class DirectoryHandle {
             }
             throw .system(error, "open", path: path.appending(name).string)
         }
-        try RootDirectory.requireRegularFile(opened, path: path.appending(name))
-        return try RootedFileSystem.readAll(fd: opened, limit: limit, path: path.appending(name))
+        let size = try RootDirectory.requireRegularFile(opened, path: path.appending(name))
+        return try RootedFileSystem.readAll(fd: opened, limit: limit, size: size, path: path.appending(name))
+    }
+
+    /// Records `name` inside this directory (for snapshots) without reading it.
+    func record(_ name: String) {
+        recorder?.record(path.appending(name).string)
+    }
+
+    /// The directory `name` inside this one, opened (never through a link); nil when it
+    /// does not exist or is no directory.
+    public func subdirectory(_ name: String) throws(HostAccessError) -> DirectoryHandle? {
+        let name = try checked(name)
+        let opened = openat(fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
+        guard opened >= 0 else {
+            let error = Errno(rawValue: errno)
+            if error == .noSuchFileOrDirectory || error == .notDirectory || error == .tooManySymbolicLinkLevels {
+                return nil
+            }
+            throw .system(error, "open", path: path.appending(name).string)
+        }
+        return DirectoryHandle(fd: opened, path: path.appending(name), recorder: recorder)
+    }
+
+    /// The names in this directory, sorted, without `.` and `..`.
+    public func names() throws(HostAccessError) -> [String] {
+        recorder?.record(path.string)
+        let copy = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard copy >= 0 else { throw .system(Errno(rawValue: errno), "open", path: path.string) }
+        return try RootedFileSystem.names(ownedDirectory: copy, path: path)
     }
 
     /// The target of the symbolic link `name`; nil when there is none.

@@ -41,11 +41,16 @@ public struct SysfsHostReader: Sendable {
         let workers = addresses.count >= 256 ? 2 : 1
         let reader = self
         let attributeFS = sys
+        // The device links are read in this one directory, not each resolved from the root.
+        guard let deviceLinks = try sys.openDirectory("bus/pci/devices") else {
+            throw HostAccessError(.notFound, "bus/pci/devices vanished while it was read", path: roots.base.string)
+        }
         let results = addresses.parallelMap(workers: workers, minimumPerWorker: 128) { address, _ in
             var notes: [String] = []
             var linked = true
             do {
-                guard let directory = try attributeFS.openDirectory("bus/pci/devices/\(address)") else {
+                let name = address.description
+                guard let directory = try attributeFS.openDirectory("bus/pci/devices/" + name) else {
                     return (PCIDevice?.none, ["bus/pci/devices/\(address) vanished while it was read"], linked)
                 }
                 guard let bytes = try directory.readBytes("config", limit: InputLimits.configSpaceBytes),
@@ -62,7 +67,7 @@ public struct SysfsHostReader: Sendable {
                 var device = PCIDevice(address: address, config: DecodedConfig(ConfigSpace(bytes)))
                 do {
                     try reader.readAttributes(
-                        of: &device, directory: directory, in: attributeFS, anomalies: &notes,
+                        of: &device, directory: directory, link: deviceLinks.readLink(name), anomalies: &notes,
                         topologyFromLinks: &linked)
                 } catch {
                     notes.append("\(error)")
@@ -130,31 +135,32 @@ public struct SysfsHostReader: Sendable {
         return model
     }
 
-    /// The sysfs attributes next to `config`: upstream bridge (from the device symlink's
-    /// target), `driver`, `iommu_group`, `numa_node`, `boot_vga`, `reset_method`, `vfio-dev/`, and for a
-    /// VF (config vendor 0xffff) `vendor`, `device` and `physfn`.
+    /// The sysfs attributes next to `config`: upstream bridge (from `link`, the target of the
+    /// device's link in `bus/pci/devices`), `driver`, `iommu_group`, `numa_node`, `boot_vga`,
+    /// `reset_method`, `vfio-dev/`, the port services, and for a VF (config vendor 0xffff)
+    /// `vendor`, `device` and `physfn`. Every read is inside the device's open directory.
     private func readAttributes(
-        of device: inout PCIDevice, directory: DirectoryHandle, in sys: RootedFileSystem, anomalies: inout [String],
+        of device: inout PCIDevice, directory: DirectoryHandle, link: String?, anomalies: inout [String],
         topologyFromLinks: inout Bool
     ) throws(HostAccessError) {
-        let name = device.address.description
-        if let target = try sys.readLink("bus/pci/devices/\(name)") {
-            let components = target.split(separator: "/")
-            if let own = components.lastIndex(where: { PCIAddress($0) == device.address }), own > 0 {
-                device.parent = PCIAddress(components[own - 1])
+        if let link {
+            // `../../../devices/pci0000:00/0000:00:01.0/0000:01:00.0`: the component before the
+            // device's own is its upstream bridge (or the host bridge `pci0000:00`: a root bus).
+            var components = LinkComponents(link)
+            if let own = components.next(), PCIAddress(own) == device.address {
+                device.parent = components.next().flatMap(PCIAddress.init)
             } else {
                 anomalies.append(
-                    "\(try sys.resolve("bus/pci/devices/\(name)")) links to \(target), which does not end in the device's address"
-                )
+                    "\(directory.path) links to \(link), which does not end in the device's address")
             }
         } else {
             topologyFromLinks = false
         }
         if let driver = try directory.readLink("driver") {
-            device.driver = driver.split(separator: "/").last.map(String.init)
+            device.driver = LinkComponents.last(of: driver).map(String.init)
         }
         if let group = try directory.readLink("iommu_group") {
-            if let last = group.split(separator: "/").last, let number = Int(last) {
+            if let last = LinkComponents.last(of: group), let number = Int(last) {
                 device.iommuGroup = number
             } else {
                 anomalies.append(
@@ -176,15 +182,16 @@ public struct SysfsHostReader: Sendable {
                         + parsed.unknown.joined(separator: " "))
             }
         }
-        let vfioDev = "bus/pci/devices/\(name)/vfio-dev"
         // `vfio-dev/vfioN` is the VFIO core's own mark (any VFIO driver, Linux ≥ 6.1); see
         // VFIOOwnership. Only a name the core makes counts.
-        if let names = try sys.list(vfioDev), let node = names.first(where: PCIDevice.isVFIODeviceNodeName) {
+        if let vfioDev = try directory.subdirectory("vfio-dev"),
+            let node = try vfioDev.names().first(where: PCIDevice.isVFIODeviceNodeName)
+        {
             device.vfioDeviceName = node
-            _ = sys.exists(vfioDev + "/" + node)  // recorded for snapshots
+            vfioDev.record(node)  // for snapshots
         }
         if device.isBridge, device.config.express != nil {
-            device.portServices = try readPortServices(of: name, in: sys)
+            device.portServices = try readPortServices(of: device.address.description, in: directory)
         }
         if device.config.vendorID == 0xffff {
             if let vendor = try directory.readText("vendor").flatMap(parseHex),
@@ -193,7 +200,7 @@ public struct SysfsHostReader: Sendable {
                 device.vendorID = UInt16(truncatingIfNeeded: vendor)
                 device.deviceID = UInt16(truncatingIfNeeded: id)
             }
-            if let physfn = try directory.readLink("physfn"), let last = physfn.split(separator: "/").last {
+            if let physfn = try directory.readLink("physfn"), let last = LinkComponents.last(of: physfn) {
                 device.physicalFunction = PCIAddress(last)
             }
         }
@@ -202,16 +209,15 @@ public struct SysfsHostReader: Sendable {
     /// The port driver's services on a PCIe port: each child directory `ADDR:pcieNNN` whose
     /// `driver` link names a known service driver. nil when the port's directory lists none
     /// (no port driver bound, or a source without them).
-    private func readPortServices(of name: String, in sys: RootedFileSystem) throws(HostAccessError)
+    private func readPortServices(of name: String, in directory: DirectoryHandle) throws(HostAccessError)
         -> Set<PCIExpressPortService>?
     {
-        let base = "bus/pci/devices/\(name)"
-        let children = (try sys.list(base) ?? []).filter { $0.hasPrefix(name + ":pcie") && !$0.contains("/") }
+        let children = try directory.names().filter { $0.hasPrefix(name + ":pcie") }
         guard !children.isEmpty else { return nil }
         var services = Set<PCIExpressPortService>()
         for child in children {
-            if let driver = try sys.readLink("\(base)/\(child)/driver"),
-                let last = driver.split(separator: "/").last,
+            if let driver = try directory.subdirectory(child)?.readLink("driver"),
+                let last = LinkComponents.last(of: driver),
                 let service = PCIExpressPortService(rawValue: String(last))
             {
                 services.insert(service)
@@ -231,5 +237,33 @@ public struct SysfsHostReader: Sendable {
             if let group = device.iommuGroup { groups[group, default: []].append(device.address) }
         }
         return groups
+    }
+}
+
+/// A link target's components from the last one back (`a/b/c` gives `c`, `b`, `a`), without
+/// splitting the whole string: readers want the last one or two.
+struct LinkComponents: IteratorProtocol {
+    private let text: Substring
+    private var end: String.Index
+
+    init(_ text: String) {
+        self.text = Substring(text)
+        end = text.endIndex
+    }
+
+    /// The last component: what a `driver`, `iommu_group` or `physfn` link names.
+    static func last(of text: String) -> Substring? {
+        var components = LinkComponents(text)
+        return components.next()
+    }
+
+    mutating func next() -> Substring? {
+        while end > text.startIndex {
+            let start = text[..<end].lastIndex(of: "/").map { text.index(after: $0) } ?? text.startIndex
+            let component = text[start..<end]
+            end = start > text.startIndex ? text.index(before: start) : text.startIndex
+            if !component.isEmpty { return component }
+        }
+        return nil
     }
 }

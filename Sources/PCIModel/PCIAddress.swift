@@ -113,7 +113,7 @@ public struct PCISlot: Hashable, Sendable {
 /// Hex text as sysfs and config files write it, `0x8086` or `8086`, as a number; nil for
 /// anything else (an empty string, other digits, more than 64 bits).
 public func parseHex(_ text: some StringProtocol) -> UInt64? {
-    UInt64(text.trimmingPrefix("0x"), radix: 16)
+    UInt64(text.hasPrefix("0x") ? text.dropFirst(2) : text.dropFirst(0), radix: 16)
 }
 
 /// Lower-case hex of `value`, zero-padded to `width` digits (never truncated).
