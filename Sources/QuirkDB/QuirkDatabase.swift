@@ -4,9 +4,15 @@ import PCIModel
 /// The quirk database: the entries shipped inside vfioctl (`Quirks/*.toml`, embedded at
 /// build time), extended or overridden by files from `/etc/vfioctl/quirks.d`.
 public struct QuirkDatabase: Sendable {
-    public private(set) var quirks: [Quirk]
+    public let quirks: [Quirk]
+    /// Which entries can match a function, by its vendor: built once, so matching a host's
+    /// thousands of functions tries the few entries for each vendor, not all of them.
+    let candidates: VendorIndex
 
-    public init(quirks: [Quirk]) { self.quirks = quirks }
+    public init(quirks: [Quirk]) {
+        self.quirks = quirks
+        candidates = VendorIndex(quirks)
+    }
 
     /// Parses files given as (name, text), in order; a repeated id is an error.
     public static func parse(_ files: [(name: String, text: String)]) throws(QuirkFileError) -> QuirkDatabase {
@@ -71,5 +77,53 @@ public enum QuirkAssumptionError: Error, Equatable, CustomStringConvertible {
         case .unknown(let id): "no quirk \(id) in the database (`vfioctl quirks list` shows them)"
         case .contradictory(let id): "quirk \(id) is both assumed and assumed absent"
         }
+    }
+}
+
+/// Positions in the database of the entries a function of a vendor may match: those whose
+/// `vendor` criterion names it, and those without one, in database order (the order the
+/// kernel's first-match ACS quirks and the listing keep).
+struct VendorIndex: Sendable {
+    private let byVendor: [UInt16: [Int]]
+    private let anyVendor: [Int]
+
+    init(_ quirks: [Quirk]) {
+        var byVendor: [UInt16: [Int]] = [:]
+        var anyVendor: [Int] = []
+        for (position, quirk) in quirks.enumerated() {
+            if let vendors = quirk.match.vendor, vendors.ranges.allSatisfy({ $0.count <= 16 }) {
+                for range in vendors.ranges {
+                    for vendor in range where vendor <= UInt32(UInt16.max) {
+                        byVendor[UInt16(vendor), default: []].append(position)
+                    }
+                }
+            } else {
+                anyVendor.append(position)
+            }
+        }
+        self.byVendor = byVendor
+        self.anyVendor = anyVendor
+    }
+
+    /// The positions for `vendor`, ascending.
+    func positions(for vendor: UInt16) -> [Int] {
+        let specific = byVendor[vendor] ?? []
+        if specific.isEmpty { return anyVendor }
+        if anyVendor.isEmpty { return specific }
+        // Both ascending: merge.
+        var merged: [Int] = []
+        merged.reserveCapacity(specific.count + anyVendor.count)
+        var i = 0
+        var j = 0
+        while i < specific.count || j < anyVendor.count {
+            if j == anyVendor.count || (i < specific.count && specific[i] < anyVendor[j]) {
+                merged.append(specific[i])
+                i += 1
+            } else {
+                merged.append(anyVendor[j])
+                j += 1
+            }
+        }
+        return merged
     }
 }

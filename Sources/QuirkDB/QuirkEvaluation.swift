@@ -17,8 +17,9 @@ public struct QuirkEvaluation: Sendable {
         let database = override.map { database.scoped(toKernel: $0) } ?? database
         policy = ACSPolicy(quirk: database.acsQuirk(for: model)).memoized(for: model)
         let policy = self.policy
+        let onHost = QuirkDatabase.HostApplicability(database, model: model)
         let found = model.devices.parallelMap { device in
-            (device.address, database.matches(for: device, in: model, policy: policy))
+            (device.address, database.matches(for: device, in: model, policy: policy, onHost: onHost))
         }
         self.matches = Dictionary(found.filter { !$0.1.isEmpty }, uniquingKeysWith: { first, _ in first })
     }

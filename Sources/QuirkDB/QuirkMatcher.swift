@@ -36,10 +36,20 @@ extension QuirkDatabase {
     public func matches(for device: PCIDevice, in model: HostModel, policy: ACSPolicy, guest: GuestContext? = nil)
         -> [QuirkMatch]
     {
-        quirks.compactMap { quirk in
-            guard !quirk.isGuestScoped, Self.matches(quirk.match, device, model: model, policy: policy),
-                Self.matchesUpstream(quirk.upstream, of: device, in: model),
-                quirk.host.map({ Self.matches($0, model: model) }) ?? true
+        matches(for: device, in: model, policy: policy, guest: guest, onHost: HostApplicability(self, model: model))
+    }
+
+    /// As `matches(for:in:policy:guest:)`, with the host conditions already evaluated for
+    /// `model` (they are the same for every function: `QuirkEvaluation` evaluates them once).
+    func matches(
+        for device: PCIDevice, in model: HostModel, policy: ACSPolicy, guest: GuestContext? = nil,
+        onHost: HostApplicability
+    ) -> [QuirkMatch] {
+        candidates.positions(for: device.vendorID).compactMap { position in
+            let quirk = quirks[position]
+            guard onHost.applies(position), !quirk.isGuestScoped,
+                Self.matches(quirk.match, device, model: model, policy: policy),
+                Self.matchesUpstream(quirk.upstream, of: device, in: model)
             else { return nil }
             if let criteria = quirk.guest {
                 guard let guest else { return QuirkMatch(quirk: quirk, dependsOnGuest: true) }
@@ -61,39 +71,33 @@ extension QuirkDatabase {
     /// The kernel's device-specific ACS answer from the isolation quirks, first match wins
     /// (`pci_dev_specific_acs_enabled()`), for `ACSPolicy`.
     public func acsQuirk(for model: HostModel) -> ACSPolicy.Quirk {
-        var byVendor: [UInt16: [(Quirk, IsolationRule)]] = [:]
-        var anyVendor: [(Quirk, IsolationRule)] = []
-        for quirk in quirks {
+        let isolation: [(quirk: Quirk, rule: IsolationRule)] = quirks.compactMap { quirk in
             guard case .isolation(let rule) = quirk.effect, quirk.host.map({ Self.matches($0, model: model) }) ?? true
-            else {
-                continue
-            }
-            // Index by vendor: this runs for every ACS evaluation of every function.
-            if let vendors = quirk.match.vendor, vendors.ranges.allSatisfy({ $0.count <= 16 }) {
-                for range in vendors.ranges {
-                    for vendor in range { byVendor[UInt16(vendor), default: []].append((quirk, rule)) }
-                }
-            } else {
-                anyVendor.append((quirk, rule))
-            }
+            else { return nil }
+            return (quirk, rule)
         }
-        let order = Dictionary(uniqueKeysWithValues: quirks.enumerated().map { ($1.id, $0) })
-        let indexed = byVendor
-        let general = anyVendor
+        // Indexed by vendor: this runs for every ACS evaluation of every function.
+        let index = VendorIndex(isolation.map(\.quirk))
         let plain = ACSPolicy()
         return { device, flags in
-            let specific = indexed[device.vendorID] ?? []
-            var candidates = specific
-            if !general.isEmpty {
-                // Keep the database order across the vendor-specific and general lists.
-                candidates = (specific + general).sorted { (order[$0.0.id] ?? 0) < (order[$1.0.id] ?? 0) }
-            }
-            for (quirk, rule) in candidates {
+            for position in index.positions(for: device.vendorID) {
+                let (quirk, rule) = isolation[position]
                 guard Self.matches(quirk.match, device, model: nil, policy: plain) else { continue }
                 if let enabled = rule.enabled(for: flags, device: device) { return (quirk.id, enabled) }
             }
             return nil
         }
+    }
+
+    /// Which entries' `[quirk.host]` conditions hold on one host, by database position.
+    struct HostApplicability: Sendable {
+        private let holds: [Bool]
+
+        init(_ database: QuirkDatabase, model: HostModel) {
+            holds = database.quirks.map { quirk in quirk.host.map { QuirkDatabase.matches($0, model: model) } ?? true }
+        }
+
+        func applies(_ position: Int) -> Bool { holds[position] }
     }
 
     // MARK: - Criteria
