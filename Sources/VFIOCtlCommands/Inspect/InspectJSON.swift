@@ -56,9 +56,9 @@ enum InspectJSON {
         while start < shown.count {
             let chunk = Array(shown[start..<min(start + 512, shown.count)])
             let rendered = chunk.parallelMap(minimumPerWorker: 64) { assessment -> [UInt8] in
-                var bytes: [UInt8] = []
-                deviceJSON(assessment, model: model, quirks: quirks)?.write(to: &bytes, indent: 4)
-                return bytes
+                var writer = JSONWriter(indent: 4)
+                writeDevice(assessment, model: model, quirks: quirks, to: &writer)
+                return writer.bytes
             }
             for bytes in rendered where !bytes.isEmpty {
                 out.raw(first ? "\n    " : ",\n    ")
@@ -102,14 +102,16 @@ enum InspectJSON {
 
     /// The reset methods and where they came from (`reset_method` or config space), and what
     /// a bus reset would take with it.
-    private static func resetJSON(_ reset: ResetCapability) -> JSON {
-        .object([
-            ("methods", .array(reset.methods.map { .string($0.rawValue) })),
-            ("source", .string(reset.source.rawValue)),
-            ("busResetBridge", .optional(reset.busResetBridge?.description)),
-            ("busResetAlsoResets", .array(reset.busResetAlsoResets.map { .string($0.description) })),
-            ("busListingStale", .bool(reset.busListingStale)),
-        ])
+    private static func writeReset(_ reset: ResetCapability, to out: inout JSONWriter) {
+        out.object("reset") { out in
+            out.array("methods") { out in for method in reset.methods { out.string(method.rawValue) } }
+            out.string("source", reset.source.rawValue)
+            out.string("busResetBridge", reset.busResetBridge?.description)
+            out.array("busResetAlsoResets") { out in
+                for address in reset.busResetAlsoResets { out.string(address.description) }
+            }
+            out.bool("busListingStale", reset.busListingStale)
+        }
     }
 
     /// A display function and the firmware framebuffer holding its memory (`/proc/iomem`).
@@ -157,67 +159,75 @@ enum InspectJSON {
         ])
     }
 
-    private static func deviceJSON(_ assessment: DeviceAssessment, model: HostModel, quirks: QuirkEvaluation) -> JSON? {
-        guard let device = model[assessment.address] else { return nil }
+    /// One entry of `devices`, written as it is built; nothing when the model lacks it.
+    private static func writeDevice(
+        _ assessment: DeviceAssessment, model: HostModel, quirks: QuirkEvaluation, to out: inout JSONWriter
+    ) {
+        guard let device = model[assessment.address] else { return }
         let config = device.config
-        let acs: JSON =
-            config.acs.map { acs in
-                .object([
-                    ("capability", .string(hex(acs.capability.rawValue, width: 4))),
-                    ("control", .string(hex(acs.control.rawValue, width: 4))),
-                ])
-            } ?? .null
-        let sriov: JSON =
-            config.sriov.map { s in
-                .object([
-                    ("totalVFs", .int(Int(s.totalVFs))), ("initialVFs", .int(Int(s.initialVFs))),
-                    ("numVFs", .int(Int(s.numVFs))), ("vfOffset", .int(Int(s.firstVFOffset))),
-                    ("vfStride", .int(Int(s.vfStride))), ("vfDeviceId", .string(hex(s.vfDeviceID, width: 4))),
-                ])
-            } ?? .null
-        return .object([
-            ("address", .string(device.address.description)),
-            ("vendorId", .string(hex(device.vendorID, width: 4))),
-            ("deviceId", .string(hex(device.deviceID, width: 4))),
-            ("revision", .string(hex(config.revision, width: 2))),
-            ("classCode", .string(hex(config.classCode, width: 6))),
-            ("name", .optional(device.name)),
-            ("driver", .optional(device.driver)),
-            ("pcieType", .optional(device.portType?.jsonName)),
-            ("parent", .optional(device.parent?.description)),
-            ("multifunction", .bool(device.isMultifunction)),
-            ("acs", acs),
-            ("aer", .bool(config.aer != nil)),
-            ("dpc", dpcJSON(config.dpc)),
-            (
-                "containedBy",
-                .optional(device.isBridge ? nil : model.containingPort(of: device.address)?.address.description)
-            ),
-            ("portServices", device.portServices.map { .array($0.sorted().map { .string($0.rawValue) }) } ?? .null),
-            ("sriov", sriov),
-            ("flr", .bool(config.supportsFLR)),
-            ("reset", resetJSON(ResetCapability(of: device, in: model))),
-            ("vfioDevice", .optional(device.vfioDeviceName)),
-            ("vfioOwner", .optional(device.isVFIOOwned ? device.driver : nil)),
-            ("vfioCdev", .optional(device.vfioCdevPath)),
-            ("configBytes", .int(config.readableLength)),
-            ("iommuGroup", .optional(device.iommuGroup)),
-            ("predictedGroup", .optional(assessment.predictedGroup)),
-            ("verdict", .string(assessment.verdict.rawValue)),
-            ("quirks", .array((quirks.matches[device.address] ?? []).map(QuirkJSON.match))),
-            (
-                "reasons",
-                .array(
-                    assessment.reasons.map { reason in
-                        .object([
-                            ("code", .string(reason.code.rawValue)),
-                            ("severity", .string(reason.severity.rawValue)),
-                            ("message", .string(reason.message)),
-                            ("related", .array(reason.related.map(JSON.string))),
-                        ])
-                    })
-            ),
-        ])
+        out.object { out in
+            out.string("address", device.address.description)
+            out.hexString("vendorId", device.vendorID, width: 4)
+            out.hexString("deviceId", device.deviceID, width: 4)
+            out.hexString("revision", config.revision, width: 2)
+            out.hexString("classCode", config.classCode, width: 6)
+            out.string("name", device.name)
+            out.string("driver", device.driver)
+            out.string("pcieType", device.portType?.jsonName)
+            out.string("parent", device.parent?.description)
+            out.bool("multifunction", device.isMultifunction)
+            if let acs = config.acs {
+                out.object("acs") { out in
+                    out.hexString("capability", acs.capability.rawValue, width: 4)
+                    out.hexString("control", acs.control.rawValue, width: 4)
+                }
+            } else {
+                out.value("acs", .null)
+            }
+            out.bool("aer", config.aer != nil)
+            out.value("dpc", dpcJSON(config.dpc))
+            out.string(
+                "containedBy", device.isBridge ? nil : model.containingPort(of: device.address)?.address.description)
+            if let services = device.portServices {
+                out.array("portServices") { out in for service in services.sorted() { out.string(service.rawValue) } }
+            } else {
+                out.value("portServices", .null)
+            }
+            if let s = config.sriov {
+                out.object("sriov") { out in
+                    out.int("totalVFs", Int(s.totalVFs))
+                    out.int("initialVFs", Int(s.initialVFs))
+                    out.int("numVFs", Int(s.numVFs))
+                    out.int("vfOffset", Int(s.firstVFOffset))
+                    out.int("vfStride", Int(s.vfStride))
+                    out.hexString("vfDeviceId", s.vfDeviceID, width: 4)
+                }
+            } else {
+                out.value("sriov", .null)
+            }
+            out.bool("flr", config.supportsFLR)
+            writeReset(ResetCapability(of: device, in: model), to: &out)
+            out.string("vfioDevice", device.vfioDeviceName)
+            out.string("vfioOwner", device.isVFIOOwned ? device.driver : nil)
+            out.string("vfioCdev", device.vfioCdevPath)
+            out.int("configBytes", config.readableLength)
+            out.int("iommuGroup", device.iommuGroup)
+            out.int("predictedGroup", assessment.predictedGroup)
+            out.string("verdict", assessment.verdict.rawValue)
+            out.array("quirks") { out in
+                for match in quirks.matches[device.address] ?? [] { out.value(QuirkJSON.match(match)) }
+            }
+            out.array("reasons") { out in
+                for reason in assessment.reasons {
+                    out.object { out in
+                        out.string("code", reason.code.rawValue)
+                        out.string("severity", reason.severity.rawValue)
+                        out.string("message", reason.message)
+                        out.array("related") { out in for related in reason.related { out.string(related) } }
+                    }
+                }
+            }
+        }
     }
 
     /// A group; a kernel group also has its default-domain `type` and its VFIO group node.

@@ -90,6 +90,115 @@ enum JSON: Sendable {
     }
 }
 
+/// Writes JSON text in one pass, straight to bytes, with the same layout as `JSON.write`
+/// (two-space indentation, `{}` and `[]` when empty): for the reports with thousands of
+/// entries, where building a `JSON` tree first and then walking it doubled the work.
+struct JSONWriter {
+    private(set) var bytes: [UInt8] = []
+    /// One entry per open object or array: whether it has a member yet.
+    private var opened: [Bool] = []
+    private var indent: Int
+
+    /// `indent`: the indentation of the line the first value starts on.
+    init(indent: Int = 0) {
+        self.indent = indent
+        bytes.reserveCapacity(2048)
+    }
+
+    /// Starts a member: the separator, the new line, the indentation, and `"key": `.
+    private mutating func member(_ key: String?) {
+        if let last = opened.indices.last {
+            bytes.append(contentsOf: opened[last] ? ",\n".utf8 : "\n".utf8)
+            opened[last] = true
+            bytes.append(contentsOf: repeatElement(UInt8(ascii: " "), count: indent))
+        }
+        if let key {
+            JSON.writeString(key, to: &bytes)
+            bytes.append(contentsOf: ": ".utf8)
+        }
+    }
+
+    private mutating func open(_ bracket: UInt8, _ key: String?) {
+        member(key)
+        bytes.append(bracket)
+        opened.append(false)
+        indent += 2
+    }
+
+    private mutating func close(_ bracket: UInt8) {
+        indent -= 2
+        if opened.removeLast() {
+            bytes.append(UInt8(ascii: "\n"))
+            bytes.append(contentsOf: repeatElement(UInt8(ascii: " "), count: indent))
+        }
+        bytes.append(bracket)
+    }
+
+    /// An object (as the member `key` inside an object, or a value in an array when nil).
+    mutating func object(_ key: String? = nil, _ body: (inout JSONWriter) -> Void) {
+        open(UInt8(ascii: "{"), key)
+        body(&self)
+        close(UInt8(ascii: "}"))
+    }
+
+    mutating func array(_ key: String? = nil, _ body: (inout JSONWriter) -> Void) {
+        open(UInt8(ascii: "["), key)
+        body(&self)
+        close(UInt8(ascii: "]"))
+    }
+
+    /// The member `key`: a string, or null.
+    mutating func string(_ key: String, _ value: String?) {
+        member(key)
+        writeString(value)
+    }
+
+    /// An array element: a string, or null.
+    mutating func string(_ value: String?) {
+        member(nil)
+        writeString(value)
+    }
+
+    private mutating func writeString(_ value: String?) {
+        if let value { JSON.writeString(value, to: &bytes) } else { bytes.append(contentsOf: "null".utf8) }
+    }
+
+    /// The member `key`: `value` as lowercase hex of `width` digits, quoted, as
+    /// `hex(_:width:)` spells it.
+    mutating func hexString<T: BinaryInteger>(_ key: String, _ value: T, width: Int) {
+        member(key)
+        bytes.append(UInt8(ascii: "\""))
+        let digits = String(value, radix: 16).utf8
+        if digits.count < width {
+            bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: width - digits.count))
+        }
+        bytes.append(contentsOf: digits)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    mutating func int(_ key: String, _ value: Int?) {
+        member(key)
+        if let value { bytes.append(contentsOf: String(value).utf8) } else { bytes.append(contentsOf: "null".utf8) }
+    }
+
+    mutating func bool(_ key: String, _ value: Bool?) {
+        member(key)
+        bytes.append(contentsOf: (value.map { $0 ? "true" : "false" } ?? "null").utf8)
+    }
+
+    /// The member `key`, built as a `JSON` tree (small, rare parts).
+    mutating func value(_ key: String, _ value: JSON) {
+        member(key)
+        value.write(to: &bytes, indent: indent)
+    }
+
+    /// An array element built as a `JSON` tree.
+    mutating func value(_ value: JSON) {
+        member(nil)
+        value.write(to: &bytes, indent: indent)
+    }
+}
+
 /// Writes JSON to standard output piece by piece, so a 4,096-function report never sits
 /// in memory whole.
 struct JSONStream {
