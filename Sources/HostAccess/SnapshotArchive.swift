@@ -29,18 +29,30 @@ struct SnapshotArchive {
         let gzip = try ChildProcess.spawnReading(["gzip", "-dc"], standardInput: fd)
         var stream = PipeReader(fd: gzip.output)
         var failure: HostAccessError?
+        var drained = false
         do {
             try extract(from: &stream)
+            // tar pads its archive after the end-of-archive marker (to 10 KiB records): read
+            // gzip's output to its end before closing the pipe, or gzip, still writing the
+            // padding on a busy machine, dies of SIGPIPE (exit 141) and a sound snapshot
+            // was refused. Only `maximumTrailingBytes` are read: past them, gzip is stopped.
+            drained = stream.drain(limit: Self.maximumTrailingBytes)
         } catch {
             failure = error
         }
+        if failure == nil, !drained { kill(gzip.pid, SIGKILL) }
         close(gzip.output)
         let status = gzip.wait()
         if let failure { throw failure }
-        guard status == 0 else {
+        // Read to its end, gzip's status is its check of the CRC and length trailer.
+        guard status == 0 || !drained else {
             throw refuse("gzip cannot decompress it (exit \(status)): it is truncated or not a .tar.gz")
         }
     }
+
+    /// What may follow tar's end-of-archive marker and still be read: its padding to a
+    /// record (GNU tar's default 10 KiB, any blocking factor up to 1 MiB).
+    static let maximumTrailingBytes = 1 << 20
 
     func extract(from stream: inout PipeReader) throws(HostAccessError) {
         let rootFD = destination.withPlatformString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
@@ -237,6 +249,21 @@ struct SnapshotArchive {
 /// Reads exact block counts from a pipe.
 struct PipeReader {
     let fd: Int32
+
+    /// Reads and discards the rest of the stream; true when it ended within `limit` bytes
+    /// (a read error counts as an end: the writer's status tells what happened).
+    mutating func drain(limit: Int) -> Bool {
+        var total = 0
+        return withUnsafeTemporaryAllocation(byteCount: 65536, alignment: 16) { buffer in
+            while total <= limit {
+                let n = Glibc.read(fd, buffer.baseAddress!, buffer.count)
+                if n < 0, errno == EINTR { continue }
+                if n <= 0 { return true }
+                total += n
+            }
+            return false
+        }
+    }
 
     /// Exactly `count` bytes; nil at end of stream before any byte, an error when cut short.
     mutating func read(_ count: Int, path: String) throws(HostAccessError) -> [UInt8]? {

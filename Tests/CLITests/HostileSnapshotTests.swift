@@ -120,4 +120,47 @@ struct HostileSnapshotTests {
         let addresses = (report["devices"] as? [[String: Any]] ?? []).compactMap { $0["address"] as? String }
         #expect(!addresses.contains("0000:00:03.0") && addresses.count == 8)
     }
+
+    /// The seed snapshot's tar stream with `padding` zero bytes after tar's own end, gzipped;
+    /// `corruptTrailer` flips a bit of gzip's CRC.
+    func padded(_ archive: String, padding: Int, corruptTrailer: Bool = false) throws {
+        let script = """
+            import gzip, sys
+            seed, target, padding, corrupt = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+            data = gzip.compress(gzip.decompress(open(seed, "rb").read()) + bytes(padding))
+            if corrupt:
+                data = data[:-8] + bytes([data[-8] ^ 1]) + data[-7:]
+            open(target, "wb").write(data)
+            """
+        let result = try Tool.run(
+            "/usr/bin/python3",
+            ["-c", script, Fixtures.seedSnapshot, archive, String(padding), corruptTrailer ? "1" : "0"])
+        #expect(result.status == 0, "\(result.standardError)")
+    }
+
+    @Test(
+        "padding after tar's end is read, not cut: gzip never dies of SIGPIPE on a sound snapshot",
+        arguments: [0, 1 << 20, 8 << 20])
+    func trailingPadding(bytes: Int) throws {
+        // 1 MiB is far more than a pipe holds: closing the pipe at tar's end-of-archive
+        // marker killed gzip mid-write, every time, and the snapshot was refused.
+        let directory = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let archive = directory + "/padded.tar.gz"
+        try padded(archive, padding: bytes)
+        let result = try Tool.vfioctl(["inspect", "--snapshot", archive])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardOutput.contains("9 PCI functions"))
+    }
+
+    @Test("a gzip trailer whose CRC does not match is still refused")
+    func corruptTrailer() throws {
+        let directory = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let archive = directory + "/crc.tar.gz"
+        try padded(archive, padding: 0, corruptTrailer: true)
+        let result = try Tool.vfioctl(["inspect", "--snapshot", archive])
+        #expect(result.status != 0)
+        #expect(result.standardError.contains("gzip cannot decompress it"), "\(result.standardError)")
+    }
 }
