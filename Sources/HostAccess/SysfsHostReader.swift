@@ -85,12 +85,15 @@ public struct SysfsHostReader: Sendable {
         for (device, notes, linked) in results {
             anomalies += notes
             topologyFromLinks = topologyFromLinks && linked
-            guard var device else { continue }
-            // pci.ids lookups on the first handle only, once per vendor:device pair.
-            let key = UInt32(device.vendorID) << 16 | UInt32(device.deviceID)
-            if names[key] == nil { names[key] = first.deviceName(vendorID: device.vendorID, deviceID: device.deviceID) }
-            device.name = names[key] ?? nil
-            devices.append(device)
+            if let device { devices.append(device) }
+        }
+        assignVirtualFunctionIDs(&devices, in: sys, anomalies: &anomalies)
+        for index in devices.indices {
+            // pci.ids lookups on one handle, once per vendor:device pair.
+            let (vendor, device) = (devices[index].vendorID, devices[index].deviceID)
+            let key = UInt32(vendor) << 16 | UInt32(device)
+            if names[key] == nil { names[key] = first.deviceName(vendorID: vendor, deviceID: device) }
+            devices[index].name = names[key] ?? nil
         }
         if !topologyFromLinks {
             HostModel.assignParentsFromBusRanges(&devices)
@@ -136,7 +139,7 @@ public struct SysfsHostReader: Sendable {
     }
 
     /// The sysfs attributes next to `config`: upstream bridge (from `link`, the target of the
-    /// device's link in `bus/pci/devices`), `driver`, `iommu_group`, `numa_node`, `boot_vga`,
+    /// device's link in `bus/pci/devices`), `driver`, `iommu_group`, `boot_vga`,
     /// `reset_method`, `vfio-dev/`, the port services, and for a VF (config vendor 0xffff)
     /// `vendor`, `device` and `physfn`. Every read is inside the device's open directory.
     private func readAttributes(
@@ -167,9 +170,9 @@ public struct SysfsHostReader: Sendable {
                     "\(directory.path.appending("iommu_group")) links to \(group), not to kernel/iommu_groups/N")
             }
         }
-        if let node = try directory.readText("numa_node"), let value = Int(node), value >= 0 {
-            device.numaNode = value
-        }
+        // `numa_node` only matters to `hugepages --node auto`, for one function
+        // (`numaNode(of:)`): recorded for snapshots, not read for every function.
+        directory.record("numa_node")
         if device.config.baseClass == 0x03 {
             device.isBootVGA = try directory.readText("boot_vga") == "1"
         }
@@ -194,14 +197,72 @@ public struct SysfsHostReader: Sendable {
             device.portServices = try readPortServices(of: device.address.description, in: directory)
         }
         if device.config.vendorID == 0xffff {
-            if let vendor = try directory.readText("vendor").flatMap(parseHex),
-                let id = try directory.readText("device").flatMap(parseHex)
-            {
-                device.vendorID = UInt16(truncatingIfNeeded: vendor)
-                device.deviceID = UInt16(truncatingIfNeeded: id)
-            }
             if let physfn = try directory.readLink("physfn"), let last = LinkComponents.last(of: physfn) {
                 device.physicalFunction = PCIAddress(last)
+            }
+            if device.physicalFunction != nil {
+                // A VF's ids are its PF's (`assignVirtualFunctionIDs`); the files are recorded
+                // for snapshots, and read only when the PF cannot tell.
+                directory.record("vendor")
+                directory.record("device")
+            } else {
+                try Self.readIDs(of: &device, in: directory)
+            }
+        }
+    }
+
+    /// Whether the source has the function `address` (`bus/pci/devices/ADDR`).
+    public func hasFunction(_ address: PCIAddress) -> Bool {
+        roots.sys.exists("bus/pci/devices/" + address.description)
+    }
+
+    /// One function's `numa_node`: nil when the kernel says -1 (no node). An error when the
+    /// source has no such function.
+    public func numaNode(of address: PCIAddress) throws(HostAccessError) -> Int? {
+        var sys = roots.sys
+        sys.recorder = recorder
+        guard let directory = try sys.openDirectory("bus/pci/devices/" + address.description) else {
+            throw HostAccessError(
+                .notFound, "no PCI function \(address) in \(roots.base)", path: roots.base.string)
+        }
+        guard let text = try directory.readText("numa_node"), let value = Int(text) else { return nil }
+        return value >= 0 ? value : nil
+    }
+
+    /// `vendor` and `device` from sysfs, for a function whose config space reads 0xffff.
+    private static func readIDs(of device: inout PCIDevice, in directory: DirectoryHandle) throws(HostAccessError) {
+        if let vendor = try directory.readText("vendor").flatMap(parseHex),
+            let id = try directory.readText("device").flatMap(parseHex)
+        {
+            device.vendorID = UInt16(truncatingIfNeeded: vendor)
+            device.deviceID = UInt16(truncatingIfNeeded: id)
+        }
+    }
+
+    /// Each VF's vendor and device id as the kernel sets them (`pci_iov_add_virtfn()`): the
+    /// PF's vendor, and the VF Device ID of the PF's SR-IOV capability (offset 0x1a). This
+    /// is what sysfs `vendor` and `device` say, without two file reads per VF. A VF whose PF
+    /// is not in `devices` or has no SR-IOV capability has its files read instead.
+    private func assignVirtualFunctionIDs(
+        _ devices: inout [PCIDevice], in sys: RootedFileSystem, anomalies: inout [String]
+    ) {
+        var position: [PCIAddress: Int] = [:]
+        for index in devices.indices where devices[index].config.sriov != nil {
+            position[devices[index].address] = index
+        }
+        for index in devices.indices where devices[index].config.vendorID == 0xffff {
+            guard let pf = devices[index].physicalFunction else { continue }
+            if let pfIndex = position[pf], let sriov = devices[pfIndex].config.sriov {
+                devices[index].vendorID = devices[pfIndex].vendorID
+                devices[index].deviceID = sriov.vfDeviceID
+                continue
+            }
+            do {
+                if let directory = try sys.openDirectory("bus/pci/devices/" + devices[index].address.description) {
+                    try Self.readIDs(of: &devices[index], in: directory)
+                }
+            } catch {
+                anomalies.append("\(error)")
             }
         }
     }

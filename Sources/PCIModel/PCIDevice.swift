@@ -104,7 +104,9 @@ public struct PCIDevice: Sendable {
         _read { yield storage.parent }
         _modify { yield &unique.parent }
     }
-    /// `numa_node`; nil when unknown or -1.
+    /// `numa_node`; nil when unknown or -1. Tree writers (`vfioctl-hostgen`) set it; the
+    /// host reader leaves it nil, as only `hugepages --node auto` needs one function's
+    /// (`SysfsHostReader.numaNode(of:)`).
     public var numaNode: Int? {
         _read { yield storage.numaNode }
         _modify { yield &unique.numaNode }

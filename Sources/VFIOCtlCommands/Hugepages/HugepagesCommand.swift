@@ -32,9 +32,9 @@ extension VFIOCtl {
             var number: Int?
             if case .number(let given) = node { number = given }
             if node == .auto, let device {
-                let model = try SysfsHostReader(roots: roots).read(source: "host")
-                guard let found = model[device] else { throw CLIError("no PCI function \(device) on this host") }
-                number = found.numaNode
+                let reader = SysfsHostReader(roots: roots)
+                guard reader.hasFunction(device) else { throw CLIError("no PCI function \(device) on this host") }
+                number = try reader.numaNode(of: device)
                 if number == nil {
                     StandardError.write(
                         "vfioctl: \(device) has no NUMA node (numa_node -1); using the host-wide pool\n")
