@@ -101,7 +101,7 @@ public struct RootedFileSystem: Sendable {
     /// saves walking the long sysfs path for every attribute; nil when it does not exist.
     public func openDirectory(_ relative: String) throws(HostAccessError) -> DirectoryHandle? {
         guard let fd = try directory.open(relative, flags: O_RDONLY | O_DIRECTORY) else { return nil }
-        return DirectoryHandle(fd: fd, path: directory.display(relative), recorder: recorder)
+        return DirectoryHandle(fd: fd, root: directory, relative: relative, recorder: recorder)
     }
 
     /// The target text of a symbolic link; nil when there is no link at `relative`.
@@ -210,19 +210,27 @@ public struct ByteCount: CustomStringConvertible, Sendable {
 /// `init`, so threads may share it.
 public final class DirectoryHandle: @unchecked Sendable {
     private let fd: Int32
-    public let path: FilePath
+    /// The root this directory was opened in, and its path there: `path` is made from them
+    /// only when a message or the recorder needs it (thousands of handles are opened and
+    /// most are never named).
+    private let root: RootDirectory
+    private let relative: String
     private let recorder: AccessRecorder?
 
-    init(fd: Int32, path: FilePath, recorder: AccessRecorder?) {
+    init(fd: Int32, root: RootDirectory, relative: String, recorder: AccessRecorder?) {
         self.fd = fd
-        self.path = path
+        self.root = root
+        self.relative = relative
         self.recorder = recorder
     }
+
+    /// The directory as a user would name it, for messages and the recorder.
+    public var path: FilePath { root.display(relative) }
 
     deinit { close(fd) }
 
     private func checked(_ name: String) throws(HostAccessError) -> String {
-        guard !name.isEmpty, !name.contains("/"), name != "..", name != "." else {
+        guard !name.isEmpty, !name.utf8.contains(UInt8(ascii: "/")), name != "..", name != "." else {
             throw HostAccessError(.escapesRoot, "\(name) is not a single name inside \(path)", path: path.string)
         }
         recorder?.record(path.appending(name).string)
@@ -272,7 +280,7 @@ public final class DirectoryHandle: @unchecked Sendable {
             }
             throw .system(error, "open", path: path.appending(name).string)
         }
-        return DirectoryHandle(fd: opened, path: path.appending(name), recorder: recorder)
+        return DirectoryHandle(fd: opened, root: root, relative: relative + "/" + name, recorder: recorder)
     }
 
     /// The names in this directory, sorted, without `.` and `..`.

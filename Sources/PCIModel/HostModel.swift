@@ -8,6 +8,9 @@ public struct HostModel: Sendable {
     private var index: [PCIAddress: Int]
     private var slotIndex: [PCISlot: [Int]]
     private var childIndex: [PCIAddress: [Int]]
+    /// Each function's upstream bridge as a position in `devices` (nil on a root bus, or
+    /// when the bridge is not in the model): the chains walked for every function.
+    private var parentPosition: [Int?]
     /// Kernel IOMMU groups (`kernel/iommu_groups`): nil when the source cannot tell (an lspci
     /// dump); empty when the kernel has none (IOMMU off).
     public var kernelGroups: [Int: [PCIAddress]]?
@@ -40,6 +43,8 @@ public struct HostModel: Sendable {
             if let parent = device.parent { children[parent, default: []].append(position) }
         }
         self.childIndex = children
+        let index = self.index
+        self.parentPosition = sorted.map { $0.parent.flatMap { index[$0] } }
         self.kernelGroups = kernelGroups
         self.facts = facts
         self.anomalies = anomalies
@@ -51,14 +56,15 @@ public struct HostModel: Sendable {
 
     /// The function's upstream bridges, nearest first.
     public func upstreamBridges(of address: PCIAddress) -> [PCIDevice] {
-        var chain: [PCIDevice] = []
-        var seen = Set<PCIAddress>()
-        var current = self[address]?.parent
-        while let next = current, seen.insert(next).inserted, let bridge = self[next] {
-            chain.append(bridge)
-            current = bridge.parent
+        guard let start = index[address] else { return [] }
+        var positions: [Int] = []
+        var current = parentPosition[start]
+        // A chain that comes back to a bridge already in it (a hostile tree) ends there.
+        while let next = current, !positions.contains(next) {
+            positions.append(next)
+            current = parentPosition[next]
         }
-        return chain
+        return positions.map { devices[$0] }
     }
 
     /// Functions on the same bus and slot (the multifunction package), excluding `address`.

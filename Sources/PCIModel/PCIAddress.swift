@@ -18,12 +18,22 @@ public struct PCIAddress: Hashable, Comparable, Sendable, CustomStringConvertibl
     /// Parses `DDDD:BB:DD.F` or the short `BB:DD.F` (domain 0), case-insensitive hex.
     /// Returns nil for anything else, including out-of-range device or function numbers.
     public init?(_ text: some StringProtocol) {
-        // Byte-level parse: sysfs paths hold thousands of these and this runs for each.
-        var fields: [UInt32] = []
-        var digits: [Int] = []
+        // Byte-level parse without allocating: sysfs paths hold thousands of these.
+        // Up to four fields, their digit counts, and the separators as bits (1 = '.').
+        var fields: (UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0)
+        var digits: (Int, Int, Int, Int) = (0, 0, 0, 0)
+        var field = 0
+        var dots: UInt8 = 0
         var current: UInt32 = 0
         var count = 0
-        var separators: [UInt8] = []
+        func store(_ value: UInt32, _ count: Int, at index: Int) {
+            switch index {
+            case 0: (fields.0, digits.0) = (value, count)
+            case 1: (fields.1, digits.1) = (value, count)
+            case 2: (fields.2, digits.2) = (value, count)
+            default: (fields.3, digits.3) = (value, count)
+            }
+        }
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"),
@@ -34,10 +44,10 @@ public struct PCIAddress: Hashable, Comparable, Sendable, CustomStringConvertibl
                 count += 1
                 guard count <= 8 else { return nil }
             case UInt8(ascii: ":"), UInt8(ascii: "."):
-                guard count > 0 else { return nil }
-                fields.append(current)
-                digits.append(count)
-                separators.append(byte)
+                guard count > 0, field < 3 else { return nil }
+                store(current, count, at: field)
+                if byte == UInt8(ascii: ".") { dots |= 1 << field }
+                field += 1
                 current = 0
                 count = 0
             default:
@@ -45,30 +55,36 @@ public struct PCIAddress: Hashable, Comparable, Sendable, CustomStringConvertibl
             }
         }
         guard count > 0 else { return nil }
-        fields.append(current)
-        digits.append(count)
-        let colon = UInt8(ascii: ":")
-        let dot = UInt8(ascii: ".")
+        store(current, count, at: field)
         let domain: UInt32
-        let rest: ArraySlice<UInt32>
-        let restDigits: ArraySlice<Int>
-        if separators == [colon, colon, dot] {
-            domain = fields[0]
-            rest = fields[1...]
-            restDigits = digits[1...]
-        } else if separators == [colon, dot] {
+        let (bus, device, function): (UInt32, UInt32, UInt32)
+        let (busDigits, deviceDigits, functionDigits): (Int, Int, Int)
+        if field == 3, dots == 0b100 {  // DDDD:BB:DD.F
+            domain = fields.0
+            (bus, device, function) = (fields.1, fields.2, fields.3)
+            (busDigits, deviceDigits, functionDigits) = (digits.1, digits.2, digits.3)
+        } else if field == 2, dots == 0b10 {  // BB:DD.F
             domain = 0
-            rest = fields[0...]
-            restDigits = digits[0...]
+            (bus, device, function) = (fields.0, fields.1, fields.2)
+            (busDigits, deviceDigits, functionDigits) = (digits.0, digits.1, digits.2)
         } else {
             return nil
         }
-        let (bus, device, function) = (rest[rest.startIndex], rest[rest.startIndex + 1], rest[rest.startIndex + 2])
-        guard restDigits[restDigits.startIndex] <= 2, restDigits[restDigits.startIndex + 1] <= 2,
-            restDigits[restDigits.startIndex + 2] == 1, device < 32, function < 8
-        else { return nil }
+        guard busDigits <= 2, deviceDigits <= 2, functionDigits == 1, device < 32, function < 8 else { return nil }
         self.init(domain: domain, bus: UInt8(bus), device: UInt8(device), function: UInt8(function))
     }
+
+    /// The four fields packed in one word (domain, bus, device, function from high to low):
+    /// one value to hash and compare, for the dictionaries and sets keyed by address.
+    var packed: UInt64 {
+        UInt64(domain) << 32 | UInt64(bus) << 16 | UInt64(device) << 8 | UInt64(function)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(packed)
+    }
+
+    public static func == (lhs: PCIAddress, rhs: PCIAddress) -> Bool { lhs.packed == rhs.packed }
 
     /// The same device number with function 0: the "slot" the kernel groups multifunction siblings by.
     public var slot: PCISlot { PCISlot(domain: domain, bus: bus, device: device) }
@@ -79,27 +95,29 @@ public struct PCIAddress: Hashable, Comparable, Sendable, CustomStringConvertibl
                 + String(function)
         }
         // Hot path (thousands of devices in reports): format the 12 ASCII bytes directly.
-        let digits = Array("0123456789abcdef".utf8)
+        func digits(_ value: Int) -> UInt8 {
+            value < 10 ? UInt8(ascii: "0") + UInt8(value) : UInt8(ascii: "a") + UInt8(value - 10)
+        }
         return String(unsafeUninitializedCapacity: 12) { buffer in
             let d = Int(domain)
-            buffer[0] = digits[(d >> 12) & 0xf]
-            buffer[1] = digits[(d >> 8) & 0xf]
-            buffer[2] = digits[(d >> 4) & 0xf]
-            buffer[3] = digits[d & 0xf]
+            buffer[0] = digits((d >> 12) & 0xf)
+            buffer[1] = digits((d >> 8) & 0xf)
+            buffer[2] = digits((d >> 4) & 0xf)
+            buffer[3] = digits(d & 0xf)
             buffer[4] = UInt8(ascii: ":")
-            buffer[5] = digits[Int(bus >> 4)]
-            buffer[6] = digits[Int(bus & 0xf)]
+            buffer[5] = digits(Int(bus >> 4))
+            buffer[6] = digits(Int(bus & 0xf))
             buffer[7] = UInt8(ascii: ":")
-            buffer[8] = digits[Int(device >> 4)]
-            buffer[9] = digits[Int(device & 0xf)]
+            buffer[8] = digits(Int(device >> 4))
+            buffer[9] = digits(Int(device & 0xf))
             buffer[10] = UInt8(ascii: ".")
-            buffer[11] = digits[Int(function)]
+            buffer[11] = digits(Int(function))
             return 12
         }
     }
 
     public static func < (lhs: PCIAddress, rhs: PCIAddress) -> Bool {
-        (lhs.domain, lhs.bus, lhs.device, lhs.function) < (rhs.domain, rhs.bus, rhs.device, rhs.function)
+        lhs.packed < rhs.packed
     }
 }
 

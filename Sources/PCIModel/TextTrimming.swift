@@ -15,8 +15,21 @@ extension String {
     /// what a message may carry from a file (a hostile `reset_method`, `/proc/iomem` name or
     /// group type) must not move a terminal's cursor or retitle its window.
     public var terminalSafe: String {
-        guard unicodeScalars.contains(where: Self.isControl) else { return self }
+        guard Self.mayHoldControl(utf8) else { return self }
         return String(String.UnicodeScalarView(unicodeScalars.map { Self.isControl($0) ? "?" : $0 }))
+    }
+
+    /// A quick look at the bytes (every message passes here): C0 and DEL are single bytes,
+    /// C1 (U+0080…U+009F) is 0xC2 followed by 0x80…0x9F in UTF-8.
+    private static func mayHoldControl(_ bytes: String.UTF8View) -> Bool {
+        var afterC2 = false
+        for byte in bytes {
+            if (byte < 0x20 && byte != 0x0a && byte != 0x09) || byte == 0x7f || (afterC2 && byte < 0xa0) {
+                return true
+            }
+            afterC2 = byte == 0xc2
+        }
+        return false
     }
 
     private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
