@@ -26,9 +26,12 @@ public struct InspectReport: Sendable {
     private let verdictIndex: [PCIAddress: Verdict]
 
     /// `additionalReasons` adds reasons from outside the generic rules (the quirk database).
+    /// `assessing` limits the assessments to those functions (the hook asks about its
+    /// guest's, not the host's thousands); groups are still predicted for every function.
     public init(
         model: HostModel, policy: ACSPolicy = ACSPolicy(),
-        additionalReasons: @escaping @Sendable (PCIDevice) -> [Reason] = { _ in [] }
+        additionalReasons: @escaping @Sendable (PCIDevice) -> [Reason] = { _ in [] },
+        assessing: Set<PCIAddress>? = nil
     ) {
         self.model = model
         let policy = policy.memoized(for: model)
@@ -41,7 +44,8 @@ public struct InspectReport: Sendable {
         let context = AssignabilityRules(
             model: model, prediction: prediction, policy: policy, disagreements: disagreements, hostChecks: hostChecks,
             additionalReasons: additionalReasons)
-        let devices = model.devices.parallelMap { context.assess($0) }
+        let assessed = assessing.map { wanted in model.devices.filter { wanted.contains($0.address) } } ?? model.devices
+        let devices = assessed.parallelMap { context.assess($0) }
         self.devices = devices
         verdictIndex = Dictionary(devices.map { ($0.address, $0.verdict) }, uniquingKeysWith: { a, _ in a })
     }

@@ -135,8 +135,11 @@ public struct GuestStart {
         }
         if !changes.isEmpty { model = try SysfsHostReader(roots: roots).read(source: "hook") }
         let database = try quirkDatabase()
-        let quirks = QuirkEvaluation(database: database, model: model)
-        let report = InspectReport(model: model, policy: quirks.policy, additionalReasons: quirks.reasons)
+        // Only the guest's functions are assessed: the findings ask about nothing else.
+        let guestFunctions = Set(definition.hostdevs.map(\.address))
+        let quirks = QuirkEvaluation(database: database, model: model, matching: guestFunctions)
+        let report = InspectReport(
+            model: model, policy: quirks.policy, additionalReasons: quirks.reasons, assessing: guestFunctions)
         var records = definition.hostdevs.map { "device \($0.address)" } + changes
         var supply = HugepageSupply()
         for pool in (try? Hugepages(roots: roots).pools()) ?? [] {

@@ -10,15 +10,19 @@ public struct QuirkEvaluation: Sendable {
     public let kernel: PredictionKernel
 
     /// `kernel` (`inspect --kernel`) replaces the model's own kernel for kernel-scoped quirks;
-    /// nil uses the model's `osrelease`.
-    public init(database: QuirkDatabase, model: HostModel, kernel override: KernelVersion? = nil) {
+    /// nil uses the model's `osrelease`. `matching` limits `matches` to those functions.
+    public init(
+        database: QuirkDatabase, model: HostModel, kernel override: KernelVersion? = nil,
+        matching: Set<PCIAddress>? = nil
+    ) {
         let kernel = override.map { PredictionKernel(version: $0, source: .option) } ?? PredictionKernel(model: model)
         self.kernel = kernel
         let database = override.map { database.scoped(toKernel: $0) } ?? database
         policy = ACSPolicy(quirk: database.acsQuirk(for: model)).memoized(for: model)
         let policy = self.policy
         let onHost = QuirkDatabase.HostApplicability(database, model: model)
-        let found = model.devices.parallelMap { device in
+        let devices = matching.map { wanted in model.devices.filter { wanted.contains($0.address) } } ?? model.devices
+        let found = devices.parallelMap { device in
             (device.address, database.matches(for: device, in: model, policy: policy, onHost: onHost))
         }
         self.matches = Dictionary(found.filter { !$0.1.isEmpty }, uniquingKeysWith: { first, _ in first })
