@@ -143,7 +143,8 @@ public struct LspciDumpScan: Sendable {
     private func checkedAddress(_ header: Header, line: ArraySlice<UInt8>, number: Int) throws(HostAccessError)
         -> PCIAddress
     {
-        let text = Self.printable(line.prefix(header.prefixLength - 1))
+        // The line as a message quotes it; made only for a message (every line passes here).
+        var text: String { Self.printable(line.prefix(header.prefixLength - 1)) }
         guard header.device < 32 else {
             throw error(
                 number, "\"\(text)\" names device 0x\(hex(header.device, width: 2)); PCI devices are 00 to 1f")
@@ -177,7 +178,8 @@ public struct LspciDumpScan: Sendable {
     private mutating func hexLine(_ line: ArraySlice<UInt8>, offsetLength: Int, number: Int, function: Int)
         throws(HostAccessError)
     {
-        let text = Self.printable(line.prefix(60)) + (line.count > 60 ? "…" : "")
+        // The line as a message quotes it; made only for a message (every line passes here).
+        var text: String { Self.printable(line.prefix(60)) + (line.count > 60 ? "…" : "") }
         guard line.count <= Self.maximumLibpciLineLength else {
             throw error(
                 number,

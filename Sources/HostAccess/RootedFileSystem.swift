@@ -55,7 +55,9 @@ public struct RootedFileSystem: Sendable {
     {
         record(relative)
         guard let fd = try directory.openRegularFile(relative, flags: O_RDONLY) else { return nil }
-        return try Self.readAll(fd: fd, limit: limit, path: directory.display(relative))
+        var info = stat()
+        let size = fstat(fd, &info) == 0 ? Int(info.st_size) : 0
+        return try Self.readAll(fd: fd, limit: limit, size: size, path: directory.display(relative))
     }
 
     /// A sysfs attribute's text: the bytes without their trailing newline (or CR LF).
@@ -75,7 +77,23 @@ public struct RootedFileSystem: Sendable {
     {
         defer { close(fd) }
         var result: [UInt8] = []
-        if size > 0 { result.reserveCapacity(Swift.min(size, limit)) }
+        if size > 4096, size <= limit {
+            // A large file of known size (an lspci dump): read straight into its array.
+            var failure: Errno?
+            result = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                while count < size {
+                    let n = read(fd, buffer.baseAddress! + count, size - count)
+                    if n < 0, errno == EINTR { continue }
+                    if n < 0 { failure = Errno(rawValue: errno) }
+                    if n <= 0 { return }
+                    count += n
+                }
+            }
+            if let failure { throw .system(failure, "read", path: path().string) }
+            if result.count < size { return result }  // it shrank: all there is
+        } else if size > 0 {
+            result.reserveCapacity(Swift.min(size, limit))
+        }
         try withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 16) { chunk throws(HostAccessError) in
             while size <= 0 || result.count != size {
                 let n = read(fd, chunk.baseAddress!, chunk.count)
