@@ -11,11 +11,20 @@ struct AssignabilityRules: Sendable {
     let disagreements: [GroupDisagreement]
     let hostChecks: [HostCheck]
     let additionalReasons: @Sendable (PCIDevice) -> [Reason]
+    /// Each group's endpoints, labelled once: every member's reasons list the others.
+    let groupEndpoints: GroupEndpointIndex
 
-    /// Up to four labelled functions, then a count: large groups stay readable.
-    func listing(_ addresses: [PCIAddress]) -> String {
-        let shown = addresses.prefix(4).map(label).joined(separator: ", ")
-        return addresses.count > 4 ? shown + " and \(addresses.count - 4) more" : shown
+    init(
+        model: HostModel, prediction: GroupPrediction, policy: ACSPolicy, disagreements: [GroupDisagreement],
+        hostChecks: [HostCheck], additionalReasons: @escaping @Sendable (PCIDevice) -> [Reason]
+    ) {
+        self.model = model
+        self.prediction = prediction
+        self.policy = policy
+        self.disagreements = disagreements
+        self.hostChecks = hostChecks
+        self.additionalReasons = additionalReasons
+        groupEndpoints = GroupEndpointIndex(model: model, prediction: prediction)
     }
 
     func label(_ address: PCIAddress) -> String {
@@ -25,12 +34,14 @@ struct AssignabilityRules: Sendable {
 
     /// The group the verdict is about: the kernel's when it has one, else the predicted one
     /// (the group the function would be in with the IOMMU on).
-    func groupMembers(of device: PCIDevice) -> (members: [PCIAddress], name: String)? {
-        if let id = device.iommuGroup, let members = model.kernelGroups?[id] {
-            return (members.sorted(), "IOMMU group \(id)")
+    func groupMembers(of device: PCIDevice) -> (members: [PCIAddress], endpoints: GroupEndpoints, name: String)? {
+        if let id = device.iommuGroup, let members = model.kernelGroups?[id],
+            let endpoints = groupEndpoints.kernel[id]
+        {
+            return (members, endpoints, "IOMMU group \(id)")
         }
         guard let id = prediction.group(of: device.address) else { return nil }
-        return (prediction.groups[id], "predicted group \(id)")
+        return (prediction.groups[id], groupEndpoints.predicted[id], "predicted group \(id)")
     }
 
     func assess(_ device: PCIDevice) -> DeviceAssessment {
@@ -54,7 +65,7 @@ struct AssignabilityRules: Sendable {
             reasons += iommuReasons(device)
         }
         if let group = groupMembers(of: device) {
-            reasons += groupReasons(device, members: group.members, groupName: group.name)
+            reasons += groupReasons(device, members: group.members, endpoints: group.endpoints, groupName: group.name)
         }
         reasons += isolationReasons(device)
         if !device.isBridge { reasons += resetReasons(device) }
@@ -164,24 +175,25 @@ struct AssignabilityRules: Sendable {
         }
     }
 
-    private func groupReasons(_ device: PCIDevice, members: [PCIAddress], groupName: String) -> [Reason] {
+    private func groupReasons(
+        _ device: PCIDevice, members: [PCIAddress], endpoints group: GroupEndpoints, groupName: String
+    ) -> [Reason] {
         var reasons: [Reason] = []
-        let others = members.filter { $0 != device.address }
-        let endpoints = others.filter { model[$0]?.isBridge == false }
+        let endpoints = group.excluding(device.address)
         if !endpoints.isEmpty, !device.isBridge {
             reasons.append(
                 Reason(
                     .groupShared, .caveats,
-                    "\(groupName) also holds \(listing(endpoints)): the whole group goes to one guest (or to vfio-pci) together"
+                    "\(groupName) also holds \(group.listing(endpoints)): the whole group goes to one guest (or to vfio-pci) together"
                 ))
             // What keeps the group from being viable: members on host drivers (VFIOOwnership).
-            let held = endpoints.filter { model[$0].map { !$0.vfioOwnership.keepsGroupViable } ?? false }
+            let held = endpoints.filter { group.held[$0] }
             if !held.isEmpty {
                 reasons.append(
                     Reason(
                         .groupMemberDriver, .caveats,
-                        "group members bound to host drivers: \(listing(held)); the host loses them when the group is bound to vfio-pci",
-                        related: held.map(\.description)))
+                        "group members bound to host drivers: \(group.listing(held)); the host loses them when the group is bound to vfio-pci",
+                        related: held.map { group.addresses[$0].description }))
             }
         }
         for dependency in model.facts.hostDependencies where members.contains(dependency.address) {
@@ -331,5 +343,50 @@ struct AssignabilityRules: Sendable {
             ]
         }
         return []
+    }
+}
+
+/// A group's endpoints (members that are not bridges) in the group's order, each labelled as
+/// reasons name it, and whether a host driver holds it (`VFIOOwnership.keepsGroupViable`).
+struct GroupEndpoints: Sendable {
+    let addresses: [PCIAddress]
+    let labels: [String]
+    let held: [Bool]
+
+    init(members: [PCIAddress], in model: HostModel) {
+        var addresses: [PCIAddress] = []
+        var labels: [String] = []
+        var held: [Bool] = []
+        for address in members {
+            guard let device = model[address], !device.isBridge else { continue }
+            addresses.append(address)
+            labels.append("\(address) [\(device.ids)]" + (device.driver.map { " (\($0))" } ?? ""))
+            held.append(!device.vfioOwnership.keepsGroupViable)
+        }
+        self.addresses = addresses
+        self.labels = labels
+        self.held = held
+    }
+
+    /// Positions of every endpoint but `address`.
+    func excluding(_ address: PCIAddress) -> [Int] {
+        addresses.indices.filter { addresses[$0] != address }
+    }
+
+    /// Up to four labelled endpoints (by position), then a count: large groups stay readable.
+    func listing(_ positions: [Int]) -> String {
+        let shown = positions.prefix(4).map { labels[$0] }.joined(separator: ", ")
+        return positions.count > 4 ? shown + " and \(positions.count - 4) more" : shown
+    }
+}
+
+/// `GroupEndpoints` of every kernel and predicted group of a model, made once per report.
+struct GroupEndpointIndex: Sendable {
+    let kernel: [Int: GroupEndpoints]
+    let predicted: [GroupEndpoints]
+
+    init(model: HostModel, prediction: GroupPrediction) {
+        kernel = (model.kernelGroups ?? [:]).mapValues { GroupEndpoints(members: $0.sorted(), in: model) }
+        predicted = prediction.groups.map { GroupEndpoints(members: $0, in: model) }
     }
 }
