@@ -200,7 +200,7 @@ struct QuirkDecoder {
         criteria.subsystemDevice = try ids(table, "subsystem-device")
         criteria.revision = try ids(table, "revision", maximum: 0xff)
         if let prefix = try table.nonEmptyString("class") {
-            guard [2, 4, 6].contains(prefix.count), prefix.allSatisfy(\.isHexDigit) else {
+            guard [2, 4, 6].contains(prefix.count), prefix.allSatisfy({ $0.isASCII && $0.isHexDigit }) else {
                 throw table.error("class \"\(prefix)\" must be 2, 4 or 6 hex digits (\"0604\")", at: "class")
             }
             criteria.classPrefix = prefix.lowercased()

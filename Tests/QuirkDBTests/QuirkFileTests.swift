@@ -51,6 +51,11 @@ struct QuirkFileTests {
                 5, "only goes with effect = \"slot-limit\""
             ),
             ("[quirk]\nid = 1\n", 1, "array of tables"),
+            // Full-width digits are hex digits to Character.isHexDigit; a class code never is.
+            (
+                "[[quirk]]\nid = \"a\"\ntitle = \"t\"\neffect = \"warn\"\nadvice = \"x\"\nreferences = [\"r\"]\n[quirk.match]\nclass = \"\u{FF10}\u{FF16}\"\n",
+                8, "must be 2, 4 or 6 hex digits"
+            ),
         ])
     func errors(text: String, line: Int, message: String) {
         do {
