@@ -68,7 +68,8 @@ struct AssignabilityRules: Sendable {
             reasons += groupReasons(device, members: group.members, endpoints: group.endpoints, groupName: group.name)
         }
         reasons += isolationReasons(device)
-        if !device.isBridge { reasons += resetReasons(device) }
+        let reset = ResetCapability(of: device, in: model)
+        if !device.isBridge { reasons += resetReasons(device, reset: reset) }
         reasons += containmentReasons(device)
         reasons += framebufferReasons(device)
         if let pf = device.physicalFunction {
@@ -120,7 +121,8 @@ struct AssignabilityRules: Sendable {
         }
         reasons += additionalReasons(device)
         let predicted = prediction.group(of: address)
-        return DeviceAssessment(address: address, verdict: reasons.verdict, reasons: reasons, predictedGroup: predicted)
+        return DeviceAssessment(
+            address: address, verdict: reasons.verdict, reasons: reasons, predictedGroup: predicted, reset: reset)
     }
 
     private func configReasons(_ device: PCIDevice) -> [Reason] {
@@ -308,8 +310,7 @@ struct AssignabilityRules: Sendable {
         ]
     }
 
-    private func resetReasons(_ device: PCIDevice) -> [Reason] {
-        let reset = ResetCapability(of: device, in: model)
+    private func resetReasons(_ device: PCIDevice, reset: ResetCapability) -> [Reason] {
         let source = reset.source == .resetMethod ? "reset_method" : "config space"
         let stale =
             reset.busListingStale

@@ -6,6 +6,8 @@ public struct DeviceAssessment: Sendable {
     public var verdict: Verdict
     public var reasons: [Reason]
     public var predictedGroup: Int?
+    /// How the function can be reset, and what a bus reset would take with it.
+    public var reset: ResetCapability
 }
 
 /// A kernel group whose members differ from the predicted group of the same functions.

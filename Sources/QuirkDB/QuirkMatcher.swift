@@ -103,19 +103,20 @@ extension QuirkDatabase {
     // MARK: - Criteria
 
     static func matches(_ c: DeviceCriteria, _ device: PCIDevice, model: HostModel?, policy: ACSPolicy) -> Bool {
-        let config = device.config
         if let set = c.vendor, !set.contains(UInt32(device.vendorID)) { return false }
         if let set = c.device, !set.contains(UInt32(device.deviceID)) { return false }
-        if let set = c.subsystemVendor, !(config.subsystemVendorID.map { set.contains(UInt32($0)) } ?? false) {
+        if let set = c.subsystemVendor, !(device.config.subsystemVendorID.map { set.contains(UInt32($0)) } ?? false) {
             return false
         }
-        if let set = c.subsystemDevice, !(config.subsystemID.map { set.contains(UInt32($0)) } ?? false) { return false }
-        if let set = c.revision, !set.contains(UInt32(config.revision)) { return false }
-        if let prefix = c.classPrefix, !hex(config.classCode, width: 6).hasPrefix(prefix) { return false }
+        if let set = c.subsystemDevice, !(device.config.subsystemID.map { set.contains(UInt32($0)) } ?? false) {
+            return false
+        }
+        if let set = c.revision, !set.contains(UInt32(device.config.revision)) { return false }
+        if let prefix = c.classPrefix, !classCode(device.config.classCode, startsWith: prefix) { return false }
         if let types = c.portTypes, !(device.portType.map(types.contains) ?? false) { return false }
         if let multifunction = c.multifunction, device.isMultifunction != multifunction { return false }
         if let rootBus = c.rootBus, (device.parent == nil) != rootBus { return false }
-        if let wanted = c.capabilities, !wanted.contains(where: { has($0, config) }) { return false }
+        if let wanted = c.capabilities, !wanted.contains(where: { has($0, device.config) }) { return false }
         if let words = c.nameLacks, let name = device.name?.lowercased(),
             words.contains(where: { name.contains($0.lowercased()) })
         {
@@ -124,6 +125,20 @@ extension QuirkDatabase {
         if c.acsPath != nil {
             guard let model else { return false }
             if model.upstreamBridges(of: device.address).allSatisfy({ policy.evaluate($0).enabled }) { return false }
+        }
+        return true
+    }
+
+    /// Whether the six hex digits of `classCode` start with `prefix` (lower-case hex, as the
+    /// decoder stores it), without formatting the code for every function.
+    static func classCode(_ classCode: UInt32, startsWith prefix: String) -> Bool {
+        var shift = 20
+        for byte in prefix.utf8 {
+            guard shift >= 0 else { return false }
+            let nibble = UInt8(truncatingIfNeeded: classCode >> UInt32(shift)) & 0xf
+            let digit = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+            guard byte == digit else { return false }
+            shift -= 4
         }
         return true
     }

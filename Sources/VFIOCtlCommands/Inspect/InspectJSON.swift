@@ -206,7 +206,7 @@ enum InspectJSON {
                 out.value("sriov", .null)
             }
             out.bool("flr", config.supportsFLR)
-            writeReset(ResetCapability(of: device, in: model), to: &out)
+            writeReset(assessment.reset, to: &out)
             out.string("vfioDevice", device.vfioDeviceName)
             out.string("vfioOwner", device.isVFIOOwned ? device.driver : nil)
             out.string("vfioCdev", device.vfioCdevPath)

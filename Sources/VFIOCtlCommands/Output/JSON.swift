@@ -170,14 +170,16 @@ struct JSONWriter {
 
     /// The member `key`: `value` as lowercase hex of `width` digits, quoted, as
     /// `hex(_:width:)` spells it.
-    mutating func hexString<T: BinaryInteger>(_ key: String, _ value: T, width: Int) {
+    mutating func hexString<T: FixedWidthInteger & UnsignedInteger>(_ key: String, _ value: T, width: Int) {
         member(key)
         bytes.append(UInt8(ascii: "\""))
-        let digits = String(value, radix: 16).utf8
-        if digits.count < width {
-            bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: width - digits.count))
+        // Digits from the most significant, at least `width` of them (never truncated).
+        var count = 1
+        while count < T.bitWidth / 4 && value >> (4 * count) != 0 { count += 1 }
+        for position in stride(from: Swift.max(count, width) - 1, through: 0, by: -1) {
+            let nibble = position < T.bitWidth / 4 ? UInt8(truncatingIfNeeded: value >> (4 * position)) & 0xf : 0
+            bytes.append(nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10)
         }
-        bytes.append(contentsOf: digits)
         bytes.append(UInt8(ascii: "\""))
     }
 
