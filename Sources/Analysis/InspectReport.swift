@@ -26,10 +26,14 @@ public struct InspectReport: Sendable {
     public let disagreements: [GroupDisagreement]
     public let hostChecks: [HostCheck]
     private let verdictIndex: [PCIAddress: Verdict]
+    /// The rules, kept to assess functions on demand (`assess(_:)`).
+    private let rules: AssignabilityRules
 
     /// `additionalReasons` adds reasons from outside the generic rules (the quirk database).
-    /// `assessing` limits the assessments to those functions (the hook asks about its
-    /// guest's, not the host's thousands); groups are still predicted for every function.
+    /// `assessing` limits the assessments made up front to those functions (the hook asks
+    /// about its guest's, not the host's thousands; `inspect --json` assesses as it writes,
+    /// with `assess(_:)`, so a host's reasons are never all in memory at once). Groups are
+    /// still predicted for every function.
     public init(
         model: HostModel, policy: ACSPolicy = ACSPolicy(),
         additionalReasons: @escaping @Sendable (PCIDevice) -> [Reason] = { _ in [] },
@@ -46,10 +50,18 @@ public struct InspectReport: Sendable {
         let context = AssignabilityRules(
             model: model, prediction: prediction, policy: policy, disagreements: disagreements, hostChecks: hostChecks,
             additionalReasons: additionalReasons)
+        rules = context
         let assessed = assessing.map { wanted in model.devices.filter { wanted.contains($0.address) } } ?? model.devices
         let devices = assessed.parallelMap { context.assess($0) }
         self.devices = devices
         verdictIndex = Dictionary(devices.map { ($0.address, $0.verdict) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// Assessments of `devices` (on both cores), as `devices` holds them for the functions
+    /// assessed up front.
+    public func assess(_ devices: [PCIDevice]) -> [DeviceAssessment] {
+        let rules = self.rules
+        return devices.parallelMap(minimumPerWorker: 64) { rules.assess($0) }
     }
 
     public func assessment(of address: PCIAddress) -> DeviceAssessment? {
@@ -60,8 +72,13 @@ public struct InspectReport: Sendable {
 
     /// The worst verdict among a group's endpoints (bridges stay with the host).
     public func verdict(ofGroup members: [PCIAddress]) -> Verdict {
+        verdict(ofGroup: members, verdicts: verdictIndex)
+    }
+
+    /// As `verdict(ofGroup:)`, with the verdicts of functions assessed by `assess(_:)`.
+    public func verdict(ofGroup members: [PCIAddress], verdicts: [PCIAddress: Verdict]) -> Verdict {
         let endpoints = members.filter { model[$0]?.isBridge == false }
-        return endpoints.compactMap { verdictIndex[$0] }.max() ?? .blocked
+        return endpoints.compactMap { verdicts[$0] }.max() ?? .blocked
     }
 
     private static func compare(model: HostModel, prediction: GroupPrediction) -> [GroupDisagreement] {

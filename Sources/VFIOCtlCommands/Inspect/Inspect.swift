@@ -121,7 +121,10 @@ extension VFIOCtl {
                 return
             }
             let quirks = QuirkEvaluation(database: database, model: model, kernel: kernel)
-            let report = InspectReport(model: model, policy: quirks.policy, additionalReasons: quirks.reasons)
+            // JSON assesses as it writes (InspectJSON): nothing up front.
+            let report = InspectReport(
+                model: model, policy: quirks.policy, additionalReasons: quirks.reasons,
+                assessing: chosenFormat == .json ? [] : nil)
             let selected = addresses.isEmpty ? nil : addresses
             switch chosenFormat {
             case .json:

@@ -6,7 +6,9 @@ import QuirkDB
 enum InspectJSON {
     static let schemaVersion = 2
 
-    /// Streams the report to standard output: header fields, then devices one by one.
+    /// Streams the report to standard output: header fields, then devices one by one. The
+    /// functions are assessed here, 512 at a time, and only their verdicts kept (for the
+    /// groups' verdicts): `report` need not have assessed any.
     static func write(_ report: InspectReport, quirks: QuirkEvaluation, selected: [PCIAddress]?) {
         let model = report.model
         let wanted = selected.map(Set.init)
@@ -50,12 +52,17 @@ enum InspectJSON {
             ]))
         out.raw("  \"devices\": [")
         var first = true
-        let shown = report.devices.filter { wanted?.contains($0.address) ?? true }
-        // Rendered on both cores, 512 devices at a time so memory stays bounded.
+        var verdicts: [PCIAddress: Verdict] = [:]
+        verdicts.reserveCapacity(model.devices.count)
+        // Assessed and rendered on both cores, 512 functions at a time, so a host's reasons
+        // are never all in memory at once.
         var start = 0
-        while start < shown.count {
-            let chunk = Array(shown[start..<min(start + 512, shown.count)])
-            let rendered = chunk.parallelMap(minimumPerWorker: 64) { assessment -> [UInt8] in
+        while start < model.devices.count {
+            let chunk = Array(model.devices[start..<min(start + 512, model.devices.count)])
+            let assessments = report.assess(chunk)
+            for assessment in assessments { verdicts[assessment.address] = assessment.verdict }
+            let shown = assessments.filter { wanted?.contains($0.address) ?? true }
+            let rendered = shown.parallelMap(minimumPerWorker: 64) { assessment -> [UInt8] in
                 var writer = JSONWriter(indent: 4)
                 writeDevice(assessment, model: model, quirks: quirks, to: &writer)
                 return writer.bytes
@@ -72,13 +79,13 @@ enum InspectJSON {
             .filter { group in wanted.map { !$0.isDisjoint(with: group.value) } ?? true }
             .map { id, members in
                 groupJSON(
-                    id: id, members: members.sorted(), report: report,
+                    id: id, members: members.sorted(), report: report, verdicts: verdicts,
                     kernel: (model.groupTypes[id], model.vfioGroupNodes.contains(id)))
             }
         member("groups", model.kernelGroups == nil ? .null : .array(kernelGroups))
         let predictedGroups: [JSON] = report.prediction.groups.enumerated()
             .filter { group in wanted.map { !$0.isDisjoint(with: group.element) } ?? true }
-            .map { id, members in groupJSON(id: id, members: members, report: report) }
+            .map { id, members in groupJSON(id: id, members: members, report: report, verdicts: verdicts) }
         member("predictedGroups", .array(predictedGroups))
         member(
             "groupDisagreements",
@@ -232,13 +239,13 @@ enum InspectJSON {
 
     /// A group; a kernel group also has its default-domain `type` and its VFIO group node.
     private static func groupJSON(
-        id: Int, members: [PCIAddress], report: InspectReport,
+        id: Int, members: [PCIAddress], report: InspectReport, verdicts: [PCIAddress: Verdict],
         kernel: (type: IOMMUGroupType?, groupNode: Bool)? = nil
     ) -> JSON {
         var fields: [(String, JSON)] = [
             ("id", .int(id)),
             ("devices", .array(members.map { .string($0.description) })),
-            ("verdict", .string(report.verdict(ofGroup: members).rawValue)),
+            ("verdict", .string(report.verdict(ofGroup: members, verdicts: verdicts).rawValue)),
         ]
         if let kernel {
             fields.append(("type", .optional(kernel.type?.rawValue)))
