@@ -57,11 +57,9 @@ public struct InspectReport: Sendable {
         verdictIndex = Dictionary(devices.map { ($0.address, $0.verdict) }, uniquingKeysWith: { a, _ in a })
     }
 
-    /// Assessments of `devices` (on both cores), as `devices` holds them for the functions
-    /// assessed up front.
-    public func assess(_ devices: [PCIDevice]) -> [DeviceAssessment] {
-        let rules = self.rules
-        return devices.parallelMap(minimumPerWorker: 64) { rules.assess($0) }
+    /// The assessment of `device`, as `devices` holds it for the functions assessed up front.
+    public func assess(_ device: PCIDevice) -> DeviceAssessment {
+        rules.assess(device)
     }
 
     public func assessment(of address: PCIAddress) -> DeviceAssessment? {

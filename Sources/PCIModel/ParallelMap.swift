@@ -1,7 +1,7 @@
 import Dispatch
 
 extension Array where Element: Sendable {
-    /// `map` spread over up to `workers` threads in interleaved slices; order is kept.
+    /// `map` spread over up to `workers` threads, each on one contiguous slice; order is kept.
     /// Used where a host has thousands of functions and each needs independent work
     /// (sysfs attribute reads, assessments). Small inputs run inline.
     public func parallelMap<Result>(
@@ -25,11 +25,12 @@ extension Array where Element: Sendable {
             nonisolated(unsafe) let output = buffer
             withUnsafeBufferPointer { input in
                 nonisolated(unsafe) let source = input
+                // Contiguous slices, not interleaved indices: two threads writing neighbouring
+                // results share cache lines, and each would touch every input.
                 DispatchQueue.concurrentPerform(iterations: threads) { worker in
-                    var index = worker
-                    while index < count {
+                    let slice = (count * worker / threads)..<(count * (worker + 1) / threads)
+                    for index in slice {
                         (output.baseAddress! + index).initialize(to: transform(source[index], worker))
-                        index += threads
                     }
                 }
             }

@@ -45,17 +45,18 @@ extension QuirkDatabase {
         for device: PCIDevice, in model: HostModel, policy: ACSPolicy, guest: GuestContext? = nil,
         onHost: HostApplicability
     ) -> [QuirkMatch] {
+        // Entries are read in place (`quirks[position].match`): copying a whole entry, with
+        // its strings and lists, for every function and candidate was most of the matching.
         candidates.positions(for: device.vendorID).compactMap { position in
-            let quirk = quirks[position]
-            guard onHost.applies(position), !quirk.isGuestScoped,
-                Self.matches(quirk.match, device, model: model, policy: policy),
-                Self.matchesUpstream(quirk.upstream, of: device, in: model)
+            guard onHost.applies(position), !quirks[position].isGuestScoped,
+                Self.matches(quirks[position].match, device, model: model, policy: policy),
+                Self.matchesUpstream(quirks[position].upstream, of: device, in: model)
             else { return nil }
-            if let criteria = quirk.guest {
-                guard let guest else { return QuirkMatch(quirk: quirk, dependsOnGuest: true) }
+            if let criteria = quirks[position].guest {
+                guard let guest else { return QuirkMatch(quirk: quirks[position], dependsOnGuest: true) }
                 guard Self.matches(criteria, guest) else { return nil }
             }
-            return QuirkMatch(quirk: quirk, dependsOnGuest: false)
+            return QuirkMatch(quirk: quirks[position], dependsOnGuest: false)
         }
     }
 
@@ -81,9 +82,10 @@ extension QuirkDatabase {
         let plain = ACSPolicy()
         return { device, flags in
             for position in index.positions(for: device.vendorID) {
-                let (quirk, rule) = isolation[position]
-                guard Self.matches(quirk.match, device, model: nil, policy: plain) else { continue }
-                if let enabled = rule.enabled(for: flags, device: device) { return (quirk.id, enabled) }
+                guard Self.matches(isolation[position].quirk.match, device, model: nil, policy: plain) else { continue }
+                if let enabled = isolation[position].rule.enabled(for: flags, device: device) {
+                    return (isolation[position].quirk.id, enabled)
+                }
             }
             return nil
         }

@@ -54,25 +54,28 @@ enum InspectJSON {
         var first = true
         var verdicts: [PCIAddress: Verdict] = [:]
         verdicts.reserveCapacity(model.devices.count)
-        // Assessed and rendered on both cores, 512 functions at a time, so a host's reasons
-        // are never all in memory at once.
+        // Assessed and rendered on both cores, 1,024 functions at a time (each worker
+        // assesses and writes the same function), so a host's reasons are never all in
+        // memory at once.
         var start = 0
         while start < model.devices.count {
-            let chunk = Array(model.devices[start..<min(start + 512, model.devices.count)])
-            let assessments = report.assess(chunk)
-            for assessment in assessments { verdicts[assessment.address] = assessment.verdict }
-            let shown = assessments.filter { wanted?.contains($0.address) ?? true }
-            let rendered = shown.parallelMap(minimumPerWorker: 64) { assessment -> [UInt8] in
+            let chunk = Array(model.devices[start..<min(start + 1024, model.devices.count)])
+            let rendered = chunk.parallelMap(minimumPerWorker: 128) { device -> (PCIAddress, Verdict, [UInt8]) in
+                let assessment = report.assess(device)
                 var writer = JSONWriter(indent: 4)
-                writeDevice(assessment, model: model, quirks: quirks, to: &writer)
-                return writer.bytes
+                if wanted?.contains(device.address) ?? true {
+                    writeDevice(assessment, model: model, quirks: quirks, to: &writer)
+                }
+                return (device.address, assessment.verdict, writer.bytes)
             }
-            for bytes in rendered where !bytes.isEmpty {
+            for (address, verdict, bytes) in rendered {
+                verdicts[address] = verdict
+                guard !bytes.isEmpty else { continue }
                 out.raw(first ? "\n    " : ",\n    ")
                 out.bytes(bytes)
                 first = false
             }
-            start += 512
+            start += 1024
         }
         out.raw(first ? "],\n" : "\n  ],\n")
         let kernelGroups: [JSON] = (model.kernelGroups ?? [:]).sorted { $0.key < $1.key }
