@@ -130,8 +130,9 @@ fixtures: build
 	rm -rf .build/seed-host && $(DEBUG_BIN)/vfioctl-hostgen seed --dumps $(DUMPS) -o .build/seed-host
 	$(DEBUG_BIN)/vfioctl snapshot create --root .build/seed-host -o $(SEED)
 
-## bench: inspect vs lspci on a generated 4,096-function host, and the hook's prepare time;
-## prints BENCH lines. (The lab prints the VT-d DMA figures.)
+## bench: inspect vs lspci on a generated 4,096-function host (one core, unpinned, CPU; the
+## read floor; FUNCTIONS=65536 adds the scaling), an lspci dump of 10,000 functions, the
+## hook's prepare time and vfio-aerd; prints BENCH lines. (The lab prints the VT-d DMA figures.)
 bench: deps release
 	Tests/Bench/inspect-vs-lspci.sh $(RELEASE_BIN)
 	Tests/Bench/hook-prepare.sh $(RELEASE_BIN)
