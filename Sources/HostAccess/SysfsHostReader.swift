@@ -252,7 +252,10 @@ public struct SysfsHostReader: Sendable {
         }
         for index in devices.indices where devices[index].config.vendorID == 0xffff {
             guard let pf = devices[index].physicalFunction else { continue }
-            if let pfIndex = position[pf], let sriov = devices[pfIndex].config.sriov {
+            // The PF must answer for itself (a function reading 0xffff is no PF to copy from).
+            if let pfIndex = position[pf], devices[pfIndex].config.vendorID != 0xffff,
+                let sriov = devices[pfIndex].config.sriov
+            {
                 devices[index].vendorID = devices[pfIndex].vendorID
                 devices[index].deviceID = sriov.vfDeviceID
                 continue
@@ -323,7 +326,8 @@ struct LinkComponents: IteratorProtocol {
             let start = text[..<end].lastIndex(of: "/").map { text.index(after: $0) } ?? text.startIndex
             let component = text[start..<end]
             end = start > text.startIndex ? text.index(before: start) : text.startIndex
-            if !component.isEmpty { return component }
+            // Empty and `.` components name nothing (`a//b`, `a/./b`, a trailing `/.`).
+            if !component.isEmpty, component != "." { return component }
         }
         return nil
     }
