@@ -247,11 +247,13 @@ public final class DirectoryHandle: @unchecked Sendable {
 
     deinit { close(fd) }
 
-    private func checked(_ name: String) throws(HostAccessError) -> String {
+    /// `name` when it is a single name inside this directory (else an error), recorded for
+    /// snapshots unless `record` is false.
+    private func checked(_ name: String, record: Bool = true) throws(HostAccessError) -> String {
         guard !name.isEmpty, !name.utf8.contains(UInt8(ascii: "/")), name != "..", name != "." else {
             throw HostAccessError(.escapesRoot, "\(name) is not a single name inside \(path)", path: path.string)
         }
-        recorder?.record(path.appending(name).string)
+        if record { recorder?.record(path.appending(name).string) }
         return name
     }
 
@@ -289,7 +291,9 @@ public final class DirectoryHandle: @unchecked Sendable {
     /// The directory `name` inside this one, opened (never through a link); nil when it
     /// does not exist or is no directory.
     public func subdirectory(_ name: String) throws(HostAccessError) -> DirectoryHandle? {
-        let name = try checked(name)
+        // Recorded only when it is a directory: a snapshot copies what was read, not a file
+        // that merely has a directory's name.
+        let name = try checked(name, record: false)
         let opened = openat(fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
         guard opened >= 0 else {
             let error = Errno(rawValue: errno)
@@ -298,6 +302,7 @@ public final class DirectoryHandle: @unchecked Sendable {
             }
             throw .system(error, "open", path: path.appending(name).string)
         }
+        recorder?.record(path.appending(name).string)
         return DirectoryHandle(fd: opened, root: root, relative: relative + "/" + name, recorder: recorder)
     }
 
