@@ -35,8 +35,10 @@ struct SnapshotArchive {
             // tar pads its archive after the end-of-archive marker (to 10 KiB records): read
             // gzip's output to its end before closing the pipe, or gzip, still writing the
             // padding on a busy machine, dies of SIGPIPE (exit 141) and a sound snapshot
-            // was refused. Only `maximumTrailingBytes` are read: past them, gzip is stopped.
-            drained = stream.drain(limit: Self.maximumTrailingBytes)
+            // was refused. Read to its end, gzip's status is its check of the CRC and length
+            // trailer, so the padding counts against the unpacked-size limit rather than
+            // being cut off unchecked.
+            drained = stream.drain(limit: InputLimits.snapshotTotalBytes)
         } catch {
             failure = error
         }
@@ -44,15 +46,15 @@ struct SnapshotArchive {
         close(gzip.output)
         let status = gzip.wait()
         if let failure { throw failure }
-        // Read to its end, gzip's status is its check of the CRC and length trailer.
-        guard status == 0 || !drained else {
+        guard drained else {
+            throw refuse(
+                "it unpacks to more than \(ByteCount(InputLimits.snapshotTotalBytes)) (after tar's end-of-archive marker)"
+            )
+        }
+        guard status == 0 else {
             throw refuse("gzip cannot decompress it (exit \(status)): it is truncated or not a .tar.gz")
         }
     }
-
-    /// What may follow tar's end-of-archive marker and still be read: its padding to a
-    /// record (GNU tar's default 10 KiB, any blocking factor up to 1 MiB).
-    static let maximumTrailingBytes = 1 << 20
 
     func extract(from stream: inout PipeReader) throws(HostAccessError) {
         let rootFD = destination.withPlatformString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
