@@ -90,7 +90,8 @@ extension Advice {
     public init(for address: PCIAddress, model: HostModel, database: QuirkDatabase) throws(AdviceError) {
         guard let device = model[address] else { throw .noSuchFunction(address, source: model.source) }
         guard !device.isBridge else { throw .bridge(address) }
-        let now = WhatIfPrediction(unchanged: model, database: database)
+        // Only this function is assessed, and every option is compared with the same base.
+        let now = WhatIfPrediction(unchanged: model, database: database, assessing: [address])
         self.address = address
         groupNow = now.predictedBefore(address) ?? [address]
         let kernelGroup = now.beforeIsKernel ? now.groupBefore(address) : nil
@@ -127,7 +128,8 @@ extension Advice {
         if !aloneNow {
             if !fixable.isEmpty,
                 let prediction = try? WhatIfPrediction(
-                    model: model, database: database, assumptions: WhatIfAssumptions(acs: fixable)),
+                    model: model, database: database, assumptions: WhatIfAssumptions(acs: fixable), base: now,
+                    assessing: [address]),
                 let parameter = prediction.parameter
             {
                 let group = prediction.groupAfter(address) ?? [address]
@@ -198,7 +200,8 @@ extension Advice {
         database.quirks.filter { $0.effect.isIsolation && $0.host != nil }.compactMap { quirk in
             guard
                 let prediction = try? WhatIfPrediction(
-                    model: model, database: database, assumptions: WhatIfAssumptions(quirks: [quirk.id])),
+                    model: model, database: database, assumptions: WhatIfAssumptions(quirks: [quirk.id]), base: now,
+                    assessing: [address]),
                 let group = prediction.groupAfter(address), group != now.groupBefore(address)
             else { return nil }
             let conditions = quirk.host?.summary ?? ""

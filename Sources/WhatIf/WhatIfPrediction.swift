@@ -59,13 +59,20 @@ public struct WhatIfPrediction: Sendable {
     /// true when "before" groups are the kernel's; false when only predicted (lspci dumps).
     public let beforeIsKernel: Bool
 
-    public init(model: HostModel, database: QuirkDatabase, assumptions: WhatIfAssumptions) throws(WhatIfError) {
+    /// `base` is this model's prediction without assumptions when the caller has it (`advise`
+    /// compares every option with the same one): its "before" is reused, not rebuilt.
+    /// `assessing` limits the reports' assessments to those functions (`advise` asks about
+    /// one; groups are predicted for all).
+    public init(
+        model: HostModel, database: QuirkDatabase, assumptions: WhatIfAssumptions, base: WhatIfPrediction? = nil,
+        assessing: Set<PCIAddress>? = nil
+    ) throws(WhatIfError) {
         var resolved: [ResolvedACSAssumption] = []
         var seenQuirks = Set<String>()
         for id in assumptions.quirks + assumptions.noQuirks where !seenQuirks.insert(id).inserted {
             if !assumptions.quirks.contains(id) || !assumptions.noQuirks.contains(id) { throw .repeatedQuirk(id) }
         }
-        let beforeQuirks = QuirkEvaluation(database: database, model: model)
+        let beforeQuirks = base?.beforeQuirks ?? QuirkEvaluation(database: database, model: model)
         for assumption in assumptions.acs {
             guard !resolved.contains(where: { $0.port == assumption.port }) else { throw .repeated(assumption.port) }
             if let device = model[assumption.port],
@@ -85,14 +92,20 @@ public struct WhatIfPrediction: Sendable {
         } catch {
             throw .quirk(error)
         }
-        before = InspectReport(model: model, policy: beforeQuirks.policy, additionalReasons: beforeQuirks.reasons)
+        before =
+            base?.before
+            ?? InspectReport(
+                model: model, policy: beforeQuirks.policy, additionalReasons: beforeQuirks.reasons,
+                assessing: assessing)
         self.beforeQuirks = beforeQuirks
 
         let assumedModel = model.withACSControl(Dictionary(resolved.map { ($0.port, $0.controlAfter) }) { a, _ in a })
         let afterQuirks = QuirkEvaluation(database: assumedDatabase, model: assumedModel)
         let prediction = GroupPrediction(model: assumedModel, policy: afterQuirks.policy)
         let afterModel = Self.asIfKernelFormed(prediction, in: assumedModel)
-        after = InspectReport(model: afterModel, policy: afterQuirks.policy, additionalReasons: afterQuirks.reasons)
+        after = InspectReport(
+            model: afterModel, policy: afterQuirks.policy, additionalReasons: afterQuirks.reasons,
+            assessing: assessing)
         self.afterQuirks = afterQuirks
 
         acs = resolved
@@ -113,9 +126,10 @@ public struct WhatIfPrediction: Sendable {
     }
 
     /// The host as it is (before and after the same): the base `advise` compares options with.
-    public init(unchanged model: HostModel, database: QuirkDatabase) {
+    public init(unchanged model: HostModel, database: QuirkDatabase, assessing: Set<PCIAddress>? = nil) {
         let quirks = QuirkEvaluation(database: database, model: model)
-        before = InspectReport(model: model, policy: quirks.policy, additionalReasons: quirks.reasons)
+        before = InspectReport(
+            model: model, policy: quirks.policy, additionalReasons: quirks.reasons, assessing: assessing)
         after = before
         beforeQuirks = quirks
         afterQuirks = quirks
