@@ -28,8 +28,12 @@ struct AssignabilityRules: Sendable {
     }
 
     func label(_ address: PCIAddress) -> String {
-        guard let device = model[address] else { return address.description }
-        return "\(address) [\(device.ids)]" + (device.driver.map { " (\($0))" } ?? "")
+        model[address].map(Self.label) ?? address.description
+    }
+
+    /// A function as reasons name it: `0000:03:00.0 [8086:10c9] (igb)`.
+    static func label(_ device: PCIDevice) -> String {
+        "\(device.address) [\(device.ids)]" + (device.driver.map { " (\($0))" } ?? "")
     }
 
     /// The group the verdict is about: the kernel's when it has one, else the predicted one
@@ -361,7 +365,7 @@ struct GroupEndpoints: Sendable {
         for address in members {
             guard let device = model[address], !device.isBridge else { continue }
             addresses.append(address)
-            labels.append("\(address) [\(device.ids)]" + (device.driver.map { " (\($0))" } ?? ""))
+            labels.append(AssignabilityRules.label(device))
             held.append(!device.vfioOwnership.keepsGroupViable)
         }
         self.addresses = addresses

@@ -51,8 +51,7 @@ public struct InspectReport: Sendable {
             model: model, prediction: prediction, policy: policy, disagreements: disagreements, hostChecks: hostChecks,
             additionalReasons: additionalReasons)
         rules = context
-        let assessed = assessing.map { wanted in model.devices.filter { wanted.contains($0.address) } } ?? model.devices
-        let devices = assessed.parallelMap { context.assess($0) }
+        let devices = model.devices(in: assessing).parallelMap { context.assess($0) }
         self.devices = devices
         verdictIndex = Dictionary(devices.map { ($0.address, $0.verdict) }, uniquingKeysWith: { a, _ in a })
     }

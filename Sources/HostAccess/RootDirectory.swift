@@ -108,6 +108,11 @@ public final class RootDirectory: @unchecked Sendable {
     /// directory is refused by name. `O_NONBLOCK` makes the open itself unable to hang on a
     /// FIFO. nil when it does not exist.
     public func openRegularFile(_ relative: String, flags: Int32) throws(HostAccessError) -> Int32? {
+        try openRegularFileSized(relative, flags: flags)?.fd
+    }
+
+    /// As `openRegularFile`, with the file's size from the same `fstat` (for readers).
+    func openRegularFileSized(_ relative: String, flags: Int32) throws(HostAccessError) -> (fd: Int32, size: Int)? {
         let opened: Int32
         do {
             guard let fd = try open(relative, flags: flags | O_NONBLOCK | O_NOCTTY) else { return nil }
@@ -128,8 +133,8 @@ public final class RootDirectory: @unchecked Sendable {
             }
             throw error
         }
-        try Self.requireRegularFile(opened, path: display(relative))
-        return opened
+        let size = try Self.requireRegularFile(opened, path: display(relative))
+        return (opened, size)
     }
 
     /// Checks with `fstat` that `fd` is a regular file; otherwise closes it and throws an

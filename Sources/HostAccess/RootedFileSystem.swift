@@ -54,9 +54,7 @@ public struct RootedFileSystem: Sendable {
         -> [UInt8]?
     {
         record(relative)
-        guard let fd = try directory.openRegularFile(relative, flags: O_RDONLY) else { return nil }
-        var info = stat()
-        let size = fstat(fd, &info) == 0 ? Int(info.st_size) : 0
+        guard let (fd, size) = try directory.openRegularFileSized(relative, flags: O_RDONLY) else { return nil }
         return try Self.readAll(fd: fd, limit: limit, size: size, path: directory.display(relative))
     }
 
@@ -253,7 +251,7 @@ public final class DirectoryHandle: @unchecked Sendable {
         guard !name.isEmpty, !name.utf8.contains(UInt8(ascii: "/")), name != "..", name != "." else {
             throw HostAccessError(.escapesRoot, "\(name) is not a single name inside \(path)", path: path.string)
         }
-        if record { recorder?.record(path.appending(name).string) }
+        if record { self.record(name) }
         return name
     }
 
@@ -302,7 +300,7 @@ public final class DirectoryHandle: @unchecked Sendable {
             }
             throw .system(error, "open", path: path.appending(name).string)
         }
-        recorder?.record(path.appending(name).string)
+        record(name)
         return DirectoryHandle(fd: opened, root: root, relative: relative + "/" + name, recorder: recorder)
     }
 

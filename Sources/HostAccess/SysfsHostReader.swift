@@ -211,11 +211,6 @@ public struct SysfsHostReader: Sendable {
         }
     }
 
-    /// Whether the source has the function `address` (`bus/pci/devices/ADDR`).
-    public func hasFunction(_ address: PCIAddress) -> Bool {
-        roots.sys.exists("bus/pci/devices/" + address.description)
-    }
-
     /// One function's `numa_node`: nil when the kernel says -1 (no node). An error when the
     /// source has no such function.
     public func numaNode(of address: PCIAddress) throws(HostAccessError) -> Int? {

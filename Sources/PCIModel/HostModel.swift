@@ -50,6 +50,11 @@ public struct HostModel: Sendable {
         self.anomalies = anomalies
     }
 
+    /// The functions whose addresses are in `addresses`, in order; every function when nil.
+    public func devices(in addresses: Set<PCIAddress>?) -> [PCIDevice] {
+        addresses.map { wanted in devices.filter { wanted.contains($0.address) } } ?? devices
+    }
+
     public subscript(address: PCIAddress) -> PCIDevice? {
         index[address].map { devices[$0] }
     }

@@ -95,9 +95,7 @@ public struct PCIAddress: Hashable, Comparable, Sendable, CustomStringConvertibl
                 + String(function)
         }
         // Hot path (thousands of devices in reports): format the 12 ASCII bytes directly.
-        func digits(_ value: Int) -> UInt8 {
-            value < 10 ? UInt8(ascii: "0") + UInt8(value) : UInt8(ascii: "a") + UInt8(value - 10)
-        }
+        func digits(_ value: Int) -> UInt8 { hexDigit(UInt8(value)) }
         return String(unsafeUninitializedCapacity: 12) { buffer in
             let d = Int(domain)
             buffer[0] = digits((d >> 12) & 0xf)
@@ -132,6 +130,12 @@ public struct PCISlot: Hashable, Sendable {
 /// anything else (an empty string, other digits, more than 64 bits).
 public func parseHex(_ text: some StringProtocol) -> UInt64? {
     UInt64(text.hasPrefix("0x") ? text.dropFirst(2) : text.dropFirst(0), radix: 16)
+}
+
+/// The lower-case hex digit (ASCII) of a nibble, 0…15.
+@inlinable
+public func hexDigit(_ nibble: UInt8) -> UInt8 {
+    nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
 }
 
 /// Lower-case hex of `value`, zero-padded to `width` digits (never truncated).

@@ -21,8 +21,7 @@ public struct QuirkEvaluation: Sendable {
         policy = ACSPolicy(quirk: database.acsQuirk(for: model)).memoized(for: model)
         let policy = self.policy
         let onHost = QuirkDatabase.HostApplicability(database, model: model)
-        let devices = matching.map { wanted in model.devices.filter { wanted.contains($0.address) } } ?? model.devices
-        let found = devices.parallelMap { device in
+        let found = model.devices(in: matching).parallelMap { device in
             (device.address, database.matches(for: device, in: model, policy: policy, onHost: onHost))
         }
         self.matches = Dictionary(found.filter { !$0.1.isEmpty }, uniquingKeysWith: { first, _ in first })

@@ -137,9 +137,7 @@ extension QuirkDatabase {
         var shift = 20
         for byte in prefix.utf8 {
             guard shift >= 0 else { return false }
-            let nibble = UInt8(truncatingIfNeeded: classCode >> UInt32(shift)) & 0xf
-            let digit = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
-            guard byte == digit else { return false }
+            guard byte == hexDigit(UInt8(truncatingIfNeeded: classCode >> UInt32(shift)) & 0xf) else { return false }
             shift -= 4
         }
         return true

@@ -32,9 +32,12 @@ extension VFIOCtl {
             var number: Int?
             if case .number(let given) = node { number = given }
             if node == .auto, let device {
-                let reader = SysfsHostReader(roots: roots)
-                guard reader.hasFunction(device) else { throw CLIError("no PCI function \(device) on this host") }
-                number = try reader.numaNode(of: device)
+                do {
+                    number = try SysfsHostReader(roots: roots).numaNode(of: device)
+                } catch {
+                    if error.code == .notFound { throw CLIError("no PCI function \(device) on this host") }
+                    throw error
+                }
                 if number == nil {
                     StandardError.write(
                         "vfioctl: \(device) has no NUMA node (numa_node -1); using the host-wide pool\n")

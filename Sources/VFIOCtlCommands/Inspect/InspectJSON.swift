@@ -7,7 +7,7 @@ enum InspectJSON {
     static let schemaVersion = 2
 
     /// Streams the report to standard output: header fields, then devices one by one. The
-    /// functions are assessed here, 512 at a time, and only their verdicts kept (for the
+    /// functions are assessed here, 1,024 at a time, and only their verdicts kept (for the
     /// groups' verdicts): `report` need not have assessed any.
     static func write(_ report: InspectReport, quirks: QuirkEvaluation, selected: [PCIAddress]?) {
         let model = report.model

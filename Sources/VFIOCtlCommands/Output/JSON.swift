@@ -1,3 +1,5 @@
+import PCIModel
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -178,7 +180,7 @@ struct JSONWriter {
         while count < T.bitWidth / 4 && value >> (4 * count) != 0 { count += 1 }
         for position in stride(from: Swift.max(count, width) - 1, through: 0, by: -1) {
             let nibble = position < T.bitWidth / 4 ? UInt8(truncatingIfNeeded: value >> (4 * position)) & 0xf : 0
-            bytes.append(nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10)
+            bytes.append(hexDigit(nibble))
         }
         bytes.append(UInt8(ascii: "\""))
     }
