@@ -59,6 +59,12 @@ let package = Package(
         /// What-if predictions and advice: assumed ACS bits and quirks, slot moves, and the kernel
         /// parameters that make them real.
         .target(name: "WhatIf", dependencies: ["PCIModel", "Analysis", "QuirkDB"], swiftSettings: strictSettings),
+        /// The Prometheus text exposition format: metric families, names checked, values escaped.
+        .target(name: "Exposition", swiftSettings: strictSettings),
+        /// The host as other engines read it: Prometheus metrics, node-feature-discovery labels.
+        .target(
+            name: "HostExport", dependencies: ["PCIModel", "Analysis", "QuirkDB", "Exposition"],
+            swiftSettings: strictSettings),
         .executableTarget(name: "quirk-embedder", path: "Sources/quirk-embedder"),
         .plugin(name: "EmbedQuirks", capability: .buildTool(), dependencies: ["quirk-embedder"]),
         /// libvirt domain XML: a small XML reader and the domain model the hook checks.
@@ -82,8 +88,8 @@ let package = Package(
         .executableTarget(
             name: "vfio-aerd",
             dependencies: [
-                "AERWatch", "AEREvents", "AERJournal", "AERSources", "LibvirtBridge", "DomainXML", "HostAccess",
-                "PCIModel", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "AERWatch", "AEREvents", "AERJournal", "AERSources", "LibvirtBridge", "DomainXML", "Exposition",
+                "HostAccess", "PCIModel", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings),
         /// The AER watchdog in four: events (AEREvents), the SQLite journal (AERJournal, all
@@ -91,7 +97,8 @@ let package = Package(
         .target(name: "AEREvents", dependencies: ["PCIModel"], swiftSettings: strictSettings),
         .target(name: "AERJournal", dependencies: ["AEREvents", "PCIModel", "CSQLite"], swiftSettings: strictSettings),
         .target(
-            name: "AERWatch", dependencies: ["AEREvents", "AERJournal", "PCIModel", "HostAccess", "ConfigFile"],
+            name: "AERWatch",
+            dependencies: ["AEREvents", "AERJournal", "Exposition", "PCIModel", "HostAccess", "ConfigFile"],
             swiftSettings: strictSettings),
         .target(
             name: "AERSources", dependencies: ["AEREvents", "PCIModel", "HostAccess", "DeviceEvents"],
@@ -102,7 +109,7 @@ let package = Package(
             name: "VFIOCtlCommands",
             dependencies: [
                 "PCIModel", "HostAccess", "Analysis", "ConfigFile", "QuirkDB", "WhatIf", "DomainXML", "GuestCheck",
-                "Actions", "AEREvents", "AERJournal",
+                "Actions", "AEREvents", "AERJournal", "Exposition", "HostExport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -148,6 +155,10 @@ let package = Package(
             dependencies: ["PCIModel", "HostAccess", "Analysis", "ConfigFile", "QuirkDB", "WhatIf", "TestSupport"],
             swiftSettings: strictSettings),
         .testTarget(name: "ConfigFileTests", dependencies: ["ConfigFile"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "HostExportTests",
+            dependencies: ["Exposition", "HostExport", "Analysis", "QuirkDB", "PCIModel", "HostAccess", "TestSupport"],
+            swiftSettings: strictSettings),
         .testTarget(
             name: "HookTests",
             dependencies: ["DomainXML", "GuestCheck", "Analysis", "QuirkDB", "PCIModel", "TestSupport"],

@@ -20,6 +20,8 @@ JOBS = {
     "ConfigFile": "the one TOML reader and its typed, line-aware accessors; one ConfigFileError (file:line)",
     "QuirkDB": "the quirk database: decoding Quirks/*.toml and matching entries to functions",
     "WhatIf": "what-if predictions and advice: assumed ACS bits and quirks, slot moves, the parameters that make them real",
+    "Exposition": "the Prometheus text exposition format: metric families with checked names, escaped label values",
+    "HostExport": "the host as other engines read it: Prometheus metrics (inspect --format prom), node-feature-discovery labels (--format nfd)",
     "DomainXML": "libvirt domain XML: a bounded XML reader and the guest's devices, memory and NUMA",
     "GuestCheck": "whether a guest may start: a domain's devices against the host, quirks and hugepages",
     "Actions": "host changes as one transaction: lock, journal, bind, SR-IOV, hugepages, igb reload, reset methods, boot-time files (early binding, reset methods at boot), recovery",

@@ -1,6 +1,6 @@
 /// What the watchdog decided for one guest (or `-`, no guest) about one event: the `action`
 /// column of the journal's `decisions` table, `action` in `vfioctl aer log --json`, the
-/// `action` label of `vfio_aerd_decisions_total`. Raw values are the text the journal has
+/// `action` label of `vfioctl_aerd_decisions_total`. Raw values are the text the journal has
 /// always stored.
 public enum DecisionAction: Sendable, Hashable, CustomStringConvertible {
     /// The guest was destroyed (`virDomainDestroy`), policy `action = "destroy"`.

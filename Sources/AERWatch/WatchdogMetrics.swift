@@ -1,5 +1,6 @@
 import AEREvents
 import AERJournal
+import Exposition
 
 /// What the watchdog has seen and done since it started, for `vfio-aerd --metrics-port`
 /// (Prometheus text exposition format 0.0.4). The journal is the record; these are counters
@@ -39,42 +40,50 @@ public struct WatchdogMetrics: Sendable, Equatable {
         }
     }
 
-    /// The Prometheus text format, metric names prefixed `vfio_aerd_`.
-    public func rendered() -> String {
-        var lines: [String] = []
-        func family(_ name: String, _ type: String, _ help: String, _ samples: [(labels: String, value: String)]) {
-            lines.append("# HELP vfio_aerd_\(name) \(help)")
-            lines.append("# TYPE vfio_aerd_\(name) \(type)")
-            for sample in samples { lines.append("vfio_aerd_\(name)\(sample.labels) \(sample.value)") }
+    /// The families `vfio-aerd --metrics-port` serves, named as every vfioctl metric is
+    /// (`vfioctl_aerd_…`, units in the name, `_total` on counters). A family whose counters
+    /// have not moved yet is still declared, so dashboards see it exists.
+    public var families: [MetricFamily] {
+        var eventFamily = MetricFamily(
+            "vfioctl_aerd_events_total", .counter, help: "AER events received, by kind and source.",
+            labels: ["kind", "source"])
+        for (labels, count) in events.sorted(by: {
+            ($0.key.kind.rawValue, $0.key.source.rawValue) < ($1.key.kind.rawValue, $1.key.source.rawValue)
+        }) {
+            eventFamily.add([labels.kind.rawValue, labels.source.rawValue], count)
         }
-        family(
-            "events_total", "counter", "AER events received, by kind and source.",
-            events.map {
-                (
-                    labels: "{kind=\"\($0.key.kind.rawValue)\",source=\"\($0.key.source.rawValue)\"}",
-                    value: "\($0.value)"
-                )
-            }
-            .sorted { $0.labels < $1.labels })
-        family(
-            "errors_total", "counter", "AER errors by kind (a counter event covers all errors it saw).",
-            errors.map { (labels: "{kind=\"\($0.key.rawValue)\"}", value: "\($0.value)") }.sorted {
-                $0.labels < $1.labels
-            })
-        family(
-            "decisions_total", "counter", "Decisions taken, by action.",
-            decisions.map { (labels: "{action=\"\($0.key.rawValue)\"}", value: "\($0.value)") }
-                .sorted { $0.labels < $1.labels })
-        family(
-            "journal_write_failures_total", "counter", "Events that could not be journaled (a full disk).",
-            [("", "\(journalWriteFailures)")])
-        family("guests_down", "gauge", "Guests taken down and not yet started again.", [("", "\(guestsDown)")])
-        family("pending_restarts", "gauge", "Guests waiting for their restart back-off.", [("", "\(pendingRestarts)")])
+        var errorFamily = MetricFamily(
+            "vfioctl_aerd_errors_total", .counter,
+            help: "AER errors by kind (a counter event covers all errors it saw).", labels: ["kind"])
+        for (kind, count) in errors.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            errorFamily.add([kind.rawValue], count)
+        }
+        var decisionFamily = MetricFamily(
+            "vfioctl_aerd_decisions_total", .counter, help: "Decisions taken, by action.", labels: ["action"])
+        for (action, count) in decisions.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            decisionFamily.add([action.rawValue], count)
+        }
+        var journalFamily = MetricFamily(
+            "vfioctl_aerd_journal_write_failures_total", .counter,
+            help: "Events that could not be journaled (a full disk).")
+        journalFamily.add([], journalWriteFailures)
+        var downFamily = MetricFamily(
+            "vfioctl_aerd_guests_down", .gauge, help: "Guests taken down and not yet started again.")
+        downFamily.add([], guestsDown)
+        var pendingFamily = MetricFamily(
+            "vfioctl_aerd_pending_restarts", .gauge, help: "Guests waiting for their restart back-off.")
+        pendingFamily.add([], pendingRestarts)
+        var families = [eventFamily, errorFamily, decisionFamily, journalFamily, downFamily, pendingFamily]
         if let latency = lastTakeDownLatencyMilliseconds {
-            family(
-                "last_take_down_latency_seconds", "gauge", "Event arrival to the libvirt call, latest take-down.",
-                [("", "\(latency / 1000)")])
+            var latencyFamily = MetricFamily(
+                "vfioctl_aerd_last_take_down_latency_seconds", .gauge,
+                help: "Event arrival to the libvirt call, latest take-down.")
+            latencyFamily.add([], latency / 1000)
+            families.append(latencyFamily)
         }
-        return lines.joined(separator: "\n") + "\n"
+        return families
     }
+
+    /// The Prometheus text exposition format of `families`.
+    public func rendered() -> String { ExpositionText.render(families) }
 }

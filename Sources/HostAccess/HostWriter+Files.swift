@@ -98,7 +98,7 @@ extension HostWriter {
         return (directory, name)
     }
 
-    private static func writeNew(_ bytes: [UInt8], mode: Int, as name: String, in directory: Int32, path: FilePath)
+    static func writeNew(_ bytes: [UInt8], mode: Int, as name: String, in directory: Int32, path: FilePath)
         throws(HostAccessError)
     {
         let fd = openat(directory, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_t(mode))

@@ -97,7 +97,7 @@ extension Advice {
         let kernelGroup = now.beforeIsKernel ? now.groupBefore(address) : nil
         kernelGroupNow = kernelGroup == groupNow ? nil : kernelGroup
         verdictNow = now.before.verdict(of: address) ?? .unknown
-        aloneNow = Self.isAlone(address, in: groupNow, model: model)
+        aloneNow = GroupSharing.isAlone(address, in: groupNow, model: model)
         let policy = now.beforeQuirks.policy
 
         // Everything on the function's path that fails the ACS test: the bridges, and the
@@ -133,7 +133,7 @@ extension Advice {
                 let parameter = prediction.parameter
             {
                 let group = prediction.groupAfter(address) ?? [address]
-                let alone = Self.isAlone(address, in: group, model: model)
+                let alone = GroupSharing.isAlone(address, in: group, model: model)
                 let note = parameter.kernelNote(running: model.facts.kernelVersion)
                 let ports = prediction.acs.map { "\($0.port) (\($0.enabling.shortNames.joined(separator: " ")))" }
                 let tooOld = model.facts.kernelVersion.map { $0 < ConfigACSParameter.introduced } ?? false
@@ -205,23 +205,13 @@ extension Advice {
                 let group = prediction.groupAfter(address), group != now.groupBefore(address)
             else { return nil }
             let conditions = quirk.host?.summary ?? ""
-            let alone = isAlone(address, in: group, model: model)
+            let alone = GroupSharing.isAlone(address, in: group, model: model)
             return Option(
                 change: .kernelQuirk(id: quirk.id, title: quirk.title, conditions: conditions),
                 safety: .vendorStatement, groupAfter: group, alone: alone,
                 explanation: "Quirk \(quirk.id) (\(quirk.title)) would isolate it, but its host conditions "
                     + "do not hold here (\(conditions)); it is defined at \(quirk.source).")
         }
-    }
-
-    /// Alone: every other endpoint of the group is a function of the same card (same slot
-    /// below a bridge: a GPU and its audio function). Functions of a root-bus slot are the
-    /// chipset's (LPC, SMBus, audio of a PCH), not one card: there only the function counts.
-    static func isAlone(_ address: PCIAddress, in group: [PCIAddress], model: HostModel) -> Bool {
-        let others = group.filter { $0 != address && model[$0]?.isBridge != true }
-        guard !others.isEmpty else { return true }
-        guard model[address]?.parent != nil else { return false }
-        return others.allSatisfy { $0.slot == address.slot }
     }
 
     static func shortReason(_ error: ACSAssumptionError, _ rule: ACSEvaluation.Rule) -> String {

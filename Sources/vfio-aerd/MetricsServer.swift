@@ -1,4 +1,5 @@
 import Dispatch
+import Exposition
 
 #if canImport(Glibc)
     import Glibc
@@ -56,7 +57,7 @@ final class MetricsServer: @unchecked Sendable {
                 _ = request.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
                 let body = Array(page().utf8)
                 let head =
-                    "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+                    "HTTP/1.0 200 OK\r\nContent-Type: \(ExpositionText.contentType)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
                 let response = Array(head.utf8) + body
                 var sent = 0
                 while sent < response.count {

@@ -1,6 +1,8 @@
 import Analysis
 import ArgumentParser
+import Exposition
 import HostAccess
+import HostExport
 import PCIModel
 import QuirkDB
 import WhatIf
@@ -27,11 +29,16 @@ extension VFIOCtl {
                   vfioctl inspect --snapshot old.tar.gz --kernel 6.12   # after an upgrade?
                   vfioctl inspect --format svg > host.svg        # the PCIe tree and its groups
                   vfioctl inspect --format html > report.html    # one self-contained page
+                  vfioctl inspect --format prom --output /var/lib/prometheus/node-exporter/vfioctl.prom
+                  vfioctl inspect --format nfd --output /etc/kubernetes/node-feature-discovery/features.d/vfioctl
 
                 Formats: text (default), tree (= --tree), json (= --json), dot (Graphviz source),
                 svg (needs Graphviz's `dot`: apt-get install graphviz), html (the picture, groups,
                 reasons, host checks and quirks in one file; a note replaces the picture without
-                Graphviz).
+                Graphviz), prom (Prometheus metrics for node_exporter's textfile collector; the
+                vfioctl-metrics.timer refreshes them), nfd (node labels for node-feature-discovery's
+                local source). --output FILE replaces FILE atomically (prom and nfd), so the
+                collector or nfd-worker never reads half a file.
 
                 The prediction applies the quirks of the source's kernel (its osrelease); quirks
                 scoped with `kernel = …` (Docs/quirks.md) follow --kernel instead when given.
@@ -53,8 +60,15 @@ extension VFIOCtl {
         @Option(
             name: .long,
             help: ArgumentHelp(
-                "Output format: text, tree, json, dot, svg or html (see Formats above).", valueName: "format"))
+                "Output format: text, tree, json, dot, svg, html, prom or nfd (see Formats above).",
+                valueName: "format"))
         var format: InspectFormat?
+
+        @Option(
+            name: .customLong("output"),
+            help: ArgumentHelp(
+                "With --format prom or nfd: replace this file atomically instead of printing.", valueName: "file"))
+        var outputFile: String?
 
         /// The format asked for by --format, --json or --tree; two that disagree are refused.
         var chosenFormat: InspectFormat {
@@ -67,7 +81,12 @@ extension VFIOCtl {
                 throw ValidationError(
                     "--format \(format.rawValue) conflicts with \(output.json ? "--json" : "--tree"); drop one of them")
             }
-            if !addresses.isEmpty, [.dot, .svg, .html].contains(chosenFormat) {
+            if outputFile != nil, ![.prom, .nfd].contains(chosenFormat) {
+                throw ValidationError(
+                    "--output replaces a file for --format prom or nfd; redirect the other formats' output instead")
+            }
+            if outputFile?.isEmpty == true { throw ValidationError("--output needs a file name") }
+            if !addresses.isEmpty, [.dot, .svg, .html, .prom, .nfd].contains(chosenFormat) {
                 throw ValidationError(
                     "--format \(chosenFormat.rawValue) pictures the whole host; drop the addresses (or use text, tree, json)"
                 )
@@ -145,6 +164,11 @@ extension VFIOCtl {
                 } catch {
                     throw CLIError(error.description)
                 }
+            case .prom:
+                let families = HostMetrics.families(report: report, quirks: quirks, version: VFIOCtl.version)
+                try emit(ExpositionText.render(families))
+            case .nfd:
+                try emit(NodeFeatures.file(report: report, version: VFIOCtl.version))
             case .html:
                 let svg = try? GraphvizSVG.render(DotGraph(report: report, quirks: quirks).render())
                 print(
@@ -162,9 +186,24 @@ extension VFIOCtl {
     }
 }
 
+extension VFIOCtl.Inspect {
+    /// Prints `text`, or replaces `--output` with it atomically (`OutputFile`).
+    func emit(_ text: String) throws {
+        guard let outputFile else {
+            print(text, terminator: "")
+            return
+        }
+        do {
+            try OutputFile.replace(outputFile, with: Array(text.utf8))
+        } catch {
+            throw CLIError(error.description)
+        }
+    }
+}
+
 /// The output formats of `vfioctl inspect --format`.
 enum InspectFormat: String, ExpressibleByArgument, CaseIterable {
-    case text, tree, json, dot, svg, html
+    case text, tree, json, dot, svg, html, prom, nfd
 }
 
 /// A user-facing error: printed as `Error: message`, exit status 1.

@@ -1,0 +1,15 @@
+import PCIModel
+
+/// Whether a function would have its IOMMU group to itself as a guest sees it.
+public enum GroupSharing {
+    /// True when no other endpoint shares `group` with `address`, except functions of its own
+    /// card (the same slot below a bridge: they go to the guest together). Bridges in the group
+    /// do not count, as vfio-pci leaves them to the host. Root-bus slots are the chipset's, not
+    /// one card, so a root-bus function with any other endpoint in its group is not alone.
+    public static func isAlone(_ address: PCIAddress, in group: [PCIAddress], model: HostModel) -> Bool {
+        let others = group.filter { $0 != address && model[$0]?.isBridge != true }
+        guard !others.isEmpty else { return true }
+        guard model[address]?.parent != nil else { return false }
+        return others.allSatisfy { $0.slot == address.slot }
+    }
+}

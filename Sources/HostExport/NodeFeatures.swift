@@ -1,0 +1,101 @@
+import Analysis
+import PCIModel
+
+/// `vfioctl inspect --format nfd`: a feature file for node-feature-discovery's local source
+/// (`/etc/kubernetes/node-feature-discovery/features.d/vfioctl`). nfd-worker reads one
+/// `key[=value]` per line, skips `#` comments (`# +…` lines are its directives, which vfioctl
+/// never writes) and turns each key into a node label, so a scheduler can place a guest where
+/// its device is really assignable:
+///
+///     vfioctl.feature.node.kubernetes.io/iommu=true
+///     vfioctl.feature.node.kubernetes.io/interrupt-remapping=true
+///     vfioctl.feature.node.kubernetes.io/pci-8086_10c9.assignable-alone=2
+///
+/// The prefix is a subdomain of `feature.node.kubernetes.io`, which nfd-master accepts without
+/// extra configuration (`-extra-label-ns` or the deny list do not matter for it).
+public enum NodeFeatures {
+    public static let prefix = "vfioctl.feature.node.kubernetes.io/"
+
+    /// One label: a key below `prefix` and its value, both within Kubernetes' rules.
+    public struct Label: Sendable, Equatable {
+        public let key: String
+        public let value: String
+        /// Comment lines written above the label (what it counts, which functions).
+        public let comment: [String]
+    }
+
+    /// The labels for a host: `iommu` (the kernel formed IOMMU groups: true, false, or unknown
+    /// when the source cannot tell), `interrupt-remapping` (true, false or unknown: AMD-Vi's
+    /// state is not in sysfs) and, for every model (vendor:device) of a guest candidate
+    /// (vendor:device) present, how many of its functions are assignable alone
+    /// (`HostGroups.isAssignableAlone`): 0 when the model is present but none is.
+    public static func labels(report: InspectReport) -> [Label] {
+        let groups = HostGroups(report: report)
+        let checks = Dictionary(report.hostChecks.map { ($0.code, $0.status) }, uniquingKeysWith: { first, _ in first })
+        var labels = [
+            Label(
+                key: prefix + "iommu", value: Self.value(of: checks[.iommuEnabled]),
+                comment: ["IOMMU groups formed by the kernel (/sys/kernel/iommu_groups)"]),
+            Label(
+                key: prefix + "interrupt-remapping",
+                value: Self.value(of: checks[.interruptRemapping]),
+                comment: ["interrupt remapping: " + HostChecks.interruptRemappingState(report.model.facts)]),
+        ]
+        var verdicts: [PCIAddress: Verdict] = [:]
+        for assessment in report.devices { verdicts[assessment.address] = assessment.verdict }
+        struct Model {
+            var name: String?
+            var functions: [PCIAddress] = []
+            var alone: [PCIAddress] = []
+        }
+        var models: [UInt32: Model] = [:]
+        for device in report.model.devices where HostGroups.isGuestCandidate(device) {
+            let key = UInt32(device.vendorID) << 16 | UInt32(device.deviceID)
+            let verdict = verdicts[device.address] ?? report.assess(device).verdict
+            models[key, default: Model(name: device.name)].functions.append(device.address)
+            if groups.isAssignableAlone(device, verdict: verdict) { models[key]?.alone.append(device.address) }
+        }
+        for (key, model) in models.sorted(by: { $0.key < $1.key }) {
+            let vendor = hex(key >> 16, width: 4)
+            let device = hex(key & 0xffff, width: 4)
+            let listed = model.alone.prefix(8).map(\.description).joined(separator: " ")
+            labels.append(
+                Label(
+                    key: prefix + "pci-\(vendor)_\(device).assignable-alone", value: String(model.alone.count),
+                    comment: [
+                        "\(vendor):\(device) \(printable(model.name ?? "unknown device")): \(model.functions.count) "
+                            + "function\(model.functions.count == 1 ? "" : "s"), \(model.alone.count) assignable alone"
+                            + (listed.isEmpty ? "" : " (\(listed)\(model.alone.count > 8 ? " …" : ""))")
+                    ]))
+        }
+        return labels
+    }
+
+    /// A check as a label value: pass is true, fail false, anything else (or no check) unknown.
+    static func value(of status: HostCheck.Status?) -> String {
+        switch status {
+        case .pass: "true"
+        case .fail: "false"
+        default: "unknown"
+        }
+    }
+
+    /// The file's text: a header, then each label's comment lines and `key=value`.
+    public static func file(report: InspectReport, version: String) -> String {
+        var text = "# vfioctl \(version): PCI passthrough features of \(printable(report.model.source))\n"
+        text += "# written by `vfioctl inspect --format nfd` for nfd-worker's local source; labels: vfioctl(8)\n"
+        for label in labels(report: report) {
+            precondition(KubernetesLabel.isValidKey(label.key) && KubernetesLabel.isValidValue(label.value))
+            for line in label.comment { text += "# \(line)\n" }
+            text += "\(label.key)=\(label.value)\n"
+        }
+        return text
+    }
+
+    /// Text safe on one comment line: control characters (a line feed would end the comment
+    /// and start a label) become spaces.
+    static func printable(_ text: String) -> String {
+        String(
+            String.UnicodeScalarView(text.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : $0 }))
+    }
+}
