@@ -8,11 +8,11 @@ DEMO_PACKAGES = libpci-dev libudev-dev libvirt-dev libkmod-dev libsqlite3-dev pc
 DEB_PACKAGES  = $(DEMO_PACKAGES) dpkg-dev
 # ... and what the tests add: lspci for the differential, the lab's QEMU and initramfs, a real
 # libvirtd, lintian and systemd-analyze for the package test, Graphviz and Chromium for the
-# pictures and the HTML report.
+# pictures and the HTML report, promtool (prometheus) and node_exporter for the metrics.
 TEST_PACKAGES = $(DEB_PACKAGES) initramfs-tools-core pciutils time \
                 qemu-system-x86 busybox-static cpio kmod python3 \
                 libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients \
-                lintian systemd graphviz chromium
+                lintian systemd graphviz chromium prometheus prometheus-node-exporter
 DEBUG_BIN    = .build/debug
 MAN_DIR      = .build/plugins/GenerateManual/outputs
 RELEASE_BIN  = .build/release
@@ -151,6 +151,8 @@ install: release man
 	test -e $(DESTDIR)/etc/vfioctl/aerd.toml || install -D -m 644 Docs/aerd.toml.example $(DESTDIR)/etc/vfioctl/aerd.toml
 	install -D -m 644 systemd/vfioctl-apply.service $(DESTDIR)/etc/systemd/system/vfioctl-apply.service
 	install -D -m 644 systemd/vfio-aerd.service $(DESTDIR)/etc/systemd/system/vfio-aerd.service
+	install -D -m 644 systemd/vfioctl-metrics.service $(DESTDIR)/etc/systemd/system/vfioctl-metrics.service
+	install -D -m 644 systemd/vfioctl-metrics.timer $(DESTDIR)/etc/systemd/system/vfioctl-metrics.timer
 	install -D -m 644 Docs/manual.md $(DESTDIR)$(PREFIX)/share/doc/vfioctl/manual.md
 	mkdir -p .build/completions
 	$(RELEASE_BIN)/vfioctl --generate-completion-script bash > .build/completions/vfioctl

@@ -50,7 +50,7 @@ for tool in vfioctl vfio-aerd; do
 done
 
 # systemd units, pointing at /usr instead of `make install`'s /usr/local.
-for unit in "$repo"/systemd/*.service; do
+for unit in "$repo"/systemd/*.service "$repo"/systemd/*.timer; do
     target=$pkg/lib/systemd/system/$(basename "$unit")
     install -d "$(dirname "$target")"
     sed -e 's|/usr/local/bin/|/usr/bin/|g' \

@@ -6,7 +6,8 @@
 #  3. it installs into a throw-away dpkg root (dpkg --root, maintainer scripts run chrootless
 #     with DPKG_ROOT set, so they enable, start and reload nothing here);
 #  4. the installed vfioctl inspects the bundled seed snapshot, and the hook execs it;
-#  5. systemd-analyze verify accepts both units inside that root (ExecStart binaries present);
+#  5. systemd-analyze verify accepts every unit inside that root (ExecStart binaries present),
+#     and the metrics service's command writes a textfile promtool accepts;
 #  6. an edited conffile survives reinstalling; `dpkg --remove` keeps the conffiles,
 #     `dpkg --purge` then leaves nothing of the package:
 #     the root's file list equals the one before installing.
@@ -57,6 +58,7 @@ dpkg-deb --contents "$deb" > "$work/contents.txt"
 missing=""
 for path in ./usr/bin/vfioctl ./usr/bin/vfio-aerd \
     ./lib/systemd/system/vfioctl-apply.service ./lib/systemd/system/vfio-aerd.service \
+    ./lib/systemd/system/vfioctl-metrics.service ./lib/systemd/system/vfioctl-metrics.timer \
     ./etc/libvirt/hooks/qemu.d/vfioctl ./etc/vfioctl/hook.toml ./etc/vfioctl/aerd.toml \
     ./usr/share/man/man8/vfioctl.8.gz ./usr/share/man/man8/vfio-aerd.8.gz \
     ./usr/share/bash-completion/completions/vfioctl ./usr/share/zsh/vendor-completions/_vfioctl \
@@ -102,15 +104,31 @@ result man-completion $?
 # verified against this machine's systemd with its /usr/bin commands pointed into the root:
 # every ExecStart binary must be the installed one, and present.
 mkdir -p "$work/units"
-for unit in vfioctl-apply.service vfio-aerd.service; do
+for unit in vfioctl-apply.service vfio-aerd.service vfioctl-metrics.service vfioctl-metrics.timer; do
     installed=$root/lib/systemd/system/$unit
     sed "s|^\(Exec[A-Za-z]*=\)/usr/bin/|\1$root/usr/bin/|" "$installed" > "$work/units/$unit"
-    grep -q '^ExecStart=/usr/bin/' "$installed" && ! grep -q /usr/local "$installed" \
+    case $unit in
+        # A timer starts the service of its name, which must be in the package.
+        *.timer) [ -f "$root/lib/systemd/system/${unit%.timer}.service" ] ;;
+        *) grep -q '^ExecStart=/usr/bin/' "$installed" ;;
+    esac && ! grep -q /usr/local "$installed" \
         && systemd-analyze verify --man=no "$work/units/$unit" > "$work/verify.txt" 2>&1
     status=$?
     [ "$status" = 0 ] || sed 's/^/  /' "$work/verify.txt"
     result "verify-$unit" "$status"
 done
+
+# The metrics service's own command, with the textfile directory moved under $work and the seed
+# host as its source, writes a file promtool accepts.
+mkdir -p "$work/textfile"
+command=$(sed -n 's|^ExecStart=/usr/bin/|'"$root"'/usr/bin/|p' "$root/lib/systemd/system/vfioctl-metrics.service" \
+    | sed "s|/var/lib/prometheus/node-exporter|$work/textfile|g")
+$command --snapshot "$seed" > "$work/metrics.txt" 2>&1 \
+    && promtool check metrics < "$work/textfile/vfioctl.prom" >> "$work/metrics.txt" 2>&1 \
+    && grep -q '^vfioctl_device_verdict' "$work/textfile/vfioctl.prom"
+status=$?
+[ "$status" = 0 ] || sed 's/^/  /' "$work/metrics.txt"
+result metrics-service-command "$status"
 
 # 6. an edited conffile survives reinstalling, remove keeps it, purge removes everything.
 echo 'hugepages = "ignore"' >> "$root/etc/vfioctl/hook.toml"
