@@ -59,6 +59,8 @@ let package = Package(
         /// What-if predictions and advice: assumed ACS bits and quirks, slot moves, and the kernel
         /// parameters that make them real.
         .target(name: "WhatIf", dependencies: ["PCIModel", "Analysis", "QuirkDB"], swiftSettings: strictSettings),
+        /// `vfioctl report`: many hosts' snapshots compared per board and device model (pure).
+        .target(name: "Fleet", dependencies: ["PCIModel", "Analysis", "QuirkDB"], swiftSettings: strictSettings),
         .executableTarget(name: "quirk-embedder", path: "Sources/quirk-embedder"),
         .plugin(name: "EmbedQuirks", capability: .buildTool(), dependencies: ["quirk-embedder"]),
         /// libvirt domain XML: a small XML reader and the domain model the hook checks.
@@ -102,7 +104,7 @@ let package = Package(
             name: "VFIOCtlCommands",
             dependencies: [
                 "PCIModel", "HostAccess", "Analysis", "ConfigFile", "QuirkDB", "WhatIf", "DomainXML", "GuestCheck",
-                "Actions", "AEREvents", "AERJournal",
+                "Actions", "AEREvents", "AERJournal", "Fleet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -165,6 +167,10 @@ let package = Package(
                 "HostAccess", "PCIModel", "Actions", "TestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "FleetTests",
+            dependencies: ["Fleet", "PCIModel", "HostAccess", "Analysis", "QuirkDB", "TestSupport"],
             swiftSettings: strictSettings),
         .testTarget(
             name: "SystemLibraryTests", dependencies: ["LibvirtBridge", "DeviceEvents", "HostAccess", "PCIModel"],
