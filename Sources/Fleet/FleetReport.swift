@@ -64,15 +64,17 @@ public struct FleetReport: Sendable {
         let profiles = present.map { item in (item.host, item.devices.map { FunctionProfile($0, on: item.host) }) }
         var comparisons: [FleetComparison] = []
         for aspect in FleetAspect.allCases {
+            let settled = settledFunctions(profiles.map(\.1), aspect)
             var variants: [[String]: FleetVariant] = [:]
             var order: [[String]] = []
             for (host, functions) in profiles {
-                let lines = hostValue(functions, aspect)
+                let shown = functions.filter { !(settled?.contains($0.address) ?? false) }
+                let lines = hostValue(shown, aspect, perFunction: settled != nil)
                 if variants[lines] == nil {
                     order.append(lines)
                     let detail =
                         aspect == .verdict
-                        ? functions.flatMap { function in
+                        ? shown.flatMap { function in
                             function.verdictReasons.map { "\(host.name) \(function.address): \($0)" }
                         } : []
                     variants[lines] = FleetVariant(lines: lines, hosts: [], detail: detail)
@@ -93,13 +95,39 @@ public struct FleetReport: Sendable {
         return result
     }
 
-    /// A host's value of `aspect`: the one its functions share, else one line per function.
-    private static func hostValue(_ functions: [FunctionProfile], _ aspect: FleetAspect) -> [String] {
+    /// A host's value of `aspect`: the one its functions share, else (or when some functions
+    /// were left out as settled) one block per function, led by its address.
+    private static func hostValue(_ functions: [FunctionProfile], _ aspect: FleetAspect, perFunction: Bool)
+        -> [String]
+    {
         let values = functions.map { $0.values[aspect] ?? [] }
-        if let first = values.first, values.allSatisfy({ $0 == first }) { return first }
+        if !perFunction, let first = values.first, values.allSatisfy({ $0 == first }) { return first }
         return zip(functions, values).flatMap { function, lines in
             lines.enumerated().map { $0.offset == 0 ? "\(function.address): \($0.element)" : "  " + $0.element }
         }
+    }
+
+    /// When some host's functions of the model disagree among themselves (so values are
+    /// shown per function): the addresses every host has with the same value, which say
+    /// nothing about how the hosts differ and are left out (all of them when the hosts
+    /// agree). Nil when every host's functions agree: a host's value is then one value,
+    /// whatever the addresses.
+    private static func settledFunctions(_ hosts: [[FunctionProfile]], _ aspect: FleetAspect) -> Set<PCIAddress>? {
+        let uniform = hosts.allSatisfy { functions in
+            functions.allSatisfy { $0.values[aspect] == functions.first?.values[aspect] }
+        }
+        guard !uniform, let first = hosts.first else { return nil }
+        var settled = Set<PCIAddress>()
+        for function in first {
+            let value = function.values[aspect]
+            let everywhere = hosts.dropFirst().allSatisfy { other in
+                other.contains { $0.address == function.address && $0.values[aspect] == value }
+            }
+            if everywhere { settled.insert(function.address) }
+        }
+        // With one host, or hosts that agree, nothing would be left to show: show it all.
+        let agree = settled.count == first.count && hosts.allSatisfy { $0.count == first.count }
+        return hosts.count == 1 || agree ? [] : settled
     }
 
     /// For a model whose group layout or ACS path differs: each host outside the first
