@@ -73,19 +73,6 @@ struct LabHost {
         return nil
     }
 
-    static let nvmeNote = """
-        [[quirk]]
-        id = "site-qemu-nvme-note"
-        title = "Site note: this NVMe model needs the vendor firmware"
-        effect = "warn"
-        advice = "Update the drive firmware before assigning it."
-        references = ["site runbook"]
-
-        [quirk.match]
-        vendor = 0x1b36
-        device = 0x0010
-
-        """
 }
 
 @Suite("vfioctl report: the fleet view over a directory of snapshots")
@@ -107,7 +94,7 @@ struct ReportCLITests {
         try LabHost(hostname: "alpha").capture(in: directory, file: "h1.tar.gz")
         try LabHost(hostname: "bravo").capture(in: directory, file: "h2.tar.gz")
         try LabHost(hostname: "charlie", acsOffOnPort: true).capture(in: directory, file: "h3.tar.gz")
-        try LabHost(hostname: hostile, quirks: LabHost.nvmeNote).capture(in: directory, file: "h4.tar.gz")
+        try LabHost(hostname: hostile, quirks: TestQuirks.qemuNVMeNote).capture(in: directory, file: "h4.tar.gz")
         try FileManager.default.copyItem(atPath: Fixtures.seedSnapshot, toPath: directory + "/seed-host.tar.gz")
         return directory
     }

@@ -31,20 +31,6 @@ struct FleetReportTests {
         return changed
     }
 
-    static let nvmeWarning = """
-        [[quirk]]
-        id = "site-qemu-nvme-note"
-        title = "Site note: this NVMe model needs the vendor firmware"
-        effect = "warn"
-        advice = "Update the drive firmware before assigning it."
-        references = ["site runbook"]
-
-        [quirk.match]
-        vendor = 0x1b36
-        device = 0x0010
-
-        """
-
     static func host(_ name: String, _ model: HostModel, localQuirks: String? = nil) throws -> FleetHost {
         var database = try QuirkDatabase.bundled()
         if let localQuirks {
@@ -72,7 +58,7 @@ struct FleetReportTests {
         let lab = try Self.lab()
         let report = FleetReport(hosts: [
             try Self.host("alpha", lab), try Self.host("bravo", lab), try Self.host("charlie", Self.acsOff(lab)),
-            try Self.host("delta", lab, localQuirks: Self.nvmeWarning),
+            try Self.host("delta", lab, localQuirks: TestQuirks.qemuNVMeNote),
         ])
         #expect(report.boards.count == 1)
         let differing = report.differing
