@@ -223,6 +223,8 @@ struct ReportCLITests {
         #expect(result.standardError.contains("1 of 2 snapshots could not be read: broken.tar.gz"))
         #expect(result.standardError.contains("skipped \(directory)/link.tar.gz: a symbolic link, not followed"))
         #expect(result.standardError.contains("skipped \(directory)/pipe.tar.gz: a FIFO, not opened"))
+        #expect(
+            result.standardError.contains("Note: ignored 1 entry of \(directory) that is not *.tar.gz or *.tgz"))
         let json = try Self.json(result.standardOutput)
         #expect((json["hosts"] as? [[String: Any]])?.map { $0["name"] as? String } == ["seed-host"])
         #expect((json["unreadable"] as? [[String: Any]])?.map { $0["file"] as? String } == ["broken.tar.gz"])

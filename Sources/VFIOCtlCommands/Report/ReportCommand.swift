@@ -63,6 +63,11 @@ extension VFIOCtl {
             for skipped in listing.skipped {
                 FileHandleOutput.standardError("Note: skipped \(listing.path(of: skipped.file)): \(skipped.reason)")
             }
+            if listing.ignored > 0, !listing.snapshots.isEmpty {
+                FileHandleOutput.standardError(
+                    "Note: ignored \(listing.ignored) entr\(listing.ignored == 1 ? "y" : "ies") of \(directory) that "
+                        + "\(listing.ignored == 1 ? "is" : "are") not *.tar.gz or *.tgz")
+            }
             guard !listing.snapshots.isEmpty else {
                 FileHandleOutput.standardError(
                     "Error: \(directory) holds no snapshots (*.tar.gz)"
