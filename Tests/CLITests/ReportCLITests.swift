@@ -270,6 +270,24 @@ struct ReportCLITests {
         #expect(differing.map { $0["ids"] as? String } == ["8086:10d3"])
     }
 
+    @Test("a progress line per snapshot on a terminal; nothing of it in a pipe")
+    func progress() throws {
+        let directory = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for name in ["one", "two"] {
+            try FileManager.default.copyItem(atPath: Fixtures.seedSnapshot, toPath: "\(directory)/\(name).tar.gz")
+        }
+        let onTerminal = try Tool.run(
+            "/usr/bin/script", ["-qec", "\(Tool.buildDirectory)/vfioctl report \(directory)", "/dev/null"])
+        #expect(onTerminal.status == 0, "\(onTerminal.standardError)")
+        #expect(onTerminal.standardOutput.contains("reading snapshot 1/2: one.tar.gz"))
+        #expect(onTerminal.standardOutput.contains("reading snapshot 2/2: two.tar.gz"))
+        let piped = try Tool.vfioctl(["report", directory])
+        #expect(piped.status == 0)
+        #expect(!piped.standardError.contains("reading snapshot") && !piped.standardOutput.contains("\u{1b}"))
+        #expect(piped.standardOutput.contains("one, two"))
+    }
+
     @Test("--help has examples; --format and --json must agree")
     func help() throws {
         let help = try Tool.vfioctl(["report", "--help"])
