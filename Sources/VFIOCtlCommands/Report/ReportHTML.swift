@@ -12,6 +12,13 @@ struct ReportHTML {
 
     private func e(_ text: String) -> String { HTMLPage.escaped(text) }
 
+    private func count(_ number: Int, _ noun: String) -> String { "\(number) \(noun)\(number == 1 ? "" : "s")" }
+
+    /// Items as an escaped `<ul>`; nothing when there are none.
+    private func list(_ items: [String]) -> String {
+        items.isEmpty ? "" : "<ul>" + items.map { "<li>\(e($0))</li>" }.joined() + "</ul>"
+    }
+
     func render() -> String {
         var out: [String] = []
         out.append("<!DOCTYPE html>")
@@ -20,7 +27,7 @@ struct ReportHTML {
         out.append("<style>\(HTMLPage.css)\npre{margin:0;font-family:monospace}</style></head><body>")
         out.append("<h1>vfioctl report</h1>")
         out.append(
-            "<p>vfioctl \(e(VFIOCtl.version)): \(e(context.directory)), \(report.hosts.count) hosts, \(report.boards.count) boards; \(report.differing.count) of \(report.entries.count) device models differ between hosts.</p>"
+            "<p>vfioctl \(e(VFIOCtl.version)): \(e(context.directory)), \(count(report.hosts.count, "host")), \(count(report.boards.count, "board")); \(report.differing.count) of \(report.entries.count) device models differ between hosts.</p>"
         )
         if !context.failures.isEmpty || !context.skipped.isEmpty {
             out.append("<h2>Not read</h2><ul>")
@@ -77,7 +84,7 @@ struct ReportHTML {
             for (index, variant) in comparison.variants.enumerated() {
                 let aspect = index == 0 ? e(comparison.aspect.title) + (comparison.differs ? " (differs)" : "") : ""
                 out.append(
-                    "<tr\(rowClass)><td>\(aspect)</td><td>\(e(variant.hosts.joined(separator: ", ")))</td><td><pre>\(e(variant.lines.joined(separator: "\n")))</pre></td><td>\(e(variant.detail.joined(separator: "\n")))</td></tr>"
+                    "<tr\(rowClass)><td>\(aspect)</td><td>\(e(variant.hosts.joined(separator: ", ")))</td><td><pre>\(e(variant.lines.joined(separator: "\n")))</pre></td><td>\(list(variant.detail))</td></tr>"
                 )
             }
         }
