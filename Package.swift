@@ -65,6 +65,8 @@ let package = Package(
         .target(
             name: "HostExport", dependencies: ["PCIModel", "Analysis", "QuirkDB", "Exposition"],
             swiftSettings: strictSettings),
+        /// `vfioctl report`: many hosts' snapshots compared per board and device model (pure).
+        .target(name: "Fleet", dependencies: ["PCIModel", "Analysis", "QuirkDB"], swiftSettings: strictSettings),
         .executableTarget(name: "quirk-embedder", path: "Sources/quirk-embedder"),
         .plugin(name: "EmbedQuirks", capability: .buildTool(), dependencies: ["quirk-embedder"]),
         /// libvirt domain XML: a small XML reader and the domain model the hook checks.
@@ -109,7 +111,7 @@ let package = Package(
             name: "VFIOCtlCommands",
             dependencies: [
                 "PCIModel", "HostAccess", "Analysis", "ConfigFile", "QuirkDB", "WhatIf", "DomainXML", "GuestCheck",
-                "Actions", "AEREvents", "AERJournal", "Exposition", "HostExport",
+                "Actions", "AEREvents", "AERJournal", "Exposition", "Fleet", "HostExport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -176,6 +178,10 @@ let package = Package(
                 "HostAccess", "PCIModel", "Actions", "TestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "FleetTests",
+            dependencies: ["Fleet", "PCIModel", "HostAccess", "Analysis", "QuirkDB", "TestSupport"],
             swiftSettings: strictSettings),
         .testTarget(
             name: "SystemLibraryTests", dependencies: ["LibvirtBridge", "DeviceEvents", "HostAccess", "PCIModel"],

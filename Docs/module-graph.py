@@ -39,6 +39,7 @@ JOBS = {
     "CPCIGuard": "C: libpci calls behind setjmp, so libpci's fatal errors become error values",
     "CVFIO": "C: the VFIO ioctls (container, group, DMA map/unmap)",
     "CSystemCalls": "C: openat2(2), which glibc 2.36 does not wrap",
+    "Fleet": "many hosts compared per board and device model (`vfioctl report`): group shapes, ACS paths, quirks, verdicts, with diff's reasons",
 }
 BEGIN, END = "<!-- module-graph -->", "<!-- /module-graph -->"
 HERE = os.path.dirname(os.path.abspath(__file__))

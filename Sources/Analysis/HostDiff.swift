@@ -289,7 +289,7 @@ public struct HostDiff: Sendable {
     }
 
     /// `0x001d SV RR CR UF`.
-    static func describe(_ flags: ACSFlags) -> String {
+    public static func describe(_ flags: ACSFlags) -> String {
         (["0x" + hex(flags.rawValue, width: 4)] + flags.shortNames).joined(separator: " ")
     }
 }

@@ -27,6 +27,18 @@ struct HostFactsReader {
         facts.kernelRelease = fact("kernel release", nil) { () throws(HostAccessError) in
             try proc.readText("sys/kernel/osrelease")
         }
+        facts.hostname = fact("hostname", nil) { () throws(HostAccessError) in
+            (try proc.readText("sys/kernel/hostname")).flatMap(Self.nonEmpty)
+        }
+        facts.board = fact("DMI board", nil) { () throws(HostAccessError) -> DMIBoard? in
+            // Only the world-readable identity files; board_serial and product_uuid stay unread.
+            func field(_ name: String) throws(HostAccessError) -> String? {
+                (try sys.readText("class/dmi/id/\(name)")).flatMap(Self.nonEmpty)
+            }
+            let board = DMIBoard(
+                vendor: try field("board_vendor"), name: try field("board_name"), product: try field("product_name"))
+            return board.vendor == nil && board.name == nil && board.product == nil ? nil : board
+        }
         facts.cpuVendor = fact("CPU vendor", nil) { () throws(HostAccessError) -> String? in
             guard let cpuinfo = try proc.readText("cpuinfo", limit: InputLimits.kernelTableBytes),
                 let line = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("vendor_id") }),
@@ -101,6 +113,13 @@ struct HostFactsReader {
     // MARK: - IOMMU
 
     /// `class/iommu/NAME/intel-iommu/{cap,ecap}` or `amd-iommu/{cap,features}`.
+    /// The text without surrounding whitespace; nil when nothing is left (DMI fields the
+    /// firmware left blank).
+    static func nonEmpty(_ text: String) -> String? {
+        let trimmed = text.trimmingWhitespace()
+        return trimmed.isEmpty ? nil : String(trimmed)
+    }
+
     private func readIOMMUUnits() throws(HostAccessError) -> [IOMMUUnit] {
         guard let names = try sys.list("class/iommu") else { return [] }
         var units: [IOMMUUnit] = []

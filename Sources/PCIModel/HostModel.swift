@@ -131,6 +131,12 @@ public struct HostFacts: Sendable {
     public var iommufdDevice: Bool?
     /// `/dev/vfio/vfio` (the VFIO container of the group interface) exists; nil as above.
     public var vfioContainerDevice: Bool?
+    /// `/proc/sys/kernel/hostname`, nil when the source does not have it (lspci dumps,
+    /// snapshots taken before vfioctl recorded it).
+    public var hostname: String?
+    /// The board as DMI names it (`/sys/class/dmi/id/board_vendor`, `board_name`,
+    /// `product_name`), nil when none of them could be read.
+    public var board: DMIBoard?
     /// `allow_unsafe_interrupts` of each loaded VFIO IOMMU back end (`Y` → true); a back end
     /// that is not loaded (no `module/NAME/parameters/`) has no entry.
     public var allowUnsafeInterrupts: [VFIOIOMMUBackend: Bool] = [:]
@@ -250,5 +256,29 @@ extension HostModel {
             return copy
         }
         return changed
+    }
+}
+
+/// A board as the firmware's DMI tables name it (`/sys/class/dmi/id/`): what `vfioctl
+/// report` groups hosts by. Serial numbers and UUIDs (root-only files) are never read.
+public struct DMIBoard: Sendable, Hashable {
+    /// `board_vendor`.
+    public var vendor: String?
+    /// `board_name`.
+    public var name: String?
+    /// `product_name` (the system, which tells apart boards of one name in different chassis).
+    public var product: String?
+
+    public init(vendor: String?, name: String?, product: String?) {
+        self.vendor = vendor
+        self.name = name
+        self.product = product
+    }
+
+    /// `ASUSTeK COMPUTER INC. P6T6 WS REVOLUTION (System Product Name)`.
+    public var description: String {
+        var text = [vendor, name].compactMap { $0 }.joined(separator: " ")
+        if let product { text += (text.isEmpty ? "" : " ") + "(\(product))" }
+        return text
     }
 }

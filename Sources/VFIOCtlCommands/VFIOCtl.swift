@@ -36,6 +36,7 @@ public struct VFIOCtl: AsyncParsableCommand {
             EarlyBind.self,
             Advise.self,
             Diff.self,
+            Report.self,
         ]
     )
 

@@ -130,6 +130,22 @@ extension QuirkDatabase {
 
 /// Quirk files for tests that need a site's own entry in `etc/vfioctl/quirks.d`.
 public enum TestQuirks {
+    /// A site's warning about the NVMe model of QEMU (1b36:0010), as a fleet's hosts may
+    /// carry on some machines only.
+    public static let qemuNVMeNote = """
+        [[quirk]]
+        id = "site-qemu-nvme-note"
+        title = "Site note: this NVMe model needs the vendor firmware"
+        effect = "warn"
+        advice = "Update the drive firmware before assigning it."
+        references = ["site runbook"]
+
+        [quirk.match]
+        vendor = 0x1b36
+        device = 0x0010
+
+        """
+
     /// An isolation quirk (the function provides SV RR CR UF) for vendor:device, optionally
     /// only on some kernels (`kernel = ">= 5.10"`).
     public static func isolation(

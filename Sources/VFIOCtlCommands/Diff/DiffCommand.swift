@@ -71,13 +71,9 @@ extension VFIOCtl {
         /// Reads one operand and evaluates it with its own quirk database.
         static func side(_ text: String, label: String, opened: inout [OpenedSnapshot]) throws -> HostDiffSide {
             do {
-                let operand = try DiffOperand(text)
-                let (model, quirkBase, snapshot) = try operand.load()
-                if let snapshot { opened.append(snapshot) }
-                let database = try loadQuirkDatabase(base: quirkBase)
-                let quirks = QuirkEvaluation(database: database, model: model)
-                let report = InspectReport(model: model, policy: quirks.policy, additionalReasons: quirks.reasons)
-                return HostDiffSide(report: report, policy: quirks.policy)
+                let evaluated = try EvaluatedOperand(DiffOperand(text))
+                if let snapshot = evaluated.snapshot { opened.append(snapshot) }
+                return HostDiffSide(report: evaluated.report, policy: evaluated.quirks.policy)
             } catch let problem as DiffOperand.Problem {
                 throw DiffOperand.Problem(description: "\(label): \(problem.description)")
             } catch {
