@@ -37,6 +37,7 @@ JOBS = {
     "CPCIGuard": "C: libpci calls behind setjmp, so libpci's fatal errors become error values",
     "CVFIO": "C: the VFIO ioctls (container, group, DMA map/unmap)",
     "CSystemCalls": "C: openat2(2), which glibc 2.36 does not wrap",
+    "Definitions": "definitions written for the user: libvirt hostdev elements for a group, KubeVirt permittedHostDevices entries",
 }
 BEGIN, END = "<!-- module-graph -->", "<!-- /module-graph -->"
 HERE = os.path.dirname(os.path.abspath(__file__))
