@@ -36,6 +36,8 @@ public struct VFIOCtl: AsyncParsableCommand {
             EarlyBind.self,
             Advise.self,
             Diff.self,
+            XMLCommand.self,
+            KubeVirtCommand.self,
         ]
     )
 
