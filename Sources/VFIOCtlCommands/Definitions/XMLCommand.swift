@@ -20,17 +20,18 @@ extension VFIOCtl {
                 function's group. A blocked group is refused with its reasons unless --force;
                 caveats and quirks become XML comments.
 
-                --managed auto (default): managed='no' for a function that is VFIO-owned now (bound
-                at boot by `vfioctl apply`, so libvirt leaves it bound when the guest stops),
-                managed='yes' for the others (libvirt moves them to vfio-pci at start, back at
-                stop). The hook refuses an unmanaged hostdev that is not VFIO-owned (unless
-                hook.toml has bind-unmanaged = true), so auto never writes one.
+                Managed policy (--managed): auto, the default, writes managed='no' for a function
+                that is VFIO-owned now (bound at boot by `vfioctl apply`, so libvirt leaves it
+                bound when the guest stops) and managed='yes' for the others (libvirt moves them
+                to vfio-pci at start, back at stop). The hook refuses an unmanaged hostdev that is
+                not VFIO-owned (unless hook.toml has bind-unmanaged = true), so auto never writes
+                one. yes and no write that value for every function.
 
                 Examples:
                   vfioctl xml group:14
                   vfioctl xml 0000:04:00.0 --snapshot seed-host.tar.gz
                   vfioctl xml 04:00.0 --managed no --guest-bus 0 --guest-slot 0x10
-                  virsh dumpxml win10 > win10.xml   # then paste `vfioctl xml group:14` into <devices>
+                  vfioctl xml group:14 > hostdevs.xml   # then paste into <devices> (virsh edit)
                 """))
 
         @OptionGroup var source: SourceOptions
