@@ -61,7 +61,7 @@ public struct HostdevDefinitions: Sendable {
         }
         if !group.bridges.isEmpty {
             notes.append(
-                "bridges of this group stay with the host (pcieport) and get no <hostdev>: "
+                "bridges and ports of this group stay with the host and get no <hostdev>: "
                     + group.bridges.map(\.description).joined(separator: ", "))
         }
         for device in devices where !policy.isManaged(device) && !device.isVFIOOwned {

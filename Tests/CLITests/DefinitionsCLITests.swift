@@ -68,6 +68,21 @@ struct DefinitionsCLITests {
                 "<address type='pci' domain='0x0000' bus='0x00' slot='0x10' function='0x0'/>"))
     }
 
+    @Test("an lspci dump: the predicted group, one guest slot for the card, multifunction on its function 0 only")
+    func lspciDumpPlacement() throws {
+        let result = try Tool.vfioctl([
+            "xml", "06:00.1", "--lspci-dump", Fixtures.dump("tree-asus-p6t6"), "--guest-bus", "0", "--guest-slot", "7",
+        ])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(try Self.hostdevs(result.standardOutput).map(\.address) == ["0000:06:00.0", "0000:06:00.1"])
+        let document = try XMLDocument(xmlString: "<devices>\(result.standardOutput)</devices>", options: [])
+        let guest = try document.nodes(forXPath: "/devices/hostdev/address").compactMap { $0 as? XMLElement }
+        #expect(guest.map { $0.attribute(forName: "slot")?.stringValue } == ["0x07", "0x07"])
+        #expect(guest.map { $0.attribute(forName: "function")?.stringValue } == ["0x0", "0x1"])
+        #expect(guest.map { $0.attribute(forName: "multifunction")?.stringValue } == ["on", nil])
+        #expect(result.standardOutput.contains("predicted IOMMU group p3"))
+    }
+
     @Test("errors name what is wrong and exit non-zero, without output")
     func errors() throws {
         let snapshot = Self.snapshot("lab-amd-vi-6.12")
