@@ -50,6 +50,9 @@ public struct AssignedGroup: Sendable, Equatable {
         let members: [PCIAddress]
         switch target {
         case .group(let number):
+            if model.kernelGroups?.isEmpty == true {
+                throw DefinitionError(.noSuchGroup, Self.iommuOff(model, what: "group:\(number) does not exist"))
+            }
             if let kernelGroups = model.kernelGroups {
                 guard let found = kernelGroups[number] else {
                     let known = kernelGroups.keys.sorted()
@@ -73,6 +76,9 @@ public struct AssignedGroup: Sendable, Equatable {
                 throw DefinitionError(
                     .noSuchFunction,
                     "no PCI function \(address) in \(model.source); `vfioctl inspect` lists them all")
+            }
+            if model.kernelGroups?.isEmpty == true {
+                throw DefinitionError(.noGroup, Self.iommuOff(model, what: "\(address) is in no IOMMU group"))
             }
             if let kernelGroups = model.kernelGroups {
                 guard let number = device.iommuGroup, let found = kernelGroups[number] else {
@@ -103,6 +109,11 @@ public struct AssignedGroup: Sendable, Equatable {
                 "\(origin) holds only bridges (\(self.members.map(\.description).joined(separator: ", "))): they stay with the host, there is nothing to give a guest"
             )
         }
+    }
+
+    /// The message for a source whose kernel has no IOMMU groups at all.
+    static func iommuOff(_ model: HostModel, what: String) -> String {
+        "\(what): \(model.source) has no IOMMU groups at all, the IOMMU is off; boot with intel_iommu=on or amd_iommu=on (and VT-d / AMD-Vi on in firmware), see `vfioctl inspect`"
     }
 
     /// `0-3, 5, 7-9`.

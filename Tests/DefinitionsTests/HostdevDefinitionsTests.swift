@@ -134,6 +134,21 @@ struct HostdevDefinitionsTests {
             predicted.code == .noSuchGroup && predicted.message.contains("no predicted group p7 (predicted: p0 to p1)"))
     }
 
+    @Test("a kernel without IOMMU groups (IOMMU off): no prediction stands in, the error says how to turn it on")
+    func iommuOff() throws {
+        let seed = try SeedHost.model()
+        let off = try DefinitionHost(
+            HostModel(source: "off", devices: seed.devices, kernelGroups: [:], facts: seed.facts))
+        for target in ["04:00.0", "group:1"] {
+            do {
+                _ = try off.definitions(target)
+                Issue.record("\(target) was written on a host with the IOMMU off")
+            } catch let error as DefinitionError {
+                #expect(error.message.contains("the IOMMU is off; boot with intel_iommu=on or amd_iommu=on"))
+            }
+        }
+    }
+
     @Test("a blocked group is refused with its reasons; --force writes it with them as comments")
     func blocked() throws {
         let seed = try SeedHost.model().withFacts {
