@@ -71,6 +71,9 @@ let package = Package(
         .plugin(name: "EmbedQuirks", capability: .buildTool(), dependencies: ["quirk-embedder"]),
         /// libvirt domain XML: a small XML reader and the domain model the hook checks.
         .target(name: "DomainXML", dependencies: ["PCIModel"], swiftSettings: strictSettings),
+        /// Definitions written for the user: libvirt <hostdev> elements for a group, KubeVirt
+        /// permittedHostDevices entries for the host's assignable models (pure).
+        .target(name: "Definitions", dependencies: ["PCIModel", "Analysis", "QuirkDB"], swiftSettings: strictSettings),
         /// Host changes: group binding, SR-IOV, with locking, journal and rollback.
         .target(
             name: "Actions",
@@ -111,7 +114,7 @@ let package = Package(
             name: "VFIOCtlCommands",
             dependencies: [
                 "PCIModel", "HostAccess", "Analysis", "ConfigFile", "QuirkDB", "WhatIf", "DomainXML", "GuestCheck",
-                "Actions", "AEREvents", "AERJournal", "Exposition", "Fleet", "HostExport",
+                "Actions", "AEREvents", "AERJournal", "Definitions", "Exposition", "Fleet", "HostExport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -182,6 +185,13 @@ let package = Package(
         .testTarget(
             name: "FleetTests",
             dependencies: ["Fleet", "PCIModel", "HostAccess", "Analysis", "QuirkDB", "TestSupport"],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "DefinitionsTests",
+            dependencies: [
+                "Definitions", "DomainXML", "GuestCheck", "Analysis", "QuirkDB", "PCIModel", "HostAccess",
+                "TestSupport",
+            ],
             swiftSettings: strictSettings),
         .testTarget(
             name: "SystemLibraryTests", dependencies: ["LibvirtBridge", "DeviceEvents", "HostAccess", "PCIModel"],

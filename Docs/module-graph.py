@@ -40,6 +40,7 @@ JOBS = {
     "CVFIO": "C: the VFIO ioctls (container, group, DMA map/unmap)",
     "CSystemCalls": "C: openat2(2), which glibc 2.36 does not wrap",
     "Fleet": "many hosts compared per board and device model (`vfioctl report`): group shapes, ACS paths, quirks, verdicts, with diff's reasons",
+    "Definitions": "definitions written for the user: libvirt hostdev elements for a group, KubeVirt permittedHostDevices entries",
 }
 BEGIN, END = "<!-- module-graph -->", "<!-- /module-graph -->"
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -37,6 +37,8 @@ public struct VFIOCtl: AsyncParsableCommand {
             Advise.self,
             Diff.self,
             Report.self,
+            XMLCommand.self,
+            KubeVirtCommand.self,
         ]
     )
 

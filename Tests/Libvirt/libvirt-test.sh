@@ -9,6 +9,12 @@
 #     the journal holds every event and decision;
 #  4. libvirtd stopped while an error arrives: the event waits unhandled in the journal, and
 #     once libvirtd is back the daemon reconnects and destroys the owner.
+#  5. `vfioctl xml` output for the seed's 82576 group, spliced into domains: `virsh define`
+#     accepts it (and libvirt reads back the four hostdevs); `virsh start` of a Windows 2008
+#     one is refused with the same vfioctl message as the hand-written win2k8-dual-pf.xml;
+#     a plain one is prepared exactly as the hand-written seed-group.xml (same hook calls,
+#     same registration, same libvirt outcome). The last is skipped (SKIP) on a machine that
+#     has one of those PCI addresses itself: libvirt would detach it (managed='yes').
 # Host state comes from the seed host (a snapshot for the hook, a generated tree for the
 # daemon), so nothing on this machine's PCI devices is touched. The daemon's uevents come
 # through its --inject-socket: the kernel's come only from real hardware (see the lab).
@@ -25,7 +31,8 @@ failed=0
 
 cleanup() {
     [ -n "${aerd_pid:-}" ] && kill "$aerd_pid" 2>/dev/null
-    for domain in vfioctl-win2k8 vfioctl-plain vfioctl-aer-a vfioctl-aer-b; do
+    for domain in vfioctl-win2k8 vfioctl-plain vfioctl-aer-a vfioctl-aer-b vfioctl-xml-win2k8 vfioctl-xml-group \
+        vfioctl-hand-group; do
         timeout 180 virsh -c "$uri" destroy "$domain" >/dev/null 2>&1
         timeout 180 virsh -c "$uri" undefine "$domain" >/dev/null 2>&1
     done
@@ -92,6 +99,101 @@ if timeout 180 virsh -c "$uri" start vfioctl-plain >/dev/null 2>"$work/start.err
     fi
 else
     result plain-life-cycle FAIL "virsh start failed: $(cat "$work/start.err")"
+fi
+
+# 5. Definitions from `vfioctl xml`, checked by the real libvirtd and the hook.
+seed_snapshot="$here/../Fixtures/snapshots/seed-host.tar.gz"
+splice() {  # TEMPLATE NAME FRAGMENT OUT: the template's hostdevs and comments replaced by FRAGMENT
+    python3 - "$@" <<'PY'
+import re, sys
+template, name, fragment, out = sys.argv[1:5]
+text = open(template).read()
+text = re.sub(r"\s*<!--.*?-->", "", text, flags=re.S)
+text = re.sub(r"\s*<hostdev .*?</hostdev>", "", text, flags=re.S)
+text = re.sub(r"<name>[^<]*</name>", "<name>" + name + "</name>", text)
+text = text.replace("</devices>", open(fragment).read() + "  </devices>")
+open(out, "w").write(text)
+PY
+}
+if "$bin/vfioctl" xml 0000:04:00.0 --snapshot "$seed_snapshot" > "$work/seed-hostdevs.xml" 2>"$work/xml.err"; then
+    splice "$here/win2k8-dual-pf.xml" vfioctl-xml-win2k8 "$work/seed-hostdevs.xml" "$work/xml-win2k8.xml"
+    splice "$here/plain.xml" vfioctl-xml-group "$work/seed-hostdevs.xml" "$work/xml-group.xml"
+    defined=""
+    for domain in xml-win2k8 xml-group; do
+        if timeout 180 virsh -c "$uri" define "$work/$domain.xml" >/dev/null 2>>"$work/define.err"; then
+            # What libvirt itself read: the four source addresses, in order.
+            read_back=$(timeout 60 virsh -c "$uri" dumpxml "vfioctl-$domain" | python3 -c 'import sys, xml.etree.ElementTree as ET
+root = ET.fromstring(sys.stdin.read())
+print(" ".join("%s:%s:%s.%s/%s" % (a.get("domain"), a.get("bus"), a.get("slot"), a.get("function"), h.get("managed"))
+    for h in root.iter("hostdev") for a in [h.find("source/address")]))')
+            defined="$defined $domain=[$read_back]"
+        else
+            defined="$defined $domain=refused"
+        fi
+    done
+    want="[0x0000:0x04:0x00.0x0/yes 0x0000:0x04:0x00.0x1/yes 0x0000:0x05:0x00.0x0/yes 0x0000:0x05:0x00.0x1/yes]"
+    if [ "$defined" = " xml-win2k8=$want xml-group=$want" ]; then
+        result xml-define PASS "virsh define accepted both, libvirt reads back $want"
+    else
+        result xml-define FAIL "defined:$defined $(cat "$work/define.err")"
+    fi
+
+    # The Windows 2008 guest: refused with the quirk's message, word for word as for the
+    # hand-written domain of check 1 ($refusal). The generated one gives the whole group, so
+    # the hand-written one's "shares its IOMMU group" lines must not appear.
+    generated=$(timeout 180 virsh -c "$uri" start vfioctl-xml-win2k8 2>&1)
+    status=$?
+    quirk_line() { grep -o '\[intel-82576-dual-pf-windows-2008\].*VFs\.' <<<"$1" | head -1; }
+    if [ $status -ne 0 ] && [ -n "$(quirk_line "$refusal")" ] && [ "$(quirk_line "$generated")" = "$(quirk_line "$refusal")" ] \
+        && ! grep -q "shares its IOMMU group" <<<"$generated" && [ ! -e "$work/state/domains/vfioctl-xml-win2k8" ]; then
+        result xml-refuse-dual-pf PASS "refused with: $(quirk_line "$generated")"
+    else
+        result xml-refuse-dual-pf FAIL "virsh start said: $generated; hand-written: $refusal"
+    fi
+
+    # The plain guest, prepared by the hook as the hand-written seed-group.xml is. The hook is
+    # wrapped for this check to keep a copy of each registration it writes at `prepare begin`
+    # (release removes the original when libvirt gives up on devices this machine lacks).
+    present=""
+    for address in 0000:04:00.0 0000:04:00.1 0000:05:00.0 0000:05:00.1; do
+        [ -e "/sys/bus/pci/devices/$address" ] && present="$present $address"
+    done
+    if [ -n "$present" ]; then
+        echo "LIBVIRT xml-prepare-like-hand-written SKIP this machine has$present: libvirt would detach it"
+    else
+        mkdir -p "$work/registered"
+        cat > "$hook" <<HOOK
+#!/bin/sh
+$bin/vfioctl hook libvirt --config $work/hook.toml "\$@"
+rc=\$?
+[ "\$2 \$3" = "prepare begin" ] && cp "$work/state/domains/\$1" "$work/registered/\$1" 2>/dev/null
+exit \$rc
+HOOK
+        timeout 180 virsh -c "$uri" define "$here/seed-group.xml" >/dev/null 2>>"$work/define.err"
+        outcome() {  # domain: libvirt's exit status and message, the hook calls, the registration
+            local said status
+            said=$(timeout 180 virsh -c "$uri" start "$1" 2>&1)
+            status=$?
+            sleep 1
+            timeout 60 virsh -c "$uri" destroy "$1" >/dev/null 2>&1
+            sleep 1
+            echo "status $status: $said" | sed "s/$1/DOMAIN/g"
+            grep "^$1 " "$work/hook.log" | sed "s/^$1 /DOMAIN /" | tr '\n' ','
+            echo
+            cat "$work/registered/$1" 2>/dev/null || echo "(no registration)"
+        }
+        hand=$(outcome vfioctl-hand-group)
+        generated=$(outcome vfioctl-xml-group)
+        printf '#!/bin/sh\nexec %s hook libvirt --config %s "$@"\n' "$bin/vfioctl" "$work/hook.toml" > "$hook"
+        if [ "$hand" = "$generated" ] && grep -q "DOMAIN prepare begin" <<<"$hand" \
+            && [ "$(grep -c '^device ' "$work/registered/vfioctl-xml-group" 2>/dev/null)" = 4 ]; then
+            result xml-prepare-like-hand-written PASS "$(tr '\n' ' ' <<<"$generated")"
+        else
+            result xml-prepare-like-hand-written FAIL "hand-written: $hand --- generated: $generated"
+        fi
+    fi
+else
+    result xml-define FAIL "vfioctl xml failed: $(cat "$work/xml.err")"
 fi
 
 # 3. vfio-aerd: only the owner of the failing device goes down, and comes back.

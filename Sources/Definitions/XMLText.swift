@@ -1,0 +1,50 @@
+/// Text that goes into the XML `vfioctl xml` writes, made safe for where it goes
+/// (XML 1.0 §2.4 character data, §2.5 comments, §3.1 attribute values).
+public enum XMLText {
+    /// `value` for a single-quoted attribute: `&`, `<`, `>`, `'` and `"` as entity references,
+    /// tab and line breaks as character references (a parser would normalise them to spaces,
+    /// §3.3.3), other control characters (not XML 1.0 characters) as `?`.
+    public static func attribute(_ value: String) -> String {
+        var result = ""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "&": result += "&amp;"
+            case "<": result += "&lt;"
+            case ">": result += "&gt;"
+            case "'": result += "&apos;"
+            case "\"": result += "&quot;"
+            case "\t": result += "&#9;"
+            case "\n": result += "&#10;"
+            case "\r": result += "&#13;"
+            default: result.unicodeScalars.append(isControl(scalar) ? "?" : scalar)
+            }
+        }
+        return result
+    }
+
+    /// `text` as the inside of one `<!-- … -->`: a comment must not contain `--` nor end in
+    /// `-` (XML 1.0 §2.5), and control characters are not XML characters at all. Line breaks
+    /// become spaces, so each comment stays on one line.
+    public static func comment(_ text: String) -> String {
+        var result = ""
+        for scalar in text.unicodeScalars {
+            if scalar == "\n" || scalar == "\t" || scalar == "\r" {
+                result += " "
+            } else if isControl(scalar) {
+                result += "?"
+            } else if scalar == "-", result.hasSuffix("-") {
+                result += " -"
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
+        }
+        if result.hasSuffix("-") { result += " " }
+        return result
+    }
+
+    /// C0 controls other than tab, line feed and carriage return, DEL, and C1 controls.
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        (scalar.value < 0x20 && scalar != "\t" && scalar != "\n" && scalar != "\r")
+            || (0x7f...0x9f).contains(scalar.value)
+    }
+}
