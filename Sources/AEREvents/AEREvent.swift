@@ -2,7 +2,7 @@ import PCIModel
 
 /// One AER occurrence on one PCI function, as the kernel reported it or as a counter moved.
 public struct AEREvent: Sendable, Equatable {
-    public enum Kind: String, Sendable {
+    public enum Kind: String, Sendable, CaseIterable {
         /// `ERROR_EVENT=BEGIN_RECOVERY`: the kernel starts recovering the device.
         case beginRecovery = "begin-recovery"
         /// `ERROR_EVENT=SUCCESSFUL_RECOVERY` (with `DEVICE_ONLINE=1`).
@@ -17,7 +17,7 @@ public struct AEREvent: Sendable, Equatable {
         case correctable
     }
 
-    public enum Source: String, Sendable { case uevent, counter, injected }
+    public enum Source: String, Sendable, CaseIterable { case uevent, counter, injected }
 
     public var time: Double
     public var device: PCIAddress

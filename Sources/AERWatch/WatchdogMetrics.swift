@@ -41,28 +41,27 @@ public struct WatchdogMetrics: Sendable, Equatable {
     }
 
     /// The families `vfio-aerd --metrics-port` serves, named as every vfioctl metric is
-    /// (`vfioctl_aerd_…`, units in the name, `_total` on counters). A family whose counters
-    /// have not moved yet is still declared, so dashboards see it exists.
+    /// (`vfioctl_aerd_…`, units in the name, `_total` on counters). Every counter series exists
+    /// from the first scrape, at 0: `increase()` counts the first fatal error only if the
+    /// series was there before it. The take-down latency appears after the first take-down.
     public var families: [MetricFamily] {
         var eventFamily = MetricFamily(
             "vfioctl_aerd_events_total", .counter, help: "AER events received, by kind and source.",
             labels: ["kind", "source"])
-        for (labels, count) in events.sorted(by: {
-            ($0.key.kind.rawValue, $0.key.source.rawValue) < ($1.key.kind.rawValue, $1.key.source.rawValue)
-        }) {
-            eventFamily.add([labels.kind.rawValue, labels.source.rawValue], count)
+        for kind in AEREvent.Kind.allCases {
+            for source in AEREvent.Source.allCases {
+                eventFamily.add(
+                    [kind.rawValue, source.rawValue], events[EventLabels(kind: kind, source: source)] ?? 0)
+            }
         }
         var errorFamily = MetricFamily(
             "vfioctl_aerd_errors_total", .counter,
             help: "AER errors by kind (a counter event covers all errors it saw).", labels: ["kind"])
-        for (kind, count) in errors.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-            errorFamily.add([kind.rawValue], count)
-        }
+        for kind in AEREvent.Kind.allCases { errorFamily.add([kind.rawValue], errors[kind] ?? 0) }
         var decisionFamily = MetricFamily(
             "vfioctl_aerd_decisions_total", .counter, help: "Decisions taken, by action.", labels: ["action"])
-        for (action, count) in decisions.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-            decisionFamily.add([action.rawValue], count)
-        }
+        let unknown = decisions.keys.filter { !DecisionAction.known.contains($0) }.sorted { $0.rawValue < $1.rawValue }
+        for action in DecisionAction.known + unknown { decisionFamily.add([action.rawValue], decisions[action] ?? 0) }
         var journalFamily = MetricFamily(
             "vfioctl_aerd_journal_write_failures_total", .counter,
             help: "Events that could not be journaled (a full disk).")

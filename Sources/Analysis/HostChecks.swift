@@ -59,16 +59,28 @@ public enum HostChecks {
         let intelUnits = facts.iommuUnits.filter { $0.kind == .intel }
         if !intelUnits.isEmpty {
             let withoutRemapping = intelUnits.filter { $0.supportsInterruptRemapping == false }.map(\.name)
-            checks.append(
-                withoutRemapping.isEmpty
-                    ? .init(
-                        code: .interruptRemapping, status: .pass,
-                        message: "every DMAR unit supports interrupt remapping")
-                    : .init(
+            let unread = intelUnits.filter { $0.supportsInterruptRemapping == nil }.map(\.name)
+            if !withoutRemapping.isEmpty {
+                checks.append(
+                    .init(
                         code: .interruptRemapping, status: .warn,
                         message:
                             "\(withoutRemapping.joined(separator: ", ")) lack interrupt remapping: vfio needs vfio_iommu_type1.allow_unsafe_interrupts=1, which lets a guest forge MSIs"
                     ))
+            } else if !unread.isEmpty {
+                // No ecap, no answer: an unread register is not a set IR bit.
+                checks.append(
+                    .init(
+                        code: .interruptRemapping, status: .unknown,
+                        message:
+                            "the extended capability register (ecap) of \(unread.joined(separator: ", ")) was not read, so interrupt remapping is unknown"
+                    ))
+            } else {
+                checks.append(
+                    .init(
+                        code: .interruptRemapping, status: .pass,
+                        message: "every DMAR unit supports interrupt remapping"))
+            }
         }
         let largePages = intelUnits.map { LargePageVerdict(unit: $0, commandLine: words) }
         if let usable = largePages.first(where: \.available) {
@@ -133,11 +145,12 @@ public enum HostChecks {
         let intel = facts.iommuUnits.filter { $0.kind == .intel }
         let lacking = intel.filter { $0.supportsInterruptRemapping == false }.map(\.name)
         let amd = facts.iommuUnits.contains { $0.kind == .amd }
-        if !intel.isEmpty, intel.allSatisfy({ $0.supportsInterruptRemapping == nil }) {
-            return "interrupt remapping unknown (the DMAR units' ecap was not read)"
-        }
         if !lacking.isEmpty {
             return "interrupt remapping missing on \(lacking.joined(separator: ", ")) (ECAP.IR clear)"
+        }
+        let unread = intel.filter { $0.supportsInterruptRemapping == nil }.map(\.name)
+        if !unread.isEmpty {
+            return "interrupt remapping unknown (the ecap of \(unread.joined(separator: ", ")) was not read)"
         }
         if !intel.isEmpty { return "interrupt remapping supported by every DMAR unit (ECAP.IR set)" }
         if amd {

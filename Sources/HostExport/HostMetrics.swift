@@ -19,7 +19,8 @@ public enum HostMetrics {
 
         var checks = MetricFamily(
             "vfioctl_host_check", .gauge,
-            help: "Host-wide checks of vfioctl inspect: 1 for each check's current status, 0 for the others.",
+            help:
+                "Host-wide checks of vfioctl inspect that apply to this host: 1 for each check's status, 0 for the others.",
             labels: ["check", "status"])
         for check in report.hostChecks {
             for status in [HostCheck.Status.pass, .warn, .fail, .unknown] {
@@ -49,7 +50,7 @@ public enum HostMetrics {
             "vfioctl_sriov_vfs_enabled", .gauge, help: "SR-IOV NumVFs of a physical function: VFs enabled now.",
             labels: ["address"])
         var quirkMatches = MetricFamily(
-            "vfioctl_quirk_match", .gauge, help: "Always 1: a quirk database entry that matches a PCI function.",
+            "vfioctl_quirk_match_info", .gauge, help: "Always 1: a quirk database entry that matches a PCI function.",
             labels: ["address", "quirk"])
 
         var verdicts: [PCIAddress: Verdict] = [:]

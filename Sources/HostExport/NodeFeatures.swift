@@ -71,22 +71,46 @@ public enum NodeFeatures {
         return labels
     }
 
-    /// A check as a label value: pass is true, fail false, anything else (or no check) unknown.
+    /// A check as a label value: pass is true, warn or fail false (the feature is missing), unknown
+    /// or no check at all unknown.
     static func value(of status: HostCheck.Status?) -> String {
         switch status {
         case .pass: "true"
-        case .fail: "false"
+        case .fail, .warn: "false"
         default: "unknown"
         }
     }
 
-    /// The file's text: a header, then each label's comment lines and `key=value`.
+    /// The most nfd-worker reads of a feature file: a larger file is ignored whole, every label
+    /// in it lost (`MaxFeatureFileSize` of NFD's local source).
+    public static let maximumFileSize = 65_536
+
+    /// The file's text: a header, then each label's comment lines and `key=value`. When the
+    /// comments would make it larger than nfd-worker reads, they are left out (the labels are
+    /// what matters); the text can still be larger on a host with thousands of device models,
+    /// which `fitsNFD(_:)` tells.
     public static func file(report: InspectReport, version: String) -> String {
-        var text = "# vfioctl \(version): PCI passthrough features of \(printable(report.model.source))\n"
-        text += "# written by `vfioctl inspect --format nfd` for nfd-worker's local source; labels: vfioctl(8)\n"
-        for label in labels(report: report) {
+        let labels = labels(report: report)
+        let header =
+            "# vfioctl \(version): PCI passthrough features of \(printable(report.model.source))\n"
+            + "# written by `vfioctl inspect --format nfd` for nfd-worker's local source; labels: vfioctl(8)\n"
+        let commented = render(labels, header: header, comments: true)
+        guard commented.utf8.count > maximumFileSize else { return commented }
+        return render(
+            labels,
+            header: header
+                + "# comments left out: nfd-worker reads at most \(maximumFileSize) bytes of a feature file\n",
+            comments: false)
+    }
+
+    /// Whether nfd-worker reads `text` (it ignores a feature file over `maximumFileSize`).
+    public static func fitsNFD(_ text: String) -> Bool { text.utf8.count <= maximumFileSize }
+
+    private static func render(_ labels: [Label], header: String, comments: Bool) -> String {
+        var text = header
+        for label in labels {
             precondition(KubernetesLabel.isValidKey(label.key) && KubernetesLabel.isValidValue(label.value))
-            for line in label.comment { text += "# \(line)\n" }
+            if comments { for line in label.comment { text += "# \(line)\n" } }
             text += "\(label.key)=\(label.value)\n"
         }
         return text

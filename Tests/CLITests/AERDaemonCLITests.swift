@@ -154,7 +154,12 @@ struct AERDaemonCLITests {
                 guard let range = line.range(of: "127.0.0.1:") else { return nil }
                 return UInt16(line[range.upperBound...].prefix { $0.isNumber })
             }.first)
-        #expect(try LoopbackHTTP.get(port: port).contains("vfioctl_aerd_guests_down 0"))
+        let first = try LoopbackHTTP.get(port: port)
+        #expect(first.contains("vfioctl_aerd_guests_down 0"))
+        // Every counter series is there, at 0, before the first event: increase() sees the first one.
+        #expect(first.contains("vfioctl_aerd_events_total{kind=\"fatal\",source=\"uevent\"} 0"), "\(first)")
+        #expect(first.contains("vfioctl_aerd_errors_total{kind=\"fatal\"} 0"))
+        #expect(first.contains("vfioctl_aerd_decisions_total{action=\"destroy\"} 0"))
         try Datagram.send(
             "PCI_SLOT_NAME=0000:04:00.0\nERROR_EVENT=BEGIN_RECOVERY\nDEVICE_ONLINE=0\n", to: daemon.socket)
         try Datagram.send("PCI_SLOT_NAME=0000:05:00.0\nAER_COUNTER=correctable\nCOUNT=12\n", to: daemon.socket)

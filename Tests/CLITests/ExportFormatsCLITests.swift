@@ -240,6 +240,65 @@ struct ExportFormatsCLITests {
             ])
     }
 
+    @Test("--output: a trailing slash is refused, a 255-byte name is written, two runs at once both write a whole file")
+    func outputNamesAndConcurrentRuns() throws {
+        let directory = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let base = ["inspect", "--snapshot", Fixtures.seedSnapshot, "--format", "prom", "--output"]
+        let slash = try Tool.vfioctl(base + [directory + "/new/"])
+        #expect(slash.status != 0 && slash.standardError.contains("names no file"), "\(slash.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: directory + "/new"))
+
+        // The longest name the directory takes: the temporary name must not be longer.
+        let long = directory + "/" + String(repeating: "m", count: 250) + ".prom"
+        let written = try Tool.vfioctl(base + [long])
+        #expect(written.status == 0, "\(written.standardError)")
+        let expected = try Tool.vfioctl(Array(base.dropLast())).standardOutput
+        #expect(try String(contentsOfFile: long, encoding: .utf8) == expected)
+
+        // The timer and an operator at once: each renames its own complete file.
+        let target = directory + "/vfioctl.prom"
+        for _ in 0..<5 {
+            let runs = (0..<2).map { _ in Process() }
+            for run in runs {
+                run.executableURL = URL(fileURLWithPath: Tool.buildDirectory + "/vfioctl")
+                run.arguments = base + [target]
+                run.standardOutput = FileHandle.nullDevice
+                try run.run()
+            }
+            for run in runs {
+                run.waitUntilExit()
+                #expect(run.terminationStatus == 0)
+            }
+            #expect(try String(contentsOfFile: target, encoding: .utf8) == expected)
+        }
+        let left = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix(".") }
+        #expect(left.isEmpty, "temporary files left: \(left)")
+    }
+
+    @Test("NFD interrupt-remapping: false when a DMAR unit lacks ECAP.IR, unknown when its ecap was not read")
+    func interruptRemappingLabel() throws {
+        let directory = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let root = directory + "/root"
+        try Tool.seedTree(at: root)
+        let ecap = root + "/sys/class/iommu/dmar0/intel-iommu/ecap"
+        let label = { () throws -> String? in
+            let nfd = try Tool.vfioctl(["inspect", "--root", root, "--format", "nfd"])
+            #expect(nfd.status == 0, "\(nfd.standardError)")
+            return nfd.standardOutput.split(separator: "\n").first { $0.contains("/interrupt-remapping=") }
+                .map { String($0.split(separator: "=")[1]) }
+        }
+        #expect(try label() == "true")
+        // ECAP bit 3 (IR) clear.
+        try "f020f6\n".write(toFile: ecap, atomically: true, encoding: .utf8)
+        #expect(try label() == "false")
+        try FileManager.default.removeItem(atPath: ecap)
+        #expect(try label() == "unknown")
+        let json = try Tool.vfioctl(["inspect", "--root", root, "--json"])
+        #expect(json.standardOutput.contains("was not read, so interrupt remapping is unknown"))
+    }
+
     @Test("usage errors: --output without prom or nfd, addresses with a whole-host format")
     func usage() throws {
         let text = try Tool.vfioctl(["inspect", "--snapshot", Fixtures.seedSnapshot, "--output", "/tmp/x"])

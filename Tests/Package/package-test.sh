@@ -8,7 +8,8 @@
 #  4. the installed vfioctl inspects the bundled seed snapshot, and the hook execs it;
 #  5. systemd-analyze verify accepts every unit inside that root (ExecStart binaries present),
 #     and the metrics service's command writes a textfile promtool accepts;
-#  6. an edited conffile survives reinstalling; `dpkg --remove` keeps the conffiles,
+#  6. an edited conffile survives reinstalling; `dpkg --remove` keeps the conffiles and takes
+#     the timer's metrics file away,
 #     `dpkg --purge` then leaves nothing of the package:
 #     the root's file list equals the one before installing.
 # Prints `PACKAGE <check> PASS|FAIL …` and `N passed, M failed`; exits 1 on any failure.
@@ -137,11 +138,17 @@ status=$?
 [ "$status" = 0 ] && grep -q 'hugepages = "ignore"' "$root/etc/vfioctl/hook.toml" \
     && [ ! -e "$root/etc/vfioctl/hook.toml.dpkg-new" ] || { cat "$work/reinstall.txt"; status=1; }
 result reinstall-keeps-edit "$status"
+textfile=$root/var/lib/prometheus/node-exporter
+mkdir -p "$textfile" && echo 'vfioctl_functions{verdict="blocked"} 1' > "$textfile/vfioctl.prom"  # as the timer would
 in_root_dpkg --remove vfioctl > "$work/remove.txt" 2>&1
 status=$?
 [ "$status" = 0 ] && [ ! -e "$root/usr/bin/vfioctl" ] && grep -q 'hugepages = "ignore"' "$root/etc/vfioctl/hook.toml" \
     || { cat "$work/remove.txt"; status=1; }
 result remove-keeps-conffiles "$status"
+# node_exporter would serve the last metrics for ever: remove takes them away.
+[ ! -e "$textfile/vfioctl.prom" ]
+result remove-drops-metrics $?
+rmdir "$textfile" "$root/var/lib/prometheus"  # node_exporter's directory, made above
 mkdir -p "$root/var/lib/vfioctl" && touch "$root/var/lib/vfioctl/aer.db"  # as vfio-aerd would
 in_root_dpkg --purge vfioctl > "$work/purge.txt" 2>&1
 status=$?

@@ -168,7 +168,13 @@ extension VFIOCtl {
                 let families = HostMetrics.families(report: report, quirks: quirks, version: VFIOCtl.version)
                 try emit(ExpositionText.render(families))
             case .nfd:
-                try emit(NodeFeatures.file(report: report, version: VFIOCtl.version))
+                let text = NodeFeatures.file(report: report, version: VFIOCtl.version)
+                if !NodeFeatures.fitsNFD(text) {
+                    StandardError.write(
+                        "vfioctl: warning: the feature file is \(text.utf8.count) bytes, more than the "
+                            + "\(NodeFeatures.maximumFileSize) nfd-worker reads: it will ignore every label in it\n")
+                }
+                try emit(text)
             case .html:
                 let svg = try? GraphvizSVG.render(DotGraph(report: report, quirks: quirks).render())
                 print(
