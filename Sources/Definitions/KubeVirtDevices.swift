@@ -47,7 +47,7 @@ public struct KubeVirtDevices: Sendable {
     public init(report: InspectReport) {
         let model = report.model
         source = model.source
-        let offered = model.devices.filter { !$0.isBridge && $0.config.baseClass != 0x06 }
+        let offered = model.devices.filter(GroupSharing.isGuestCandidate)
         var byModel: [UInt32: [PCIDevice]] = [:]
         for device in offered {
             byModel[UInt32(device.vendorID) << 16 | UInt32(device.deviceID), default: []].append(device)

@@ -1,3 +1,4 @@
+import Analysis
 import PCIModel
 
 /// A device model across hosts: vendor:device and, when the function has them, the
@@ -18,7 +19,7 @@ public struct DeviceModel: Sendable, Hashable, Comparable, CustomStringConvertib
     /// Functions a fleet report compares: everything but bridges and the chipset's other
     /// base-class 0x06 functions (host bridges, ISA bridges), which are never assigned.
     public static func isCompared(_ device: PCIDevice) -> Bool {
-        !device.isBridge && device.config.baseClass != 0x06
+        GroupSharing.isGuestCandidate(device)
     }
 
     /// `8086:10c9 [1043:8367]`.

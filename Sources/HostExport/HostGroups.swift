@@ -22,17 +22,11 @@ struct HostGroups {
         return report.prediction.group(of: device.address).map { report.prediction.groups[$0] }
     }
 
-    /// A function a guest could be given: not a bridge of any kind (PCI class 06: host, ISA
-    /// and PCI-to-PCI bridges stay with the host).
-    static func isGuestCandidate(_ device: PCIDevice) -> Bool {
-        !device.isBridge && device.config.classCode >> 16 != 0x06
-    }
-
     /// Assignable alone: a guest candidate, the verdict is assignable or caveats (possible, read the reasons) and
     /// no endpoint outside the function's own card shares its group (`GroupSharing.isAlone`).
     /// This is what NFD's per-model counts and `vfioctl_device_assignable_alone` report.
     func isAssignableAlone(_ device: PCIDevice, verdict: Verdict) -> Bool {
-        guard Self.isGuestCandidate(device), verdict == .assignable || verdict == .caveats,
+        guard GroupSharing.isGuestCandidate(device), verdict == .assignable || verdict == .caveats,
             let members = members(of: device)
         else { return false }
         return GroupSharing.isAlone(device.address, in: members, model: report.model)

@@ -70,7 +70,7 @@ public enum HostMetrics {
             for candidate in Verdict.allCases {
                 deviceVerdict.add([address, candidate.rawValue], verdict == candidate)
             }
-            if HostGroups.isGuestCandidate(device) {
+            if GroupSharing.isGuestCandidate(device) {
                 alone.add([address], groups.isAssignableAlone(device, verdict: verdict))
             }
             if let sriov = device.config.sriov {

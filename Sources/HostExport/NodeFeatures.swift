@@ -49,7 +49,7 @@ public enum NodeFeatures {
             var alone: [PCIAddress] = []
         }
         var models: [UInt32: Model] = [:]
-        for device in report.model.devices where HostGroups.isGuestCandidate(device) {
+        for device in report.model.devices where GroupSharing.isGuestCandidate(device) {
             let key = UInt32(device.vendorID) << 16 | UInt32(device.deviceID)
             let verdict = verdicts[device.address] ?? report.assess(device).verdict
             models[key, default: Model(name: device.name)].functions.append(device.address)
