@@ -8,11 +8,12 @@ DEMO_PACKAGES = libpci-dev libudev-dev libvirt-dev libkmod-dev libsqlite3-dev pc
 DEB_PACKAGES  = $(DEMO_PACKAGES) dpkg-dev
 # ... and what the tests add: lspci for the differential, the lab's QEMU and initramfs, a real
 # libvirtd, lintian and systemd-analyze for the package test, Graphviz and Chromium for the
-# pictures and the HTML report, promtool (prometheus) and node_exporter for the metrics.
+# pictures and the HTML report, promtool (prometheus) and node_exporter for the metrics, PyYAML
+# for reading back the KubeVirt fragment.
 TEST_PACKAGES = $(DEB_PACKAGES) initramfs-tools-core pciutils time \
                 qemu-system-x86 busybox-static cpio kmod python3 \
                 libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients \
-                lintian systemd graphviz chromium prometheus prometheus-node-exporter
+                lintian systemd graphviz chromium prometheus prometheus-node-exporter python3-yaml
 DEBUG_BIN    = .build/debug
 MAN_DIR      = .build/plugins/GenerateManual/outputs
 RELEASE_BIN  = .build/release

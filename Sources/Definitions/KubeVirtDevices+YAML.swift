@@ -1,4 +1,5 @@
 import Analysis
+import PCIModel
 
 extension KubeVirtDevices {
     /// The entries as the `permittedHostDevices` fragment of the KubeVirt CR's
@@ -39,21 +40,38 @@ extension KubeVirtDevices {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// A YAML comment on one line.
+    /// A YAML comment on one line: every character a YAML parser could take as a line break
+    /// (line feed, carriage return, and YAML 1.1's NEL U+0085, LS U+2028 and PS U+2029, which
+    /// go-yaml and PyYAML honour) or that YAML does not allow (C0 and C1 controls, DEL, U+FFFE,
+    /// U+FFFF) becomes a space, so host text in a comment cannot end it and start YAML.
     private func comment(_ text: String) -> String {
-        "# " + String(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? " " : Character($0) })
+        "# " + String(String.UnicodeScalarView(text.unicodeScalars.map { Self.isUnsafe($0) ? " " : $0 }))
     }
 
-    /// A double-quoted YAML scalar (YAML 1.2 §7.3.1): `\` and `"` escaped.
+    /// A double-quoted YAML scalar (YAML 1.2 §7.3.1): `\` and `"` escaped, and every unsafe
+    /// character (`isUnsafe`) as a `\uXXXX` escape.
     private func quoted(_ text: String) -> String {
         var result = "\""
-        for character in text {
-            switch character {
+        for scalar in text.unicodeScalars {
+            switch scalar {
             case "\\": result += "\\\\"
             case "\"": result += "\\\""
-            default: result.append(character)
+            default:
+                if Self.isUnsafe(scalar) {
+                    result += "\\u" + hex(scalar.value, width: 4)
+                } else {
+                    result.unicodeScalars.append(scalar)
+                }
             }
         }
         return result + "\""
+    }
+
+    /// Line breaks in any YAML version, and what YAML's printable set (§5.1) leaves out.
+    static func isUnsafe(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0..<0x20, 0x7f...0x9f, 0x2028, 0x2029, 0xfffe, 0xffff: true
+        default: false
+        }
     }
 }

@@ -40,11 +40,20 @@ public struct KubeVirtDevices: Sendable {
         public var functions: [(address: PCIAddress, why: String)]
     }
 
+    /// Where the NAME of a resource name comes from.
+    public enum NameSource: String, Sendable, CaseIterable {
+        /// The pci.ids device name (`82576_GIGABIT_NETWORK_CONNECTION_10C9`): readable, but a
+        /// hwdata update can rename a model.
+        case pciIDs = "pci-ids"
+        /// The ids alone (`PCI_8086_10C9`): the same on every host, whatever its pci.ids.
+        case ids
+    }
+
     public let source: String
     public let entries: [Entry]
     public let skipped: [Skipped]
 
-    public init(report: InspectReport) {
+    public init(report: InspectReport, names: NameSource = .pciIDs) {
         let model = report.model
         source = model.source
         let offered = model.devices.filter(GroupSharing.isGuestCandidate)
@@ -73,7 +82,8 @@ public struct KubeVirtDevices: Sendable {
                     Entry(
                         vendorID: first.vendorID, deviceID: first.deviceID, name: first.name,
                         resourceName: KubeVirtResourceName(
-                            vendorID: first.vendorID, deviceID: first.deviceID, pciIDsName: first.name),
+                            vendorID: first.vendorID, deviceID: first.deviceID,
+                            pciIDsName: names == .pciIDs ? first.name : nil),
                         functions: alone, excluded: excluded))
             }
         }

@@ -3,9 +3,9 @@ import PCIModel
 /// The `resourceName` of a KubeVirt `pciHostDevices` entry: a Kubernetes extended resource
 /// name, `<vendor-domain>/<NAME>` (KubeVirt's examples: `nvidia.com/GP106GL_QUADRO_P2000`).
 ///
-/// vfioctl derives it from the ids alone, so the same model gets the same name on every host:
-/// the vendor's domain (a short table; `vendor-vvvv.pci` for other vendors), and the pci.ids
-/// device name upper-cased with every run of other characters than `A-Z0-9` turned into one
+/// The vendor's domain comes from the ids (a short table; `vendor-vvvv.pci` for other vendors),
+/// the name from this machine's pci.ids when it is given one, so a hwdata update can rename a
+/// model (`vfioctl kubevirt --resource-names ids` leaves it out): the pci.ids device name upper-cased with every run of other characters than `A-Z0-9` turned into one
 /// `_`, followed by `_DDDD` (the device id: pci.ids gives several ids the same name, such as
 /// the 82576's 10c9 and 10e6). Without a pci.ids name: `PCI_VVVV_DDDD`.
 public struct KubeVirtResourceName: Sendable, Equatable, CustomStringConvertible {

@@ -3,7 +3,7 @@
 public enum XMLText {
     /// `value` for a single-quoted attribute: `&`, `<`, `>`, `'` and `"` as entity references,
     /// tab and line breaks as character references (a parser would normalise them to spaces,
-    /// §3.3.3), other control characters (not XML 1.0 characters) as `?`.
+    /// §3.3.3), other control characters and noncharacters (not XML 1.0 characters) as `?`.
     public static func attribute(_ value: String) -> String {
         var result = ""
         for scalar in value.unicodeScalars {
@@ -23,7 +23,8 @@ public enum XMLText {
     }
 
     /// `text` as the inside of one `<!-- … -->`: a comment must not contain `--` nor end in
-    /// `-` (XML 1.0 §2.5), and control characters are not XML characters at all. Line breaks
+    /// `-` (XML 1.0 §2.5), and control characters and U+FFFE/U+FFFF are not XML characters at
+    /// all (`?` instead). Line breaks
     /// become spaces, so each comment stays on one line.
     public static func comment(_ text: String) -> String {
         var result = ""
@@ -42,9 +43,10 @@ public enum XMLText {
         return result
     }
 
-    /// C0 controls other than tab, line feed and carriage return, DEL, and C1 controls.
+    /// What XML 1.0 §2.2 does not allow (C0 controls other than tab, line feed and carriage
+    /// return; the noncharacters U+FFFE and U+FFFF), and what it discourages (DEL, C1 controls).
     private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
         (scalar.value < 0x20 && scalar != "\t" && scalar != "\n" && scalar != "\r")
-            || (0x7f...0x9f).contains(scalar.value)
+            || (0x7f...0x9f).contains(scalar.value) || scalar.value == 0xfffe || scalar.value == 0xffff
     }
 }

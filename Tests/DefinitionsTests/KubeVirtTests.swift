@@ -110,6 +110,33 @@ struct KubeVirtTests {
         #expect(devices.yaml().contains("  pciHostDevices: []\n"))
     }
 
+    @Test("--resource-names ids: PCI_VVVV_DDDD whatever pci.ids says; the pci.ids name stays in the comment")
+    func namesFromIDs() throws {
+        let host = try DefinitionHost.snapshot("lab-amd-vi-6.12")
+        let devices = KubeVirtDevices(report: host.report, names: .ids)
+        #expect(devices.entries.map(\.resourceName.description) == ["intel.com/PCI_8086_10D3"])
+        #expect(devices.yaml().contains("# 8086:10d3 Intel Corporation 82574L Gigabit Network Connection"))
+    }
+
+    @Test(
+        "host text in a YAML comment cannot end it: NEL, LS, PS and controls become spaces (PyYAML reads one document)")
+    func hostileSourceInComments() throws {
+        var model = try DefinitionHost.snapshot("lab-amd-vi-6.12").model
+        model.source = "inj\u{2028}pwned: {a: 1}\u{85}# \r\nalso: 2\u{2029}x: \u{FFFE}"
+        let yaml = KubeVirtDevices(report: try DefinitionHost(model).report).yaml()
+        for scalar in ["\u{2028}", "\u{2029}", "\u{85}", "\r", "\u{FFFE}"] {
+            #expect(!yaml.unicodeScalars.contains(scalar.unicodeScalars.first!), "\(scalar.debugDescription)")
+        }
+        let directory = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try yaml.write(toFile: directory + "/k.yaml", atomically: true, encoding: .utf8)
+        let parsed = try Tool.run(
+            "/usr/bin/python3",
+            ["-c", "import sys, yaml; d = yaml.safe_load(open(sys.argv[1])); print(sorted(d))", directory + "/k.yaml"])
+        #expect(parsed.status == 0, "\(parsed.standardError)")
+        #expect(parsed.standardOutput == "['permittedHostDevices']\n", "\(parsed.standardOutput)")
+    }
+
     @Test("a lone function that is blocked backs no entry")
     func blockedLoneFunction() throws {
         let model = try DefinitionHost.snapshot("lab-amd-vi-6.12").model.withFacts {
@@ -134,5 +161,8 @@ struct XMLTextTests {
         let comment = XMLText.comment("a--b---c -")
         #expect(!comment.contains("--") && !comment.hasSuffix("-"))
         #expect(XMLText.comment("one\ntwo") == "one two")
+        // U+FFFE and U+FFFF are not XML characters (XML 1.0 §2.2): libxml2 refuses the document.
+        #expect(XMLText.comment("a\u{FFFE}b\u{FFFF}") == "a?b?")
+        #expect(XMLText.attribute("\u{FFFF}") == "?")
     }
 }

@@ -5,6 +5,8 @@ import HostAccess
 import PCIModel
 import QuirkDB
 
+extension KubeVirtDevices.NameSource: ExpressibleByArgument {}
+
 extension VFIOCtl {
     /// `vfioctl kubevirt`: the KubeVirt CR's `permittedHostDevices.pciHostDevices` entries.
     struct KubeVirtCommand: AsyncParsableCommand {
@@ -21,14 +23,26 @@ extension VFIOCtl {
                 why. YAML for spec.configuration of the KubeVirt CR, or --json (schema:
                 Docs/json-schema.md).
 
+                The NAME comes from this machine's pci.ids, which hwdata updates can change; the CR
+                is cluster-wide, so generate it on one machine, or give --resource-names ids for
+                names from the ids alone (PCI_VVVV_DDDD), the same whatever pci.ids says.
+
                 Examples:
                   vfioctl kubevirt
+                  vfioctl kubevirt --resource-names ids     # the same names on every host
                   vfioctl kubevirt --snapshot node7.tar.gz > permitted.yaml
                   vfioctl kubevirt --json | jq -r '.pciHostDevices[].resourceName'
                 """))
 
         @OptionGroup var source: SourceOptions
         @OptionGroup var output: OutputOptions
+
+        @Option(
+            name: .long,
+            help: ArgumentHelp(
+                "Resource names from pci.ids (pci-ids, readable) or from the ids alone (ids, stable).",
+                valueName: "kind"))
+        var resourceNames: KubeVirtDevices.NameSource = .pciIDs
 
         func run() async throws {
             let (model, snapshot) = try source.load()
@@ -37,7 +51,7 @@ extension VFIOCtl {
             let quirks = QuirkEvaluation(database: database, model: model)
             let report = InspectReport(
                 model: model, policy: quirks.policy, additionalReasons: quirks.reasons, assessing: [])
-            let devices = KubeVirtDevices(report: report)
+            let devices = KubeVirtDevices(report: report, names: resourceNames)
             print(output.json ? Self.json(devices).rendered() : devices.yaml(), terminator: "")
         }
 
