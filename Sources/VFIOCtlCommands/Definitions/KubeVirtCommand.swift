@@ -45,12 +45,8 @@ extension VFIOCtl {
         var resourceNames: KubeVirtDevices.NameSource = .pciIDs
 
         func run() async throws {
-            let (model, snapshot) = try source.load()
+            let (report, _, snapshot) = try source.unassessedReport()
             defer { withExtendedLifetime(snapshot) {} }
-            let database = try loadQuirkDatabase(base: source.quirkBase(snapshot: snapshot))
-            let quirks = QuirkEvaluation(database: database, model: model)
-            let report = InspectReport(
-                model: model, policy: quirks.policy, additionalReasons: quirks.reasons, assessing: [])
             let devices = KubeVirtDevices(report: report, names: resourceNames)
             print(output.json ? Self.json(devices).rendered() : devices.yaml(), terminator: "")
         }

@@ -83,13 +83,9 @@ extension VFIOCtl {
 
         func run() async throws {
             guard let target = DeviceTarget(target) else { throw CLIError(DeviceTarget.problem(with: target)) }
-            let (model, snapshot) = try source.load()
-            defer { withExtendedLifetime(snapshot) {} }
-            let database = try loadQuirkDatabase(base: source.quirkBase(snapshot: snapshot))
-            let quirks = QuirkEvaluation(database: database, model: model)
             // Nothing assessed up front: HostdevDefinitions assesses the group's endpoints.
-            let report = InspectReport(
-                model: model, policy: quirks.policy, additionalReasons: quirks.reasons, assessing: [])
+            let (report, quirks, snapshot) = try source.unassessedReport()
+            defer { withExtendedLifetime(snapshot) {} }
             let definitions: HostdevDefinitions
             do {
                 definitions = try HostdevDefinitions(

@@ -25,3 +25,18 @@ func loadQuirkDatabase(base: HostRoots) throws -> QuirkDatabase {
     let local = try QuirkDatabase.parse(try readQuirkFiles(in: directory, displayPrefix: directory.root.string + "/"))
     return bundled.extended(with: local)
 }
+
+extension SourceOptions {
+    /// The source's host, judged with the quirk database of where it came from (a snapshot's
+    /// own quirk files, the root's, this host's), in a report that assesses nothing up front:
+    /// for commands that assess only the functions they print (`xml`, `kubevirt`). Keep the
+    /// snapshot alive while the model is used.
+    func unassessedReport() throws -> (report: InspectReport, quirks: QuirkEvaluation, snapshot: OpenedSnapshot?) {
+        let (model, snapshot) = try load()
+        let database = try loadQuirkDatabase(base: quirkBase(snapshot: snapshot))
+        let quirks = QuirkEvaluation(database: database, model: model)
+        let report = InspectReport(
+            model: model, policy: quirks.policy, additionalReasons: quirks.reasons, assessing: [])
+        return (report, quirks, snapshot)
+    }
+}
