@@ -25,6 +25,9 @@ public struct VFIOCtl: AsyncParsableCommand {
               vfioctl snapshot create -o host.tar.gz # attach this to a bug report
               vfioctl quirks match 0000:03:00.0      # known problems of one device
               vfioctl diff before.tar.gz live        # what changed after an update
+              vfioctl xml group:14 > hostdevs.xml    # libvirt <hostdev> of a group
+              vfioctl inspect --format prom          # Prometheus metrics (nfd: NFD labels)
+              vfioctl report snapshots/              # many hosts, per board and model
             """),
         version: version,
         subcommands: [
