@@ -14,6 +14,9 @@ struct LabHost {
     /// (the NIC below it, 01:00.0, joins the port's group).
     var acsOffOnPort = false
     var quirks: String?
+    /// Removes the kernel's groups (`sys/kernel/iommu_groups`, every `iommu_group` link), as a
+    /// host booted without an IOMMU records it: vfioctl then predicts the groups.
+    var noKernelGroups = false
 
     static let snapshot = Fixtures.directory + "/snapshots/lab-amd-vi-6.1.tar.gz"
     static let port = "sys/devices/pci0000:00/0000:00:02.0"
@@ -49,6 +52,13 @@ struct LabHost {
             let portGroup = try files.destinationOfSymbolicLink(atPath: tree + "/" + Self.port + "/iommu_group")
             try files.removeItem(atPath: nicLink)
             try files.createSymbolicLink(atPath: nicLink, withDestinationPath: "../" + portGroup)
+        }
+        if noKernelGroups {
+            try files.removeItem(atPath: tree + "/sys/kernel/iommu_groups")
+            let devices = tree + "/sys/devices"
+            for path in files.subpaths(atPath: devices) ?? [] where path.hasSuffix("/iommu_group") {
+                try files.removeItem(atPath: devices + "/" + path)
+            }
         }
         if let quirks {
             try files.createDirectory(atPath: tree + "/etc/vfioctl/quirks.d", withIntermediateDirectories: true)
@@ -378,5 +388,26 @@ struct ReportCLITests {
         #expect(!result.standardError.contains("end-of-archive"))
         #expect(result.standardOutput.contains("SEED [SEED.TGZ]"))
         #expect(result.standardError.contains("2 of 3 snapshots could not be read: empty.tar.gz, text.tar.gz"))
+    }
+
+    @Test("predicted groups of the kernel's shape do not differ; a difference on them is noted")
+    func predictedGroups() throws {
+        let directory = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try LabHost(hostname: "alpha").capture(in: directory, file: "h1.tar.gz")
+        try LabHost(hostname: "bravo", noKernelGroups: true).capture(in: directory, file: "h2.tar.gz")
+        let same = try Tool.vfioctl(["report", directory])
+        #expect(same.status == 0, "\(same.standardError)")
+        #expect(
+            same.standardOutput.contains("bravo [h2.tar.gz]: kernel 6.1.0-57-amd64, 15 functions, predicted groups"))
+        #expect(!same.standardOutput.contains("differs in group layout"), "\(same.standardOutput)")
+        try LabHost(hostname: "charlie", acsOffOnPort: true, noKernelGroups: true).capture(
+            in: directory, file: "h3.tar.gz")
+        let differing = try Tool.vfioctl(["report", directory])
+        let flat = Self.flat(differing.standardOutput)
+        #expect(flat.contains("differs in group layout: alpha, bravo: 0000:01:00.0: alone charlie:"), "\(flat)")
+        #expect(
+            flat.contains(
+                "note: groups on bravo, charlie are predicted (no kernel groups in the snapshot): the difference may"))
     }
 }
