@@ -40,14 +40,15 @@ struct FunctionProfile: Sendable {
 
         let members = host.group(of: device.address) ?? []
         let others = members.filter { $0 != device.address }.compactMap { model[$0] }
-        let basis = host.basis == .predicted ? " (predicted)" : ""
+        // The shape only: whether the groups are the kernel's or predicted is the host's
+        // (`FleetHost.basis`, shown once per host), so that alone does not make hosts differ.
         if members.isEmpty {
-            values[.groupLayout] = ["in no group" + basis]
+            values[.groupLayout] = ["in no group"]
         } else if others.isEmpty {
-            values[.groupLayout] = ["alone" + basis]
+            values[.groupLayout] = ["alone"]
         } else {
             let shapes = others.map { "\($0.ids) (class \(hex($0.config.classCode >> 8, width: 4)))" }.sorted()
-            values[.groupLayout] = ["shared with \(others.count)\(basis):"] + shapes.map { "  " + $0 }
+            values[.groupLayout] = ["shared with \(others.count):"] + shapes.map { "  " + $0 }
         }
 
         let policy = host.side.policy

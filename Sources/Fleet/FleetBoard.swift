@@ -29,9 +29,15 @@ public enum FleetBoard: Sendable, Hashable, Comparable, CustomStringConvertible 
         }
     }
 
+    /// `vendor "QEMU", product "Standard PC (Q35 + ICH9, 2009)"` (the DMI strings present,
+    /// each quoted), or `chipset 8086:29c0 8086:2918 …`.
     public var description: String {
         switch self {
-        case .dmi(let board): board.description
+        case .dmi(let board):
+            // Each part quoted and named: `ACME Big` + `Board` and `ACME` + `Big Board` are two
+            // boards and must not read as one.
+            [("vendor", board.vendor), ("board", board.name), ("product", board.product)]
+                .compactMap { label, value in value.map { "\(label) \"\($0)\"" } }.joined(separator: ", ")
         case .chipset(let ids):
             ids.isEmpty
                 ? "unknown (no DMI, no root-bus bridges)"

@@ -6,8 +6,12 @@ import QuirkDB
 /// quirk database evaluated on it (its own `etc/vfioctl/quirks.d` included). Loading the
 /// snapshot is the caller's job; this is pure.
 public struct FleetHost: Sendable {
-    /// What the report calls the host: the snapshot's `proc/sys/kernel/hostname`, else its file name.
-    public let name: String
+    /// What the report calls the host: the snapshot's `proc/sys/kernel/hostname`, else its file
+    /// name. `FleetReport` makes the names of its hosts unique (`FleetHostNames`).
+    public internal(set) var name: String
+    /// The snapshot file the host was read from (unique in the directory), when there is one:
+    /// what tells apart hosts that recorded the same hostname.
+    public let file: String?
     /// The report and ACS policy, as `vfioctl diff` takes a side (so the same-board
     /// explanations are `HostDiff`'s own).
     public let side: HostDiffSide
@@ -17,8 +21,9 @@ public struct FleetHost: Sendable {
     public let basis: HostDiff.GroupBasis
     private let groupIndex: [PCIAddress: [PCIAddress]]
 
-    public init(name: String, report: InspectReport, quirks: QuirkEvaluation) {
+    public init(name: String, file: String? = nil, report: InspectReport, quirks: QuirkEvaluation) {
         self.name = name
+        self.file = file
         side = HostDiffSide(report: report, policy: quirks.policy)
         quirkIDs = quirks.matches.mapValues { $0.map(\.quirk.id).sorted() }.filter { !$0.value.isEmpty }
         let kernel = report.model.kernelGroups ?? [:]

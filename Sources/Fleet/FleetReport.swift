@@ -8,6 +8,8 @@ public struct FleetReport: Sendable {
     /// One host as the report lists it.
     public struct HostSummary: Sendable {
         public var name: String
+        /// `FleetHost.file`.
+        public var file: String?
         public var board: FleetBoard
         /// `HostModel.source` (the snapshot it came from).
         public var source: String
@@ -23,12 +25,16 @@ public struct FleetReport: Sendable {
     /// Sorted by board, then model.
     public let entries: [FleetModelEntry]
 
-    /// `hosts` must have unique names (the caller makes them so).
-    public init(hosts input: [FleetHost]) {
+    /// Every host given is reported: hosts of one name are renamed apart (`FleetHostNames`),
+    /// so comparisons, which name hosts, cannot mix two of them up.
+    public init(hosts given: [FleetHost]) {
+        var input = given.sorted { ($0.file ?? "", $0.name) < ($1.file ?? "", $1.name) }
+        let names = FleetHostNames.unique(input.map { ($0.name, $0.file) })
+        for index in input.indices { input[index].name = names[index] }
         let sorted = input.sorted { $0.name < $1.name }
         hosts = sorted.map {
             HostSummary(
-                name: $0.name, board: FleetBoard($0.model), source: $0.model.source,
+                name: $0.name, file: $0.file, board: FleetBoard($0.model), source: $0.model.source,
                 kernelRelease: $0.model.facts.kernelRelease, functions: $0.model.devices.count, basis: $0.basis)
         }
         let byBoard = Dictionary(grouping: sorted, by: { FleetBoard($0.model) })

@@ -103,6 +103,18 @@ public enum Snapshot {
         }
     }
 
+    /// Opens a snapshot `.tar.gz` the caller has open as `fd` (read from its current offset,
+    /// not closed), unpacked as `open` unpacks a path: for a caller that opened the file
+    /// itself (`vfioctl report` opens each by the raw name `readdir` gave, which need not be
+    /// UTF-8). `name` names it in errors.
+    public static func open(descriptor fd: Int32, name: String) throws(HostAccessError) -> OpenedSnapshot {
+        let directory = try TemporaryDirectory.make(prefix: "vfioctl-snapshot")
+        let opened = OpenedSnapshot(roots: HostRoots(base: directory), temporary: directory)
+        try SnapshotArchive(archive: name, destination: directory).unpack(from: fd)
+        try checkManifest(in: directory, named: name)
+        return opened
+    }
+
     /// Unpacks an uncompressed tar stream from `fd` into the existing, empty `directory` by the
     /// same reader and limits `open` uses for archives (the entry point of the `snapshot` fuzz
     /// target); `name` names the input in errors.

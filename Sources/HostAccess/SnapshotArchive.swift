@@ -26,6 +26,11 @@ struct SnapshotArchive {
             throw HostAccessError(.notFound, "no snapshot at \(archive)", path: archive)
         }
         defer { close(fd) }
+        try unpack(from: fd)
+    }
+
+    /// Unpacks the `.tar.gz` open as `fd` (read from its current offset; not closed).
+    func unpack(from fd: Int32) throws(HostAccessError) {
         let gzip = try ChildProcess.spawnReading(["gzip", "-dc"], standardInput: fd)
         var stream = PipeReader(fd: gzip.output)
         var failure: HostAccessError?

@@ -14,6 +14,9 @@ struct LabHost {
     /// (the NIC below it, 01:00.0, joins the port's group).
     var acsOffOnPort = false
     var quirks: String?
+    /// Removes the kernel's groups (`sys/kernel/iommu_groups`, every `iommu_group` link), as a
+    /// host booted without an IOMMU records it: vfioctl then predicts the groups.
+    var noKernelGroups = false
 
     static let snapshot = Fixtures.directory + "/snapshots/lab-amd-vi-6.1.tar.gz"
     static let port = "sys/devices/pci0000:00/0000:00:02.0"
@@ -49,6 +52,13 @@ struct LabHost {
             let portGroup = try files.destinationOfSymbolicLink(atPath: tree + "/" + Self.port + "/iommu_group")
             try files.removeItem(atPath: nicLink)
             try files.createSymbolicLink(atPath: nicLink, withDestinationPath: "../" + portGroup)
+        }
+        if noKernelGroups {
+            try files.removeItem(atPath: tree + "/sys/kernel/iommu_groups")
+            let devices = tree + "/sys/devices"
+            for path in files.subpaths(atPath: devices) ?? [] where path.hasSuffix("/iommu_group") {
+                try files.removeItem(atPath: devices + "/" + path)
+            }
         }
         if let quirks {
             try files.createDirectory(atPath: tree + "/etc/vfioctl/quirks.d", withIntermediateDirectories: true)
@@ -181,7 +191,10 @@ struct ReportCLITests {
             flat.contains(
                 "because (A = \(Self.hostile), B = charlie): ACS control word of 0000:00:02.0: 0x001d (SV RR CR UF) → 0x0000 (none)"
             ))
-        #expect(flat.contains("Board QEMU (Standard PC (Q35 + ICH9, 2009)): \(Self.hostile), alpha, bravo, charlie"))
+        #expect(
+            flat.contains(
+                "Board vendor \"QEMU\", product \"Standard PC (Q35 + ICH9, 2009)\": \(Self.hostile), alpha, bravo, charlie"
+            ))
         #expect(flat.contains("Same on its one host (1): 8086:10c9 [8086:a03c]"))
     }
 
@@ -250,7 +263,8 @@ struct ReportCLITests {
         let junk = try Tool.vfioctl(["report", directory])
         #expect(junk.status == 2)
         #expect(junk.standardError.contains("junk.tar.gz"))
-        #expect(junk.standardError.contains("none of the 1 snapshots"))
+        #expect(junk.standardError.contains("none of the 1 snapshot in"))
+        #expect(junk.standardError.contains("not gzip-compressed"))
     }
 
     @Test("two snapshots of one hostname stay two hosts, told apart by file")
@@ -296,5 +310,104 @@ struct ReportCLITests {
         let conflict = try Tool.vfioctl(["report", "/tmp", "--json", "--format", "html"])
         #expect(conflict.status != 0)
         #expect(conflict.standardError.contains("--format html conflicts with --json"))
+    }
+
+    @Test("a hostname that is another host's generated name: three hosts, three names, each difference its own")
+    func hostnameTakingAGeneratedName() throws {
+        let directory = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try LabHost(hostname: "node1").capture(in: directory, file: "h1.tar.gz")
+        try LabHost(hostname: "node1", acsOffOnPort: true).capture(in: directory, file: "h2.tar.gz")
+        try LabHost(hostname: "node1 (h1.tar.gz)").capture(in: directory, file: "h3.tar.gz")
+        let result = try Tool.vfioctl(["report", directory, "--json"])
+        #expect(result.status == 0, "\(result.standardError)")
+        let json = try Self.json(result.standardOutput)
+        let hosts = json["hosts"] as? [[String: Any]] ?? []
+        let names = hosts.compactMap { $0["name"] as? String }
+        #expect(names.count == 3 && Set(names).count == 3, "\(names)")
+        #expect(Set(hosts.compactMap { $0["file"] as? String }) == ["h1.tar.gz", "h2.tar.gz", "h3.tar.gz"])
+        // The host recorded as `node1 (h1.tar.gz)` keeps its name; h1's own becomes another.
+        let byFile = Dictionary(
+            hosts.map { ($0["file"] as? String ?? "", $0["name"] as? String ?? "") }, uniquingKeysWith: { a, _ in a })
+        #expect(byFile["h3.tar.gz"] == "node1 (h1.tar.gz)")
+        #expect(byFile["h2.tar.gz"] == "node1 (h2.tar.gz)")
+        // Only h2 has the port's ACS off: the NIC's layout difference is pinned on h2 alone.
+        let nic = try #require((json["models"] as? [[String: Any]] ?? []).first { $0["ids"] as? String == "8086:10d3" })
+        let layout = (nic["aspects"] as? [[String: Any]] ?? []).first { $0["aspect"] as? String == "group-layout" }
+        let variants = layout?["variants"] as? [[String: Any]] ?? []
+        #expect(variants.last?["hosts"] as? [String] == [byFile["h2.tar.gz"] ?? "?"])
+        let explanations = nic["explanations"] as? [[String: Any]] ?? []
+        #expect(explanations.map { $0["host"] as? String } == [byFile["h2.tar.gz"]])
+    }
+
+    @Test("a snapshot whose file name is not UTF-8 is read, and shown escaped")
+    func nonUTF8FileName() throws {
+        let directory = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.copyItem(atPath: Fixtures.seedSnapshot, toPath: directory + "/plain.tar.gz")
+        // `caf\xe9.tar.gz`: Latin-1, as an old script may name it; no String can hold it.
+        let raw = Array((directory + "/caf").utf8CString.dropLast()) + [CChar(bitPattern: 0xe9)] + ".tar.gz".utf8CString
+        #expect(rename(directory + "/plain.tar.gz", raw) == 0)
+        let result = try Tool.vfioctl(["report", directory, "--json"])
+        #expect(result.status == 0, "\(result.standardError)")
+        let json = try Self.json(result.standardOutput)
+        let hosts = json["hosts"] as? [[String: Any]] ?? []
+        #expect(hosts.map { $0["file"] as? String } == ["caf\\xe9.tar.gz"])
+        #expect(hosts.map { $0["name"] as? String } == ["caf\\xe9"])
+        #expect((json["skipped"] as? [Any])?.isEmpty == true)
+    }
+
+    @Test("a newline in a hostname cannot forge a line of the text report")
+    func controlCharactersEscaped() throws {
+        let directory = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try LabHost(hostname: "evil\nBoard forged: everything fine").capture(in: directory, file: "h1.tar.gz")
+        try LabHost(hostname: "good").capture(in: directory, file: "h2.tar.gz")
+        let result = try Tool.vfioctl(["report", directory])
+        #expect(result.status == 0, "\(result.standardError)")
+        let lines = result.standardOutput.split(separator: "\n")
+        #expect(!lines.contains { $0.hasPrefix("Board forged") }, "\(lines)")
+        #expect(result.standardOutput.contains("evil\\nBoard forged: everything fine"))
+    }
+
+    @Test("an empty or non-gzip file is named once, accurately; *.TGZ counts; 1 of 1 snapshot")
+    func notSnapshots() throws {
+        let directory = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.copyItem(atPath: Fixtures.seedSnapshot, toPath: directory + "/SEED.TGZ")
+        try Data().write(to: URL(fileURLWithPath: directory + "/empty.tar.gz"))
+        try "plain text".write(toFile: directory + "/text.tar.gz", atomically: true, encoding: .utf8)
+        let result = try Tool.vfioctl(["report", directory])
+        #expect(result.status == 1)
+        let errors = result.standardError.split(separator: "\n").map(String.init)
+        let empty = try #require(errors.first { $0.contains("empty.tar.gz") && $0.hasPrefix("Error:") })
+        #expect(empty.contains("an empty file"), "\(empty)")
+        #expect(empty.components(separatedBy: "empty.tar.gz").count == 2, "named once: \(empty)")
+        let text = try #require(errors.first { $0.contains("text.tar.gz") && $0.hasPrefix("Error:") })
+        #expect(text.contains("not gzip-compressed"), "\(text)")
+        #expect(!result.standardError.contains("end-of-archive"))
+        #expect(result.standardOutput.contains("SEED [SEED.TGZ]"))
+        #expect(result.standardError.contains("2 of 3 snapshots could not be read: empty.tar.gz, text.tar.gz"))
+    }
+
+    @Test("predicted groups of the kernel's shape do not differ; a difference on them is noted")
+    func predictedGroups() throws {
+        let directory = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try LabHost(hostname: "alpha").capture(in: directory, file: "h1.tar.gz")
+        try LabHost(hostname: "bravo", noKernelGroups: true).capture(in: directory, file: "h2.tar.gz")
+        let same = try Tool.vfioctl(["report", directory])
+        #expect(same.status == 0, "\(same.standardError)")
+        #expect(
+            same.standardOutput.contains("bravo [h2.tar.gz]: kernel 6.1.0-57-amd64, 15 functions, predicted groups"))
+        #expect(!same.standardOutput.contains("differs in group layout"), "\(same.standardOutput)")
+        try LabHost(hostname: "charlie", acsOffOnPort: true, noKernelGroups: true).capture(
+            in: directory, file: "h3.tar.gz")
+        let differing = try Tool.vfioctl(["report", directory])
+        let flat = Self.flat(differing.standardOutput)
+        #expect(flat.contains("differs in group layout: alpha, bravo: 0000:01:00.0: alone charlie:"), "\(flat)")
+        #expect(
+            flat.contains(
+                "note: groups on bravo, charlie are predicted (no kernel groups in the snapshot): the difference may"))
     }
 }

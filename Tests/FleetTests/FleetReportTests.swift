@@ -152,4 +152,46 @@ struct FleetReportTests {
         #expect(layouts.first { $0.hosts == ["a"] }?.lines.contains("    1b36:0010 (class 0108)") == true)
         #expect(layouts.first { $0.hosts == ["b"] }?.lines.contains("0000:05:00.0: shared with 4:") == true)
     }
+
+    @Test func hostNamesAreUniqueByConstruction() throws {
+        let lab = try Self.lab()
+        func host(_ name: String, _ file: String, _ model: HostModel) throws -> FleetHost {
+            let quirks = QuirkEvaluation(database: try QuirkDatabase.bundled(), model: model)
+            let report = InspectReport(model: model, policy: quirks.policy, additionalReasons: quirks.reasons)
+            return FleetHost(name: name, file: file, report: report, quirks: quirks)
+        }
+        let report = FleetReport(hosts: [
+            try host("node1 (h1.tar.gz)", "h3.tar.gz", lab), try host("node1", "h1.tar.gz", lab),
+            try host("node1", "h2.tar.gz", Self.acsOff(lab)),
+        ])
+        let names = report.hosts.map(\.name)
+        #expect(Set(names).count == 3, "\(names)")
+        #expect(Set(report.hosts.compactMap(\.file)) == ["h1.tar.gz", "h2.tar.gz", "h3.tar.gz"])
+        let changed = try #require(report.hosts.first { $0.file == "h2.tar.gz" }?.name)
+        let nic = try #require(report.differing.first { $0.model.ids == "8086:10d3" })
+        #expect(nic.comparisons.first { $0.aspect == .groupLayout }?.variants.last?.hosts == [changed])
+        #expect(nic.explanations.map(\.host) == [changed])
+    }
+
+    @Test func boardsOfDifferentDMIStringsReadDifferently() throws {
+        let lab = try Self.lab()
+        let a = lab.withFacts { $0.board = DMIBoard(vendor: "ACME Big", name: "Board", product: nil) }
+        let b = lab.withFacts { $0.board = DMIBoard(vendor: "ACME", name: "Big Board", product: nil) }
+        let report = FleetReport(hosts: [try Self.host("a", a), try Self.host("b", b)])
+        #expect(report.boards.count == 2)
+        let descriptions = report.boards.map(\.board.description)
+        #expect(Set(descriptions).count == 2, "\(descriptions)")
+        #expect(descriptions.contains("vendor \"ACME Big\", board \"Board\""))
+    }
+
+    @Test func predictedGroupsOfTheSameShapeDoNotDiffer() throws {
+        let lab = try Self.lab()
+        var predicted = lab
+        predicted.kernelGroups = nil
+        let report = FleetReport(hosts: [try Self.host("kernel", lab), try Self.host("guess", predicted)])
+        #expect(report.hosts.map(\.basis) == [.predicted, .kernel])
+        // The lab's kernel groups are what vfioctl predicts for it: the same shapes.
+        #expect(
+            report.differing.flatMap { $0.comparisons.filter(\.differs).map(\.aspect) }.contains(.groupLayout) == false)
+    }
 }

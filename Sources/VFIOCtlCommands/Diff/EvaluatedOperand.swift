@@ -14,6 +14,17 @@ struct EvaluatedOperand {
 
     init(_ operand: DiffOperand) throws {
         let (model, quirkBase, snapshot) = try operand.load()
+        try self.init(model: model, quirkBase: quirkBase, snapshot: snapshot)
+    }
+
+    /// A snapshot the caller opened itself (`Snapshot.open(descriptor:name:)`), read as a
+    /// `snapshot:` operand is.
+    init(snapshot: OpenedSnapshot, name: String) throws {
+        let model = try SysfsHostReader(roots: snapshot.roots).read(source: "snapshot \(name)")
+        try self.init(model: model, quirkBase: snapshot.roots, snapshot: snapshot)
+    }
+
+    private init(model: HostModel, quirkBase: HostRoots, snapshot: OpenedSnapshot?) throws {
         self.snapshot = snapshot
         let database = try loadQuirkDatabase(base: quirkBase)
         quirks = QuirkEvaluation(database: database, model: model)

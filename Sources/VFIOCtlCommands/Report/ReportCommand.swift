@@ -21,7 +21,9 @@ extension VFIOCtl {
                 reasons. Group differences are explained as `vfioctl diff` explains them,
                 against the first host of the most common layout.
 
-                A host is named by the snapshot's recorded hostname, else the file name.
+                A host is named by the snapshot's recorded hostname, else the file name;
+                snapshots of one hostname are told apart by file, so every snapshot is
+                reported under a name of its own. *.TGZ and *.TAR.GZ count too.
                 Symbolic links, FIFOs and other special files in DIR are skipped with a
                 note, never opened. Each snapshot uses its own quirks
                 (etc/vfioctl/quirks.d inside it).
@@ -79,23 +81,25 @@ extension VFIOCtl {
             for failure in loaded.failures {
                 FileHandleOutput.standardError("Error: \(listing.path(of: failure.file)): \(failure.message)")
             }
+            let unreadable = listing.skipped.filter(\.unreadable).map(\.file) + loaded.failures.map(\.file)
             guard !loaded.hosts.isEmpty else {
                 FileHandleOutput.standardError(
-                    "Error: none of the \(listing.snapshots.count) snapshots in \(directory) could be read")
+                    "Error: none of the \(listing.snapshots.count) snapshot\(listing.snapshots.count == 1 ? "" : "s") "
+                        + "in \(directory) could be read")
                 throw ExitCode(2)
             }
             let report = FleetReport(hosts: loaded.hosts)
-            let context = ReportContext(
-                directory: directory, files: loaded.files, failures: loaded.failures, skipped: listing.skipped)
+            let context = ReportContext(directory: directory, failures: loaded.failures, skipped: listing.skipped)
             switch chosenFormat {
             case .text: print(ReportText.render(report, context), terminator: "")
             case .json: print(ReportJSON.render(report, context).rendered(), terminator: "")
             case .html: print(ReportHTML(report: report, context: context).render(), terminator: "")
             }
-            if !loaded.failures.isEmpty {
+            if !unreadable.isEmpty {
+                let total = listing.snapshots.count + listing.skipped.filter(\.unreadable).count
                 FileHandleOutput.standardError(
-                    "\(loaded.failures.count) of \(listing.snapshots.count) snapshots could not be read: "
-                        + loaded.failures.map(\.file).joined(separator: ", "))
+                    "\(unreadable.count) of \(total) snapshot\(total == 1 ? "" : "s") could not be read: "
+                        + unreadable.map(\.description).joined(separator: ", "))
                 throw ExitCode(1)
             }
         }
@@ -110,8 +114,6 @@ enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
 /// What the report says besides the comparison: where the hosts came from and what failed.
 struct ReportContext {
     var directory: String
-    /// Host name → snapshot file name.
-    var files: [String: String]
     var failures: [FleetLoader.Failure]
     var skipped: [ReportDirectory.Skipped]
 }

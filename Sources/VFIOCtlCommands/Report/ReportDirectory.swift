@@ -2,19 +2,23 @@
     import Glibc
 #endif
 
-/// The snapshots of `vfioctl report DIR`: the regular `*.tar.gz` / `*.tgz` files directly
-/// in DIR, by name. Every entry is looked at with `lstat` only: a symbolic link is not
-/// followed and a FIFO, socket or device is never opened, each skipped with a note.
+/// The snapshots of `vfioctl report DIR`: the regular `*.tar.gz` / `*.tgz` files (any case)
+/// directly in DIR, by name. Every entry is looked at with `fstatat(AT_SYMLINK_NOFOLLOW)`
+/// only, by the raw name `readdir` gave (`ReportFileName`): a symbolic link is not followed
+/// and a FIFO, socket or device is never opened, each skipped with a note.
 struct ReportDirectory {
     /// A file of DIR that looked like a snapshot but was left alone, and why.
     struct Skipped: Equatable {
-        var file: String
+        var file: ReportFileName
         var reason: String
+        /// It could not even be looked at (`fstatat` failed): a snapshot that may be missing
+        /// from the report, which makes the exit status 1.
+        var unreadable = false
     }
 
     let path: String
     /// File names of the snapshots, sorted.
-    private(set) var snapshots: [String] = []
+    private(set) var snapshots: [ReportFileName] = []
     private(set) var skipped: [Skipped] = []
     /// Entries whose names are not `*.tar.gz`/`*.tgz` (other files, subdirectories): counted only.
     private(set) var ignored = 0
@@ -38,21 +42,21 @@ struct ReportDirectory {
             throw Problem(description: "\(path): cannot list it: \(String(cString: strerror(errno)))")
         }
         defer { closedir(directory) }
-        var names: [String] = []
+        var names: [ReportFileName] = []
         while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) {
-                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { ReportFileName(bytes: Array($0.prefix { $0 != 0 })) }
+            if name.bytes != [0x2e] && name.bytes != [0x2e, 0x2e] { names.append(name) }
         }
         for name in names.sorted() {
-            guard name.hasSuffix(".tar.gz") || name.hasSuffix(".tgz") else {
+            guard name.isSnapshotName else {
                 ignored += 1
                 continue
             }
             var entry = stat()
-            guard fstatat(dirfd(directory), name, &entry, AT_SYMLINK_NOFOLLOW) == 0 else {
-                skipped.append(Skipped(file: name, reason: "cannot stat it: \(String(cString: strerror(errno)))"))
+            guard fstatat(dirfd(directory), name.cString, &entry, AT_SYMLINK_NOFOLLOW) == 0 else {
+                skipped.append(
+                    Skipped(
+                        file: name, reason: "cannot stat it: \(String(cString: strerror(errno)))", unreadable: true))
                 continue
             }
             switch entry.st_mode & S_IFMT {
@@ -68,14 +72,14 @@ struct ReportDirectory {
         }
     }
 
-    /// `DIR/name`.
-    func path(of name: String) -> String { path.hasSuffix("/") ? path + name : path + "/" + name }
+    /// `DIR/name` for display (the name escaped).
+    func path(of name: ReportFileName) -> String {
+        path.hasSuffix("/") ? path + name.description : path + "/" + name.description
+    }
 
-    /// The host name a snapshot gets when it records none: the file name without its suffix.
-    static func hostName(file: String) -> String {
-        for suffix in [".tar.gz", ".tgz"] where file.hasSuffix(suffix) && file.count > suffix.count {
-            return String(file.dropLast(suffix.count))
-        }
-        return file
+    /// `DIR/name` as bytes, NUL-terminated, for `open`.
+    func rawPath(of name: ReportFileName) -> [CChar] {
+        let directory = Array(path.utf8CString.dropLast())
+        return directory + (path.hasSuffix("/") ? [] : [CChar(bitPattern: 0x2f)]) + name.cString
     }
 }

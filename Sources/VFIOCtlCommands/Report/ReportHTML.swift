@@ -27,15 +27,15 @@ struct ReportHTML {
         out.append("<style>\(HTMLPage.css)\npre{margin:0;font-family:monospace}</style></head><body>")
         out.append("<h1>vfioctl report</h1>")
         out.append(
-            "<p>vfioctl \(e(VFIOCtl.version)): \(e(context.directory)), \(count(report.hosts.count, "host")), \(count(report.boards.count, "board")); \(report.differing.count) of \(report.entries.count) device models differ between hosts.</p>"
+            "<p>vfioctl \(e(VFIOCtl.version)): \(e(context.directory)), \(count(report.hosts.count, "host")), \(count(report.boards.count, "board")); \(report.differing.count) of \(count(report.entries.count, "device model")) differ between hosts.</p>"
         )
         if !context.failures.isEmpty || !context.skipped.isEmpty {
             out.append("<h2>Not read</h2><ul>")
             for failure in context.failures {
-                out.append("<li class=\"c-fail\">\(e(failure.file)): \(e(failure.message))</li>")
+                out.append("<li class=\"c-fail\">\(e(failure.file.description)): \(e(failure.message))</li>")
             }
             for skipped in context.skipped {
-                out.append("<li class=\"c-warn\">\(e(skipped.file)): skipped, \(e(skipped.reason))</li>")
+                out.append("<li class=\"c-warn\">\(e(skipped.file.description)): skipped, \(e(skipped.reason))</li>")
             }
             out.append("</ul>")
         }
@@ -44,7 +44,7 @@ struct ReportHTML {
             "<table><tr><th>host</th><th>file</th><th>board</th><th>kernel</th><th>functions</th><th>groups</th></tr>")
         for host in report.hosts {
             out.append(
-                "<tr><td>\(e(host.name))</td><td>\(e(context.files[host.name] ?? ""))</td><td>\(e(host.board.description))</td><td>\(e(host.kernelRelease ?? "unknown"))</td><td>\(host.functions)</td><td>\(host.basis.rawValue)</td></tr>"
+                "<tr><td>\(e(host.name))</td><td>\(e(host.file ?? ""))</td><td>\(e(host.board.description))</td><td>\(e(host.kernelRelease ?? "unknown"))</td><td>\(host.functions)</td><td>\(host.basis.rawValue)</td></tr>"
             )
         }
         out.append("</table>")
@@ -56,7 +56,7 @@ struct ReportHTML {
             let same = entries.filter { !$0.differs }
             if !same.isEmpty {
                 out.append(
-                    "<details class=\"group v-assignable\"><summary>Same on every host (\(same.count) models)</summary><ul>"
+                    "<details class=\"group v-assignable\"><summary>Same on every host (\(count(same.count, "model")))</summary><ul>"
                 )
                 for entry in same {
                     out.append(

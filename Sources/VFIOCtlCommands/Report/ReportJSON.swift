@@ -16,7 +16,7 @@ enum ReportJSON {
                 .array(
                     report.hosts.map { host in
                         .object([
-                            ("name", .string(host.name)), ("file", .optional(context.files[host.name])),
+                            ("name", .string(host.name)), ("file", .optional(host.file)),
                             ("board", board(host.board)), ("kernelRelease", .optional(host.kernelRelease)),
                             ("functions", .int(host.functions)), ("groupBasis", .string(host.basis.rawValue)),
                         ])
@@ -25,11 +25,16 @@ enum ReportJSON {
             (
                 "unreadable",
                 .array(
-                    context.failures.map { .object([("file", .string($0.file)), ("error", .string($0.message))]) })
+                    context.failures.map {
+                        .object([("file", .string($0.file.description)), ("error", .string($0.message))])
+                    })
             ),
             (
                 "skipped",
-                .array(context.skipped.map { .object([("file", .string($0.file)), ("reason", .string($0.reason))]) })
+                .array(
+                    context.skipped.map {
+                        .object([("file", .string($0.file.description)), ("reason", .string($0.reason))])
+                    })
             ),
             (
                 "boards",
@@ -38,7 +43,13 @@ enum ReportJSON {
                         .object([("board", board(entry.board)), ("hosts", .array(entry.hosts.map(JSON.string)))])
                     })
             ),
-            ("models", .array(report.entries.map(model))),
+            (
+                "models",
+                .array(
+                    report.entries.map { entry in
+                        model(entry, boardIndex: report.boards.firstIndex { $0.board == entry.board } ?? -1)
+                    })
+            ),
         ])
     }
 
@@ -55,9 +66,11 @@ enum ReportJSON {
         return .object(members)
     }
 
-    static func model(_ entry: FleetModelEntry) -> JSON {
+    /// `boardIndex` is the entry's board in `boards[]`: what says which board the model is
+    /// on (`board` is its description, for reading).
+    static func model(_ entry: FleetModelEntry, boardIndex: Int) -> JSON {
         .object([
-            ("board", .string(entry.board.description)),
+            ("board", .string(entry.board.description)), ("boardIndex", .int(boardIndex)),
             ("ids", .string(entry.model.ids)), ("subsystem", .optional(entry.model.subsystem)),
             ("name", .optional(entry.name)),
             ("differs", .bool(entry.differs)),

@@ -13,27 +13,29 @@ enum ReportText {
             words:
                 "Fleet report of \(context.directory): \(report.hosts.count) host\(plural(report.hosts.count)), "
                 + "\(report.boards.count) board\(plural(report.boards.count)); \(differing) of "
-                + "\(report.entries.count) device models differ between hosts.", label: "")
+                + "\(report.entries.count) device model\(plural(report.entries.count)) "
+                + "differ\(report.entries.count == 1 ? "s" : "") between hosts.", label: "")
         for failure in context.failures {
-            lines += DiffText.wrapped(words: "\(failure.file): \(failure.message)", label: "Unreadable: ")
+            lines += DiffText.wrapped(words: "\(failure.file): \(e(failure.message))", label: "Unreadable: ")
         }
         for skipped in context.skipped {
-            lines += DiffText.wrapped(words: "\(skipped.file): \(skipped.reason)", label: "Skipped: ")
+            lines += DiffText.wrapped(words: "\(skipped.file): \(e(skipped.reason))", label: "Skipped: ")
         }
         lines.append("")
         lines.append("Hosts:")
         for host in report.hosts {
-            let file = context.files[host.name].map { " [\($0)]" } ?? ""
+            let file = host.file.map { " [\($0)]" } ?? ""
             lines += DiffText.wrapped(
                 words:
-                    "\(host.name)\(file): kernel \(host.kernelRelease ?? "unknown"), \(host.functions) functions, "
+                    "\(e(host.name))\(file): kernel \(e(host.kernelRelease ?? "unknown")), \(host.functions) functions, "
                     + "\(host.basis == .kernel ? "kernel" : "predicted") groups", label: "  ")
         }
         for (board, hosts) in report.boards {
             lines.append("")
-            lines += DiffText.wrapped(words: "Board \(board): \(hosts.joined(separator: ", "))", label: "")
+            lines += DiffText.wrapped(words: "Board \(e(board.description)): \(names(hosts))", label: "")
             let entries = report.entries.filter { $0.board == board }
-            for entry in entries where entry.differs { lines += self.entry(entry) }
+            let predicted = Set(report.hosts.filter { $0.basis == .predicted }.map(\.name))
+            for entry in entries where entry.differs { lines += self.entry(entry, predicted: predicted) }
             let same = entries.filter { !$0.differs }
             if !same.isEmpty {
                 lines += DiffText.wrapped(
@@ -45,15 +47,16 @@ enum ReportText {
         return lines.map(\.terminalSafe).joined(separator: "\n") + "\n"
     }
 
-    private static func entry(_ entry: FleetModelEntry) -> [String] {
+    /// `predicted`: the hosts whose groups are vfioctl's prediction (no kernel groups recorded).
+    private static func entry(_ entry: FleetModelEntry, predicted: Set<String>) -> [String] {
         var lines = [""]
         lines += DiffText.wrapped(
-            words: "\(entry.model)\(entry.name.map { " \($0)" } ?? "") on "
-                + entry.hosts.map { "\($0.name) (\($0.functions.map(\.description).joined(separator: " ")))" }
+            words: "\(entry.model)\(entry.name.map { " \(e($0))" } ?? "") on "
+                + entry.hosts.map { "\(e($0.name)) (\($0.functions.map(\.description).joined(separator: " ")))" }
                 .joined(separator: ", "),
             label: "  ")
         if !entry.missingOn.isEmpty {
-            lines += DiffText.wrapped(words: entry.missingOn.joined(separator: ", "), label: "    missing on: ")
+            lines += DiffText.wrapped(words: names(entry.missingOn), label: "    missing on: ")
         }
         for comparison in entry.comparisons {
             if !comparison.differs {
@@ -63,7 +66,7 @@ enum ReportText {
             }
             lines.append("    differs in \(comparison.aspect.title):")
             for variant in comparison.variants {
-                lines += DiffText.wrapped(words: variant.hosts.joined(separator: ", ") + ":", label: "      ")
+                lines += DiffText.wrapped(words: names(variant.hosts) + ":", label: "      ")
                 for line in variant.lines {
                     let indent = String(repeating: " ", count: 8 + line.prefix { $0 == " " }.count + 2)
                     let wrapped = DiffText.wrapped(words: String(line.drop { $0 == " " }), label: indent)
@@ -71,15 +74,27 @@ enum ReportText {
                     lines.append(String(wrapped[0].dropFirst(2)))
                     lines += wrapped.dropFirst()
                 }
-                for detail in variant.detail { lines += DiffText.wrapped(words: detail, label: "        why: ") }
+                for detail in variant.detail { lines += DiffText.wrapped(words: e(detail), label: "        why: ") }
+            }
+            let guessed = comparison.variants.flatMap(\.hosts).filter(predicted.contains)
+            if comparison.aspect == .groupLayout, !guessed.isEmpty, guessed.count < entry.hosts.count {
+                lines += DiffText.wrapped(
+                    words: "groups on \(names(guessed)) are predicted (no kernel groups in the snapshot): "
+                        + "the difference may be the prediction's", label: "      note: ")
             }
         }
         for explanation in entry.explanations {
-            let label = "    because (A = \(explanation.reference), B = \(explanation.host)): "
+            let label = "    because (A = \(e(explanation.reference)), B = \(e(explanation.host))): "
             for reason in explanation.reasons { lines += DiffText.wrapped(words: reason.message, label: label) }
         }
         return lines
     }
 
     private static func plural(_ count: Int) -> String { count == 1 ? "" : "s" }
+
+    /// Host-provided text, control characters escaped (`ReportEscaping`).
+    private static func e(_ text: String) -> String { ReportEscaping.escaped(text) }
+
+    /// Host names, escaped, `, ` between.
+    private static func names(_ hosts: [String]) -> String { hosts.map(e).joined(separator: ", ") }
 }
