@@ -69,9 +69,6 @@ extension KubeVirtDevices {
 
     /// Line breaks in any YAML version, and what YAML's printable set (§5.1) leaves out.
     static func isUnsafe(_ scalar: Unicode.Scalar) -> Bool {
-        switch scalar.value {
-        case 0..<0x20, 0x7f...0x9f, 0x2028, 0x2029, 0xfffe, 0xffff: true
-        default: false
-        }
+        scalar.isControlCharacter || [0x2028, 0x2029, 0xfffe, 0xffff].contains(scalar.value)
     }
 }

@@ -1,3 +1,5 @@
+import PCIModel
+
 /// Text that goes into the XML `vfioctl xml` writes, made safe for where it goes
 /// (XML 1.0 §2.4 character data, §2.5 comments, §3.1 attribute values).
 public enum XMLText {
@@ -43,10 +45,10 @@ public enum XMLText {
         return result
     }
 
-    /// What XML 1.0 §2.2 does not allow (C0 controls other than tab, line feed and carriage
-    /// return; the noncharacters U+FFFE and U+FFFF), and what it discourages (DEL, C1 controls).
+    /// What XML 1.0 §2.2 does not allow (C0 controls, the noncharacters U+FFFE and U+FFFF) and
+    /// what it discourages (DEL, C1 controls). Tab and line breaks never get here: both
+    /// callers handle them first.
     private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
-        (scalar.value < 0x20 && scalar != "\t" && scalar != "\n" && scalar != "\r")
-            || (0x7f...0x9f).contains(scalar.value) || scalar.value == 0xfffe || scalar.value == 0xffff
+        scalar.isControlCharacter || scalar.value == 0xfffe || scalar.value == 0xffff
     }
 }

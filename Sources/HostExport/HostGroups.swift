@@ -13,13 +13,18 @@ struct HostGroups {
         areKernelGroups = report.model.kernelGroups?.isEmpty == false
     }
 
-    /// The members of `device`'s group, sorted; nil when it is in none.
+    /// The members of `device`'s group; nil when it is in none.
     func members(of device: PCIDevice) -> [PCIAddress]? {
         if areKernelGroups {
             guard let number = device.iommuGroup else { return nil }
-            return report.model.kernelGroups?[number]?.sorted()
+            return report.model.kernelGroups?[number]
         }
         return report.prediction.group(of: device.address).map { report.prediction.groups[$0] }
+    }
+
+    /// A function's verdict: the report's, or assessed now when the report was made without it.
+    func verdict(of device: PCIDevice) -> Verdict {
+        report.verdict(of: device.address) ?? report.assess(device).verdict
     }
 
     /// Assignable alone: a guest candidate, the verdict is assignable or caveats (possible, read the reasons) and

@@ -54,11 +54,10 @@ public enum HostMetrics {
             labels: ["address", "quirk"])
 
         var verdicts: [PCIAddress: Verdict] = [:]
-        for assessment in report.devices { verdicts[assessment.address] = assessment.verdict }
         var counts: [Verdict: Int] = [:]
         for device in model.devices {
             let address = device.address.description
-            let verdict = verdicts[device.address] ?? report.assess(device).verdict
+            let verdict = groups.verdict(of: device)
             verdicts[device.address] = verdict
             counts[verdict, default: 0] += 1
             deviceInfo.add(
@@ -90,7 +89,7 @@ public enum HostMetrics {
             labels: ["iommu_group", "verdict"])
         for (number, members) in (model.kernelGroups ?? [:]).sorted(by: { $0.key < $1.key }) {
             groupFunctions.add([String(number)], members.count)
-            let verdict = report.verdict(ofGroup: members.sorted(), verdicts: verdicts)
+            let verdict = report.verdict(ofGroup: members, verdicts: verdicts)
             for candidate in Verdict.allCases {
                 groupVerdict.add([String(number), candidate.rawValue], verdict == candidate)
             }

@@ -41,29 +41,27 @@ public enum NodeFeatures {
                 value: Self.value(of: checks[.interruptRemapping]),
                 comment: ["interrupt remapping: " + HostChecks.interruptRemappingState(report.model.facts)]),
         ]
-        var verdicts: [PCIAddress: Verdict] = [:]
-        for assessment in report.devices { verdicts[assessment.address] = assessment.verdict }
         struct Model {
             var name: String?
             var functions: [PCIAddress] = []
             var alone: [PCIAddress] = []
         }
-        var models: [UInt32: Model] = [:]
+        // By `vvvv:dddd`: fixed-width hex, so the text order is the ids' order.
+        var models: [String: Model] = [:]
         for device in report.model.devices where GroupSharing.isGuestCandidate(device) {
-            let key = UInt32(device.vendorID) << 16 | UInt32(device.deviceID)
-            let verdict = verdicts[device.address] ?? report.assess(device).verdict
-            models[key, default: Model(name: device.name)].functions.append(device.address)
-            if groups.isAssignableAlone(device, verdict: verdict) { models[key]?.alone.append(device.address) }
+            models[device.ids, default: Model(name: device.name)].functions.append(device.address)
+            if groups.isAssignableAlone(device, verdict: groups.verdict(of: device)) {
+                models[device.ids]?.alone.append(device.address)
+            }
         }
-        for (key, model) in models.sorted(by: { $0.key < $1.key }) {
-            let vendor = hex(key >> 16, width: 4)
-            let device = hex(key & 0xffff, width: 4)
+        for (ids, model) in models.sorted(by: { $0.key < $1.key }) {
             let listed = model.alone.prefix(8).map(\.description).joined(separator: " ")
             labels.append(
                 Label(
-                    key: prefix + "pci-\(vendor)_\(device).assignable-alone", value: String(model.alone.count),
+                    key: prefix + "pci-\(ids.split(separator: ":").joined(separator: "_")).assignable-alone",
+                    value: String(model.alone.count),
                     comment: [
-                        "\(vendor):\(device) \(printable(model.name ?? "unknown device")): \(model.functions.count) "
+                        "\(ids) \(printable(model.name ?? "unknown device")): \(model.functions.count) "
                             + "function\(model.functions.count == 1 ? "" : "s"), \(model.alone.count) assignable alone"
                             + (listed.isEmpty ? "" : " (\(listed)\(model.alone.count > 8 ? " …" : ""))")
                     ]))
@@ -119,7 +117,6 @@ public enum NodeFeatures {
     /// Text safe on one comment line: control characters (a line feed would end the comment
     /// and start a label) become spaces.
     static func printable(_ text: String) -> String {
-        String(
-            String.UnicodeScalarView(text.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : $0 }))
+        String(String.UnicodeScalarView(text.unicodeScalars.map { $0.isControlCharacter ? " " : $0 }))
     }
 }

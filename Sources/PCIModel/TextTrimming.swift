@@ -10,6 +10,13 @@ extension StringProtocol {
     }
 }
 
+extension Unicode.Scalar {
+    /// A control character: C0 (U+0000…U+001F), DEL (U+007F) or C1 (U+0080…U+009F), Unicode's
+    /// general category Cc. Every writer of host text into a format vfioctl prints (terminal
+    /// text, DOT, XML, YAML, NFD comments) decides what to do with these first.
+    public var isControlCharacter: Bool { value < 0x20 || (0x7f...0x9f).contains(value) }
+}
+
 extension String {
     /// The text with every control character but newline and tab (C0, DEL, C1) shown as `?`:
     /// what a message may carry from a file (a hostile `reset_method`, `/proc/iomem` name or
@@ -33,7 +40,6 @@ extension String {
     }
 
     private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
-        let value = scalar.value
-        return (value < 0x20 && value != 0x0a && value != 0x09) || (0x7f...0x9f).contains(value)
+        scalar.isControlCharacter && scalar != "\n" && scalar != "\t"
     }
 }

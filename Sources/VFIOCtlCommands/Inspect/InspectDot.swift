@@ -221,8 +221,7 @@ struct DotGraph {
             case "\n": out += "\\n"
             case "\t": out += " "
             default:
-                let value = scalar.value
-                if value < 0x20 || (0x7f...0x9f).contains(value) {
+                if scalar.isControlCharacter {
                     out += "?"
                 } else {
                     out.unicodeScalars.append(scalar)

@@ -1,3 +1,5 @@
+import PCIModel
+
 /// How `vfioctl report` shows text a host provided (hostnames, DMI strings, file names) in
 /// text output: a control character is written as an escape, so a hostname holding a newline
 /// cannot start a line of the report that looks like vfioctl's own (`terminalSafe`, used for
@@ -25,6 +27,6 @@ enum ReportEscaping {
     }
 
     private static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value) || scalar == "\\"
+        scalar.isControlCharacter || scalar == "\\"
     }
 }
